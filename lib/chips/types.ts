@@ -1,0 +1,87 @@
+/**
+ * The shape of per-chip facts. One file per chip family implements
+ * {@link ChipFamily}; `index.ts` lists them all.
+ *
+ * Everything here is data or small functions over a register reader, so the
+ * facts can be tested against a fake register map and used by the loader
+ * against a real chip alike.
+ *
+ * @module
+ */
+
+/** Reads one 32-bit word from the chip's address space (READ_REG). */
+export type ReadReg = (address: number) => Promise<number>;
+
+/** Silicon revision, as esptool prints it (`v1.0`, `v0.2`). */
+export interface ChipRevision {
+  /** Major revision (wafer major). */
+  major: number;
+  /** Minor revision (wafer minor). */
+  minor: number;
+}
+
+/** One named region of the chip's address map (for image-info and pre-flight checks). */
+export interface MemoryRegion {
+  /** Region name as esptool uses it: `DROM`, `IROM`, `DRAM`, `IRAM`, `RTC_IRAM`, … */
+  name: string;
+  /** First address (inclusive). */
+  start: number;
+  /** Last address (exclusive). */
+  end: number;
+}
+
+/** SPI-flash controller registers used to run a raw SPI command through WRITE_REG/READ_REG. */
+export interface SpiRegisters {
+  /** SPI_CMD_REG: write `1 << 18` (USR) to start a user command; reads back 0 when done. */
+  cmd: number;
+  /** SPI_USR_REG: command / MISO / MOSI phase enables. */
+  usr: number;
+  /** SPI_USR1_REG: address and dummy lengths. */
+  usr1: number;
+  /** SPI_USR2_REG: command bit length (bits 28..31) and command value (bits 0..15). */
+  usr2: number;
+  /** SPI_W0_REG: first data word. */
+  w0: number;
+  /** SPI_MOSI_DLEN_REG, on chips that have it (not ESP8266). */
+  mosiDlen?: number;
+  /** SPI_MISO_DLEN_REG, on chips that have it (not ESP8266). */
+  misoDlen?: number;
+}
+
+/** Everything espline knows about one chip family. */
+export interface ChipFamily {
+  /** Short key used on the command line and in sim:// URLs: `esp32s3`. */
+  key: string;
+  /** Display name as esptool prints it: `ESP32-S3`. */
+  name: string;
+  /** Chip id in image headers and GET_SECURITY_INFO (`null` for ESP8266 and ESP32, which have none there). */
+  imageChipId: number | null;
+  /** Values of the chip-detect magic register (0x40001000) that identify this family. */
+  magicValues: number[];
+  /** Whether the ROM answers GET_SECURITY_INFO with a chip id. */
+  securityInfoHasChipId: boolean;
+  /** Flash offset of the second-stage bootloader. */
+  bootloaderOffset: number;
+  /** Where the flasher stub for this chip lives in the esptool-js package (file base name), or null. */
+  stubName: string | null;
+  /** Largest FLASH_DATA block the ROM accepts. */
+  romFlashWriteSize: number;
+  /** Whether the ROM implements FLASH_DEFL_* (false on ESP8266). */
+  romSupportsCompressed: boolean;
+  /** Whether the ROM implements READ_FLASH slowly through READ_FLASH_SLOW (ESP8266/ESP32 only), else none. */
+  romReadFlash: boolean;
+  /** SPI controller registers for raw flash commands (JEDEC id, status). */
+  spi: SpiRegisters;
+  /** Address map regions. */
+  memoryMap: MemoryRegion[];
+  /** Base MAC address (6 bytes) from eFuse. */
+  readMac(readReg: ReadReg): Promise<Uint8Array>;
+  /** Silicon revision from eFuse. */
+  readRevision(readReg: ReadReg): Promise<ChipRevision>;
+  /** Full description as esptool prints it, e.g. `ESP32-D0WD-V3 (revision v3.0)`. */
+  readDescription(readReg: ReadReg): Promise<string>;
+  /** Feature list, e.g. `["WiFi", "BT", "Dual Core", "240MHz"]`. */
+  readFeatures(readReg: ReadReg): Promise<string[]>;
+  /** Crystal frequency in MHz. `baud` is the current line speed (used by chips that derive it from the UART divider). */
+  readCrystalMhz(readReg: ReadReg, baud: number): Promise<number>;
+}
