@@ -54,7 +54,11 @@ export interface ChipFamily {
   key: string;
   /** Display name as esptool prints it: `ESP32-S3`. */
   name: string;
-  /** Chip id in image headers and GET_SECURITY_INFO (`null` for ESP8266 and ESP32, which have none there). */
+  /**
+   * Chip id in image headers and GET_SECURITY_INFO: `null` for ESP8266 (its
+   * images have no extended header). ESP32 images carry 0, though the ESP32 ROM
+   * has no GET_SECURITY_INFO (see {@link ChipFamily.securityInfoHasChipId}).
+   */
   imageChipId: number | null;
   /** Values of the chip-detect magic register (0x40001000) that identify this family. */
   magicValues: number[];
@@ -64,6 +68,13 @@ export interface ChipFamily {
   bootloaderOffset: number;
   /** Where the flasher stub for this chip lives in the esptool-js package (file base name), or null. */
   stubName: string | null;
+  /**
+   * Optional: the stub file base name for one silicon revision, when it differs
+   * from {@link ChipFamily.stubName} (ESP32-P4 before v3.0 needs `esp32p4-rev1`),
+   * or `null` when no stub supports that revision (ESP32-C2 v0.0). Absent means
+   * `stubName` holds for every revision.
+   */
+  stubNameForRevision?(revision: ChipRevision): string | null;
   /** Largest FLASH_DATA block the ROM accepts. */
   romFlashWriteSize: number;
   /** Whether the ROM implements FLASH_DEFL_* (false on ESP8266). */

@@ -1,0 +1,152 @@
+/**
+ * Small readers the chip files share: bit fields inside eFuse words, the MAC
+ * word layout used from the ESP32-S2 on, the crystal estimate from the UART
+ * clock divider, and the `(revision vX.Y)` description suffix.
+ *
+ * Everything reads through a {@link ReadReg}, so the same code runs against a
+ * fake register map in tests and against a chip through READ_REG.
+ *
+ * @module
+ */
+
+import type { ChipRevision, ReadReg } from "./types.ts";
+
+/** A bit field inside one 32-bit register: `width` bits starting at bit `shift`. */
+export interface BitField {
+  /** Address of the 32-bit word holding the field. */
+  address: number;
+  /** Position of the field's lowest bit (0 = least significant). */
+  shift: number;
+  /** Number of bits in the field (1..32). */
+  width: number;
+}
+
+/**
+ * Take a field's bits out of a word already read.
+ *
+ * @example
+ * ```ts
+ * import { extractBits } from "./efuse.ts";
+ * extractBits(0x00300000, { shift: 20, width: 2 }); // 3
+ * ```
+ */
+export function extractBits(word: number, field: Pick<BitField, "shift" | "width">): number {
+  const shifted = (word >>> 0) >>> field.shift;
+  return field.width >= 32 ? shifted : shifted & ((2 ** field.width) - 1);
+}
+
+/**
+ * Read the word holding `field` and return the field's value.
+ *
+ * @example
+ * ```ts
+ * import { readBitField } from "./efuse.ts";
+ * const regs = new Map([[0x1000, 0x00000a00]]);
+ * await readBitField((a) => Promise.resolve(regs.get(a) ?? 0), {
+ *   address: 0x1000,
+ *   shift: 9,
+ *   width: 3,
+ * }); // 5
+ * ```
+ */
+export async function readBitField(readReg: ReadReg, field: BitField): Promise<number> {
+  return extractBits(await readReg(field.address), field);
+}
+
+/**
+ * Read the base MAC as the ESP32-S2 and later chips store it: the word at
+ * `address` holds MAC bytes 2..5 (byte 2 in bits 31..24), the next word holds
+ * bytes 0..1 in its low 16 bits (byte 0 in bits 15..8).
+ * (esptool targets/esp32s3.py read_mac: `struct.pack(">II", mac1, mac0)[2:]`.)
+ *
+ * @example
+ * ```ts
+ * import { readSplitMac } from "./efuse.ts";
+ * const regs = new Map([[0x100, 0x33445566], [0x104, 0x00001122]]);
+ * await readSplitMac((a) => Promise.resolve(regs.get(a) ?? 0), 0x100);
+ * // Uint8Array [0x11, 0x22, 0x33, 0x44, 0x55, 0x66]
+ * ```
+ */
+export async function readSplitMac(readReg: ReadReg, address: number): Promise<Uint8Array> {
+  const low = (await readReg(address)) >>> 0;
+  const high = (await readReg(address + 4)) >>> 0;
+  return Uint8Array.of(
+    (high >>> 8) & 0xff,
+    high & 0xff,
+    (low >>> 24) & 0xff,
+    (low >>> 16) & 0xff,
+    (low >>> 8) & 0xff,
+    low & 0xff,
+  );
+}
+
+/** Mask of the divider field in UART_CLKDIV_REG (esptool loader.py UART_CLKDIV_MASK). */
+export const UART_CLKDIV_MASK = 0xfffff;
+
+/** Above this estimate (MHz) the crystal is taken as 48 MHz (esptool loader.py get_crystal_freq). */
+const XTAL_48_THRESHOLD_MHZ = 45;
+/** Above this estimate (MHz) the crystal is taken as 40 MHz, else 26 MHz (esptool loader.py get_crystal_freq). */
+const XTAL_40_THRESHOLD_MHZ = 33;
+
+/**
+ * Round an estimated crystal frequency to the nearest supported one: 48, 40
+ * or 26 MHz, with esptool's thresholds (above 45 → 48, above 33 → 40).
+ *
+ * @example
+ * ```ts
+ * import { normalizeCrystalMhz } from "./efuse.ts";
+ * normalizeCrystalMhz(39.9); // 40
+ * ```
+ */
+export function normalizeCrystalMhz(estimateMhz: number): number {
+  if (estimateMhz > XTAL_48_THRESHOLD_MHZ) return 48;
+  if (estimateMhz > XTAL_40_THRESHOLD_MHZ) return 40;
+  return 26;
+}
+
+/** Where a chip keeps its UART divider and how it relates to the crystal. */
+export interface UartCrystalOptions {
+  /** Address of UART_CLKDIV_REG for the UART in use. */
+  clkdivReg: number;
+  /** Bus clock / crystal ratio: 2 on ESP8266, 1 elsewhere (esptool XTAL_CLK_DIVIDER). */
+  xtalClkDivider: number;
+  /** Line speed the host and chip are talking at, in baud. */
+  baud: number;
+}
+
+/**
+ * Estimate the crystal from the UART divider: the chip's UART runs at our baud,
+ * so `divider × baud` is its bus clock. Returns 26, 40 or 48 (MHz).
+ *
+ * @example
+ * ```ts
+ * import { readUartCrystalMhz } from "./efuse.ts";
+ * // 40 MHz / 115200 baud ≈ divider 347
+ * await readUartCrystalMhz(() => Promise.resolve(347), {
+ *   clkdivReg: 0x3ff40014,
+ *   xtalClkDivider: 1,
+ *   baud: 115200,
+ * }); // 40
+ * ```
+ */
+export async function readUartCrystalMhz(
+  readReg: ReadReg,
+  options: UartCrystalOptions,
+): Promise<number> {
+  const divider = ((await readReg(options.clkdivReg)) >>> 0) & UART_CLKDIV_MASK;
+  const estimate = (options.baud * divider) / 1e6 / options.xtalClkDivider;
+  return normalizeCrystalMhz(estimate);
+}
+
+/**
+ * Format a chip name with its revision the way esptool prints it.
+ *
+ * @example
+ * ```ts
+ * import { withRevision } from "./efuse.ts";
+ * withRevision("ESP32-S3 (QFN56)", { major: 0, minor: 2 }); // "ESP32-S3 (QFN56) (revision v0.2)"
+ * ```
+ */
+export function withRevision(name: string, revision: ChipRevision): string {
+  return `${name} (revision v${revision.major}.${revision.minor})`;
+}
