@@ -1,0 +1,254 @@
+/**
+ * Argument parsing for the esptool-compatible CLI.
+ *
+ * esptool users type `write_flash --flash_mode dio`, `write-flash --flash-mode
+ * dio`, `-fm dio`, `--before default_reset`: all of them are accepted.
+ * Global options may stand before or after the command. Mistakes become
+ * {@link UsageError}s that say what to type instead.
+ *
+ * Built on node:util parseArgs; the normalisation around it is ours.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
+import type { CommandSpec, OptionSpec, OptionValues } from "./command.ts";
+
+/** esptool's old two-letter short options (`-fm dio`), mapped to long names. */
+const MULTI_LETTER_SHORTS: Record<string, string> = {
+  "-fm": "--flash-mode",
+  "-ff": "--flash-freq",
+  "-fs": "--flash-size",
+};
+
+/** Normalise one option token: `--flash_mode=dio` → `--flash-mode=dio`. */
+export function normalizeOptionToken(token: string): string {
+  if (MULTI_LETTER_SHORTS[token]) return MULTI_LETTER_SHORTS[token];
+  if (!token.startsWith("--") || token === "--") return token;
+  const eq = token.indexOf("=");
+  const name = eq < 0 ? token : token.slice(0, eq);
+  const rest = eq < 0 ? "" : token.slice(eq);
+  return name.toLowerCase().replaceAll("_", "-") + rest;
+}
+
+/** Normalise a choice value: `default_reset` → `default-reset`. */
+export function normalizeChoice(value: string): string {
+  return value.trim().toLowerCase().replaceAll("_", "-");
+}
+
+/** Result of {@link parseCommandLine}. */
+export interface ParsedCommandLine {
+  /** The command, or null when none was given. */
+  command: CommandSpec | null;
+  /** Global option values. */
+  global: OptionValues;
+  /** The command's own option values. */
+  options: OptionValues;
+  /** Positionals after the command name. */
+  positionals: string[];
+}
+
+function levenshtein(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(
+        d[i - 1][j] + 1,
+        d[i][j - 1] + 1,
+        d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The closest of `candidates` to `word`, if it is close enough to be a likely typo. */
+export function suggest(word: string, candidates: string[]): string | null {
+  let best: string | null = null;
+  let bestScore = Infinity;
+  for (const c of candidates) {
+    const score = levenshtein(word, c);
+    if (score < bestScore) {
+      bestScore = score;
+      best = c;
+    }
+  }
+  return best !== null && bestScore <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
+}
+
+function findCommand(name: string, commands: CommandSpec[]): CommandSpec | undefined {
+  const n = name.toLowerCase().replaceAll("_", "-");
+  return commands.find((c) =>
+    c.name === n || (c.aliases ?? []).some((a) => a.replaceAll("_", "-") === n)
+  );
+}
+
+function toParseArgsOptions(specs: Record<string, OptionSpec>) {
+  const out: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> =
+    {};
+  for (const [name, spec] of Object.entries(specs)) {
+    out[name] = { type: spec.type };
+    if (spec.short) out[name].short = spec.short;
+    if (spec.multiple) out[name].multiple = true;
+  }
+  return out;
+}
+
+/**
+ * Parse `argv` into a command, its options and the global options.
+ *
+ * @throws {UsageError} for unknown commands or options, missing values and bad choices.
+ */
+export function parseCommandLine(
+  argv: string[],
+  commands: CommandSpec[],
+  globalSpecs: Record<string, OptionSpec>,
+): ParsedCommandLine {
+  const tokens = argv.map(normalizeOptionToken);
+  const valueTaking = new Set<string>();
+  for (const [name, spec] of Object.entries(globalSpecs)) {
+    if (spec.type === "string") {
+      valueTaking.add(`--${name}`);
+      if (spec.short) valueTaking.add(`-${spec.short}`);
+    }
+  }
+  // Find the command: the first bare word that is not the value of a global option.
+  let commandIndex = -1;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t === "--") break;
+    if (t.startsWith("-") && t.length > 1) {
+      if (valueTaking.has(t)) i++;
+      continue;
+    }
+    commandIndex = i;
+    break;
+  }
+  let command: CommandSpec | null = null;
+  if (commandIndex >= 0) {
+    const name = tokens[commandIndex];
+    command = findCommand(name, commands) ?? null;
+    if (!command) {
+      const names = commands.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
+      const guess = suggest(name.replaceAll("_", "-"), names);
+      throw new UsageError(
+        `unknown command "${name}"${
+          guess ? `: did you mean ${guess}?` : ""
+        } (run with --help to list commands)`,
+        { code: "E_UNKNOWN_COMMAND" },
+      );
+    }
+    tokens.splice(commandIndex, 1);
+  }
+  const ownSpecs = command?.options ?? {};
+  for (const name of Object.keys(ownSpecs)) {
+    if (globalSpecs[name]) throw new Error(`internal: option --${name} is both global and local`);
+  }
+  const allSpecs = { ...globalSpecs, ...ownSpecs };
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: tokens,
+      options: toParseArgsOptions(allSpecs),
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    throw translateParseError(e, allSpecs, command);
+  }
+  const global: OptionValues = {};
+  const options: OptionValues = {};
+  for (const [name, value] of Object.entries(parsed.values)) {
+    const spec = allSpecs[name];
+    let v = value as string | boolean | string[] | undefined;
+    if (spec?.choices && v !== undefined) v = checkChoice(name, v, spec.choices);
+    if (globalSpecs[name]) global[name] = v;
+    else options[name] = v;
+  }
+  const positionals = parsed.positionals;
+  if (command) {
+    const [min, max] = command.positionals;
+    if (positionals.length < min) {
+      throw new UsageError(
+        `${command.name} needs ${min === max ? min : `at least ${min}`} argument${
+          min === 1 ? "" : "s"
+        }: usage: espline ${command.usage}`,
+        { code: "E_MISSING_ARGUMENT" },
+      );
+    }
+    if (positionals.length > max) {
+      throw new UsageError(
+        `${command.name} takes at most ${max} argument${
+          max === 1 ? "" : "s"
+        } but got ${positionals.length} ` +
+          `(unexpected "${positionals[max]}"): usage: espline ${command.usage}`,
+        { code: "E_EXTRA_ARGUMENT" },
+      );
+    }
+  }
+  return { command, global, options, positionals };
+}
+
+function checkChoice(name: string, value: string | boolean | string[], choices: string[]) {
+  const one = (v: string) => {
+    const n = normalizeChoice(v);
+    if (!choices.includes(n)) {
+      const guess = suggest(n, choices);
+      throw new UsageError(
+        `invalid value "${v}" for --${name}: choose one of ${choices.join(", ")}${
+          guess ? ` (did you mean ${guess}?)` : ""
+        }`,
+        { code: "E_BAD_CHOICE" },
+      );
+    }
+    return n;
+  };
+  if (typeof value === "string") return one(value);
+  if (Array.isArray(value)) return value.map(one);
+  return value;
+}
+
+function translateParseError(
+  e: unknown,
+  specs: Record<string, OptionSpec>,
+  command: CommandSpec | null,
+): UsageError {
+  const msg = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: string }).code ?? "";
+  const where = command ? ` for ${command.name}` : "";
+  const unknown = /Unknown option '([^']+)'/.exec(msg);
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && unknown) {
+    const opt = unknown[1];
+    const guess = suggest(opt.replace(/^-+/, ""), Object.keys(specs));
+    return new UsageError(
+      `unknown option ${opt}${where}${guess ? `: did you mean --${guess}?` : ""}` +
+        (command ? ` (usage: espline ${command.usage})` : ""),
+      { code: "E_UNKNOWN_OPTION" },
+    );
+  }
+  const missing = /Option '(?:-\w, )?(--[^ ]+) <value>' argument missing/.exec(msg);
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && missing) {
+    return new UsageError(`option ${missing[1]} needs a value${where}`, {
+      code: "E_MISSING_VALUE",
+    });
+  }
+  return new UsageError(`${msg}${where}`, { code: "E_BAD_ARGUMENTS" });
+}
+
+/**
+ * Parse a number the way esptool does: decimal, `0x` hex, with optional
+ * `k`/`M` suffix for sizes (`4M`, `64k`). Returns null if it isn't one.
+ */
+export function parseIntArg(text: string): number | null {
+  const t = text.trim();
+  const m = /^(0x[0-9a-f]+|0o[0-7]+|0b[01]+|\d+)([kKmM][bB]?)?$/.exec(t);
+  if (!m) return null;
+  let n = Number(m[1]);
+  if (!Number.isSafeInteger(n)) return null;
+  const suffix = m[2]?.[0]?.toLowerCase();
+  if (suffix === "k") n *= 1024;
+  else if (suffix === "m") n *= 1024 * 1024;
+  return n;
+}

@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { normalizeOptionToken, parseCommandLine, parseIntArg, suggest } from "./args.ts";
+import type { CommandSpec, OptionSpec } from "./command.ts";
+import { UsageError } from "../errors.ts";
+
+const GLOBAL: Record<string, OptionSpec> = {
+  port: { type: "string", short: "p", help: "" },
+  before: { type: "string", choices: ["default-reset", "no-reset"], help: "" },
+  json: { type: "boolean", help: "" },
+};
+const WRITE: CommandSpec = {
+  name: "write-flash",
+  aliases: ["write_flash"],
+  summary: "",
+  usage: "write-flash ADDRESS FILE …",
+  options: {
+    "flash-mode": { type: "string", choices: ["qio", "dio", "keep"], help: "" },
+    compress: { type: "boolean", short: "z", help: "" },
+    "erase-all": { type: "boolean", short: "e", help: "" },
+  },
+  positionals: [2, Infinity],
+  run: () => Promise.resolve(),
+};
+const READ_MAC: CommandSpec = {
+  ...WRITE,
+  name: "read-mac",
+  aliases: ["read_mac"],
+  options: {},
+  positionals: [0, 0],
+};
+const CMDS = [WRITE, READ_MAC];
+
+function usageError(fn: () => unknown): UsageError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof UsageError) return e;
+    throw e;
+  }
+  throw new Error("expected a UsageError");
+}
+
+Deno.test("hyphen and underscore spellings parse the same", () => {
+  const a = parseCommandLine(
+    ["-p", "/dev/x", "write-flash", "-z", "--flash-mode", "dio", "0x1000", "b.bin"],
+    CMDS,
+    GLOBAL,
+  );
+  const b = parseCommandLine(
+    ["--port=/dev/x", "write_flash", "-z", "--flash_mode", "DIO", "0x1000", "b.bin"],
+    CMDS,
+    GLOBAL,
+  );
+  for (const p of [a, b]) {
+    assert.equal(p.command?.name, "write-flash");
+    assert.equal(p.global.port, "/dev/x");
+    assert.equal(p.options["flash-mode"], "dio");
+    assert.equal(p.options.compress, true);
+    assert.deepEqual(p.positionals, ["0x1000", "b.bin"]);
+  }
+});
+
+Deno.test("esptool's -fm short form and choice values with underscores", () => {
+  const p = parseCommandLine(
+    ["write_flash", "-fm", "qio", "--before", "no_reset", "0", "a"],
+    CMDS,
+    GLOBAL,
+  );
+  assert.equal(p.options["flash-mode"], "qio");
+  assert.equal(p.global.before, "no-reset");
+});
+
+Deno.test("global options after the command are accepted", () => {
+  const p = parseCommandLine(["read_mac", "--port", "sim://esp32", "--json"], CMDS, GLOBAL);
+  assert.equal(p.global.port, "sim://esp32");
+  assert.equal(p.global.json, true);
+});
+
+Deno.test("unknown command suggests the close one", () => {
+  assert.match(
+    usageError(() => parseCommandLine(["write-flsh"], CMDS, GLOBAL)).message,
+    /did you mean write-flash/,
+  );
+});
+
+Deno.test("unknown option suggests the close one and shows usage", () => {
+  const e = usageError(() =>
+    parseCommandLine(["write-flash", "--flash-mod", "dio", "0", "a"], CMDS, GLOBAL)
+  );
+  assert.equal(e.code, "E_UNKNOWN_OPTION");
+  assert.match(e.message, /--flash-mod for write-flash: did you mean --flash-mode\?/);
+});
+
+Deno.test("bad choice lists the valid ones", () => {
+  const e = usageError(() =>
+    parseCommandLine(["write-flash", "--flash-mode", "quad", "0", "a"], CMDS, GLOBAL)
+  );
+  assert.match(e.message, /choose one of qio, dio, keep/);
+});
+
+Deno.test("missing option value and wrong positional counts are usage errors", () => {
+  assert.match(
+    usageError(() => parseCommandLine(["write-flash", "0", "a", "--flash-mode"], CMDS, GLOBAL))
+      .message,
+    /needs a value/,
+  );
+  assert.match(
+    usageError(() => parseCommandLine(["write-flash", "0x1000"], CMDS, GLOBAL)).message,
+    /at least 2/,
+  );
+  assert.match(
+    usageError(() => parseCommandLine(["read-mac", "extra"], CMDS, GLOBAL)).message,
+    /unexpected "extra"/,
+  );
+});
+
+Deno.test("normalizeOptionToken keeps values intact", () => {
+  assert.equal(normalizeOptionToken("--flash_mode=keep_me"), "--flash-mode=keep_me");
+  assert.equal(normalizeOptionToken("file_name.bin"), "file_name.bin");
+});
+
+Deno.test("parseIntArg reads hex, decimal and size suffixes; rejects junk", () => {
+  assert.equal(parseIntArg("0x1000"), 0x1000);
+  assert.equal(parseIntArg("4096"), 4096);
+  assert.equal(parseIntArg("4M"), 4 * 1024 * 1024);
+  assert.equal(parseIntArg("64k"), 65536);
+  assert.equal(parseIntArg("0x10zz"), null);
+  assert.equal(parseIntArg(""), null);
+});
+
+Deno.test("suggest ignores far-away words", () => {
+  assert.equal(suggest("erase-flash", ["erase-flash", "read-mac"]), "erase-flash");
+  assert.equal(suggest("xyz", ["erase-flash"]), null);
+});
