@@ -8,18 +8,25 @@
 
 import { UsageError } from "../errors.ts";
 import { ESP32 } from "./esp32.ts";
+import { ESP32C2 } from "./esp32c2.ts";
 import { ESP32C3 } from "./esp32c3.ts";
+import { ESP32C5 } from "./esp32c5.ts";
+import { ESP32C6 } from "./esp32c6.ts";
+import { ESP32H2 } from "./esp32h2.ts";
+import { ESP32P4 } from "./esp32p4.ts";
+import { ESP32S2 } from "./esp32s2.ts";
 import { ESP32S3 } from "./esp32s3.ts";
+import { ESP8266 } from "./esp8266.ts";
 import type { ChipFamily } from "./types.ts";
 
 export type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
-export { ESP32, ESP32C3, ESP32S3 };
+export { ESP32, ESP32C2, ESP32C3, ESP32C5, ESP32C6, ESP32H2, ESP32P4, ESP32S2, ESP32S3, ESP8266 };
 
 /** Address whose value identifies the chip family (esptool loader.py CHIP_DETECT_MAGIC_REG_ADDR). */
 export const CHIP_DETECT_MAGIC_REG_ADDR = 0x40001000;
 
 /**
- * Every supported family, in the order esptool lists them.
+ * Every supported family, oldest first.
  *
  * @example
  * ```ts
@@ -28,9 +35,16 @@ export const CHIP_DETECT_MAGIC_REG_ADDR = 0x40001000;
  * ```
  */
 export const CHIPS: readonly ChipFamily[] = Object.freeze([
+  ESP8266,
   ESP32,
+  ESP32S2,
   ESP32S3,
+  ESP32C2,
   ESP32C3,
+  ESP32C5,
+  ESP32C6,
+  ESP32H2,
+  ESP32P4,
 ]);
 
 function normalizeKey(key: string): string {

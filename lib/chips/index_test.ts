@@ -94,3 +94,54 @@ Deno.test("formatFlashSize and formatMac print as esptool does", () => {
   assert.equal(formatFlashSize(512 * 1024), "512KB");
   assert.equal(formatMac(Uint8Array.of(0xaa, 0xbb, 0x0c, 0x01, 0x02, 0xff)), "aa:bb:0c:01:02:ff");
 });
+
+Deno.test("every stub name is a flasher stub shipped in esptool-js 0.7.0", async () => {
+  const names = new Set<string>();
+  for (const chip of CHIPS) {
+    if (chip.stubName) names.add(chip.stubName);
+    for (const major of [0, 1, 2, 3]) {
+      const name = chip.stubNameForRevision?.({ major, minor: 1 });
+      if (name) names.add(name);
+    }
+  }
+  assert.ok(names.has("esp32p4-rev1"));
+  for (const name of names) {
+    const mod = await import(`esptool-js/lib/targets/stub_flasher/${name}.json`, {
+      with: { type: "json" },
+    });
+    const stub = mod.default as { text?: unknown; entry?: unknown };
+    assert.equal(typeof stub.text, "string", name);
+    assert.equal(typeof stub.entry, "number", name);
+  }
+});
+
+Deno.test("bootloader offsets per family match esptool", () => {
+  const offsets = Object.fromEntries(CHIPS.map((c) => [c.key, c.bootloaderOffset]));
+  assert.deepEqual(offsets, {
+    esp8266: 0x0,
+    esp32: 0x1000,
+    esp32s2: 0x1000,
+    esp32s3: 0x0,
+    esp32c2: 0x0,
+    esp32c3: 0x0,
+    esp32c5: 0x2000,
+    esp32c6: 0x0,
+    esp32h2: 0x0,
+    esp32p4: 0x2000,
+  });
+  const withChipId = CHIPS.filter((c) => c.securityInfoHasChipId).map((c) => c.key);
+  assert.deepEqual(withChipId, [
+    "esp32s3",
+    "esp32c2",
+    "esp32c3",
+    "esp32c5",
+    "esp32c6",
+    "esp32h2",
+    "esp32p4",
+  ]);
+  for (const chip of CHIPS) {
+    assert.equal(chip.romFlashWriteSize, 0x400, chip.name);
+    assert.equal(chip.romSupportsCompressed, chip.key !== "esp8266", chip.name);
+    for (const region of chip.memoryMap) assert.ok(region.end > region.start, region.name);
+  }
+});
