@@ -66,12 +66,8 @@ function decodeBase64(text: string): Uint8Array {
   return out;
 }
 
-/**
- * Load the stub for a chip. `revision` is major × 100 + minor; ESP32-P4
- * before v3.0 needs its own build (as esptool-js selects it).
- */
-export async function loadStubImage(stubName: string, revision = 0): Promise<StubImage> {
-  const name = stubName === "esp32p4" && revision < 300 ? "esp32p4-rev1" : stubName;
+/** Load a stub by its file base name (a chip's `stubName`, e.g. `esp32s3`, `esp32p4-rev1`). */
+export async function loadStubImage(name: string): Promise<StubImage> {
   const loader = LOADERS[name];
   if (!loader) throw new EsplineError("E_NO_STUB", `no flasher stub named ${name}; use --no-stub`);
   const json = (await loader()).default;
