@@ -76,6 +76,11 @@ export function serveSimTcp(
 
   const serveConn = async (conn: Deno.Conn) => {
     dropClient();
+    try {
+      (conn as Deno.TcpConn).setNoDelay(true);
+    } catch {
+      // not a TCP connection
+    }
     const linkOpts = {
       pace: options.pace,
       latencyMs: options.latencyMs,

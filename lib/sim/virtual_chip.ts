@@ -365,6 +365,7 @@ export class VirtualChip {
   #usbCaptured = false;
   #gone = false;
   #closed = false;
+  #latchedBoot: "download" | "app" = "download";
 
   /** Create a chip and power it on (download mode unless `startMode: "app"`). */
   constructor(options: VirtualChipOptions) {
@@ -551,6 +552,7 @@ export class VirtualChip {
     this.#sr = [0, 0, 0];
     this.#post = null;
     this.stats.boots++;
+    if (cause === "power") this.#latchedBoot = mode;
     const f = this.facts;
     const rst = cause === "power" ? f.rstPowerOn : f.rstSoftware;
     const romBaud = f.key === "esp8266" && this.crystalMhz === 26
@@ -576,9 +578,9 @@ export class VirtualChip {
   }
 
   #softwareReset(): void {
-    // Strapping pins are sampled again: IO0 held low means download mode.
-    const io0Low = this.options.usb === "usb-jtag" ? false : this.#dtr && !this.#rts;
-    this.#boot(io0Low ? "download" : "app", "software");
+    // Strapping pins are latched at power-on / EN reset only (GPIO_STRAP_REG):
+    // a software reset comes back up in the same boot mode.
+    this.#boot(this.#latchedBoot, "software");
   }
 
   #autoResetCircuit(): void {
