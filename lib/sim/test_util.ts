@@ -105,7 +105,7 @@ export class Collector {
     this.frames = [];
     return fs.map((f) => ({
       op: f[1],
-      value: new DataView(f.buffer, f.byteOffset).getUint32(4, true),
+      value: f.length >= 8 ? new DataView(f.buffer, f.byteOffset).getUint32(4, true) : -1,
       data: f.subarray(8),
       dir: f[0],
     }));
