@@ -453,7 +453,7 @@ export class VirtualChip {
     return () => this.#goneListeners.delete(listener);
   }
 
-  /** Subscribe to the chip's UART switching speed after CHANGE_BAUDRATE; returns an unsubscribe function. */
+  /** Subscribe to the chip's UART switching speed after CHANGE_BAUDRATE (called with the new UART baud); returns an unsubscribe function. */
   onBaudChange(listener: (baud: number) => void): () => void {
     this.#baudListeners.add(listener);
     return () => this.#baudListeners.delete(listener);
@@ -1118,7 +1118,7 @@ export class VirtualChip {
     this.#post = () => {
       this.#uartBaud = stub ? requested : this.facts.romBaudAfterChange(requested, this.crystalMhz);
       this.#autobaud = false;
-      for (const l of this.#baudListeners) l(requested);
+      for (const l of this.#baudListeners) l(this.#uartBaud);
     };
     return NO_DELAY;
   }
