@@ -233,6 +233,7 @@ async function writeSpan(
   const blockSize = session.isStub ? STUB_FLASH_WRITE_SIZE : session.chip.romFlashWriteSize;
   const encFlag = romTakesEncryptFlag(session) ? u32le(0) : new Uint8Array(0);
   let wire = 0;
+  let lastRatio = 1;
   if (compress) {
     // zlib format (header + Adler-32), as esptool sends it (zlib.compress level 9).
     const comp = zlibSync(data, { level: 9 });
@@ -249,6 +250,7 @@ async function writeSpan(
       },
     );
     const ratio = data.length / comp.length;
+    lastRatio = ratio;
     for (let seq = 0; seq < numBlocks; seq++) {
       throwIfAborted(signal);
       const block = comp.subarray(seq * blockSize, (seq + 1) * blockSize);
@@ -298,9 +300,11 @@ async function writeSpan(
   }
   if (session.isStub) {
     // The stub acknowledges a block before writing it; a final command is
-    // answered only once the last block is in flash (as esptool does).
+    // answered only once the last block is in flash (as esptool does). Allow
+    // for the uncompressed size of the last block.
+    const lastBlockBytes = Math.min(data.length, blockSize * Math.max(1, lastRatio));
     await session.command(Op.READ_REG, u32le(CHIP_DETECT_MAGIC_REG_ADDR), {
-      timeoutMs: timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, blockSize * 4),
+      timeoutMs: timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, lastBlockBytes * 2),
       what: "wait for the last block to be written",
     });
   }
