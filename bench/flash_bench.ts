@@ -28,7 +28,9 @@ async function payload(size: number): Promise<{ data: Uint8Array; source: string
   const parts: Uint8Array[] = [];
   try {
     for await (const e of Deno.readDir(FIXTURES)) {
-      if (e.isFile && e.name.endsWith(".bin")) parts.push(await Deno.readFile(new URL(e.name, FIXTURES)));
+      if (e.isFile && e.name.endsWith(".bin")) {
+        parts.push(await Deno.readFile(new URL(e.name, FIXTURES)));
+      }
     }
   } catch {
     // fixtures absent: fall back to generated code-like data
@@ -55,7 +57,13 @@ async function payload(size: number): Promise<{ data: Uint8Array; source: string
 }
 
 async function connect(chip: SimChipKey, baud: number) {
-  const port = openSimPort({ chip, pace: true, latencyMs: 1, flashTiming: true, flashSize: 8 * 1024 * 1024 });
+  const port = openSimPort({
+    chip,
+    pace: true,
+    latencyMs: 1,
+    flashTiming: true,
+    flashSize: 8 * 1024 * 1024,
+  });
   const session = await LoaderSession.connect(port, { connectAttempts: 3 });
   await session.runStub();
   if (baud !== port.baud) await session.changeBaud(baud);
@@ -127,22 +135,32 @@ if (import.meta.main) {
     },
   });
   const sizes = (values.sizes ?? (values.quick ? "1" : "1,4")).split(",").map(Number);
-  const bauds = (values.bauds ?? (values.quick ? "921600" : "115200,460800,921600")).split(",").map(Number);
+  const bauds = (values.bauds ?? (values.quick ? "921600" : "115200,460800,921600")).split(",").map(
+    Number,
+  );
   const boards = Number(values.boards ?? 8);
-  console.log("espline flash benchmark: virtual ESP32, stub, paced at the baud, modelled flash timing");
+  console.log(
+    "espline flash benchmark: virtual ESP32, stub, paced at the baud, modelled flash timing",
+  );
   for (const mib of sizes) {
     const { data, source } = await payload(mib * 1024 * 1024);
     const comp = zlibSync(data, { level: 9 }).length;
-    console.log(`\npayload ${mib} MiB from ${source}: compresses to ${comp} bytes (ratio ${(data.length / comp).toFixed(2)}:1)`);
-    console.log("size     baud     seconds  kbit/s   wire-limit s  time/wire  re-flash s  re-flash %");
+    console.log(
+      `\npayload ${mib} MiB from ${source}: compresses to ${comp} bytes (ratio ${
+        (data.length / comp).toFixed(2)
+      }:1)`,
+    );
+    console.log(
+      "size     baud     seconds  kbit/s   wire-limit s  time/wire  re-flash s  re-flash %",
+    );
     for (const baud of bauds) {
       const r = await benchOne(data, baud);
       console.log(
         `${r.size.padEnd(8)} ${String(r.baud).padEnd(8)} ${r.seconds.toFixed(2).padStart(7)}  ${
           r.kbits.toFixed(0).padStart(6)
-        }   ${r.wireLimit.toFixed(2).padStart(11)}  ${r.vsWire.toFixed(3).padStart(8)}x  ${r.reflash.toFixed(3).padStart(9)}  ${
-          r.reflashPct.toFixed(2).padStart(8)
-        }`,
+        }   ${r.wireLimit.toFixed(2).padStart(11)}  ${r.vsWire.toFixed(3).padStart(8)}x  ${
+          r.reflash.toFixed(3).padStart(9)
+        }  ${r.reflashPct.toFixed(2).padStart(8)}`,
       );
     }
   }
@@ -151,6 +169,8 @@ if (import.meta.main) {
   const one = await parallel(data, baud, 1);
   const many = await parallel(data, baud, boards);
   console.log(
-    `\nparallel: 1 board ${one.toFixed(2)} s, ${boards} boards ${many.toFixed(2)} s wall: ${(many / one).toFixed(2)}x (target < 1.3x)`,
+    `\nparallel: 1 board ${one.toFixed(2)} s, ${boards} boards ${many.toFixed(2)} s wall: ${
+      (many / one).toFixed(2)
+    }x (target < 1.3x)`,
   );
 }
