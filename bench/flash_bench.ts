@@ -6,8 +6,10 @@
  *     deno task bench --quick         # 1 MiB at 921600 only
  *     deno task bench --sizes 1 --bauds 921600,460800
  *
- * Prints seconds, effective kbit/s, the compression ratio and the ratio of
- * the time to the wire limit (compressed bytes × 10 / baud), the time to
+ * Prints, for a forced full write (`--no-skip`): seconds, effective kbit/s,
+ * the compression ratio and the ratio of the time to the wire limit
+ * (compressed bytes × 10 / baud); the time of a default write to a fresh
+ * (erased) chip, where chunks already 0xFF are skipped; the time to
  * re-flash an unchanged image as a share of the full write, and the wall
  * time of 8 boards written in parallel against one.
  *
@@ -78,34 +80,44 @@ interface Row {
   ratio: number;
   wireLimit: number;
   vsWire: number;
+  freshSeconds: number;
   reflash: number;
   reflashPct: number;
 }
 
-async function benchOne(data: Uint8Array, baud: number): Promise<Row> {
+async function timedWrite(data: Uint8Array, baud: number, skipUnchanged: boolean) {
   const session = await connect("esp32", baud);
+  const t0 = performance.now();
+  const report = await writeFlash(session, [{ address: 0x10000, data }], { skipUnchanged });
+  return { session, report, seconds: (performance.now() - t0) / 1000 };
+}
+
+async function benchOne(data: Uint8Array, baud: number): Promise<Row> {
+  // Full write, forced (--no-skip): every byte goes over the wire.
+  const full = await timedWrite(data, baud, false);
   try {
-    const t0 = performance.now();
-    const r = await writeFlash(session, [{ address: 0x10000, data }], { skipUnchanged: false });
-    const seconds = (performance.now() - t0) / 1000;
     const t1 = performance.now();
-    const again = await writeFlash(session, [{ address: 0x10000, data }]);
+    const again = await writeFlash(full.session, [{ address: 0x10000, data }]);
     const reflash = (performance.now() - t1) / 1000;
     if (again.skipped !== 1) throw new Error("unchanged re-flash was not skipped");
-    const wireLimit = (r.bytesOnWire * 10) / baud;
+    // Default options on a fresh (erased) chip: chunks already 0xFF are skipped.
+    const fresh = await timedWrite(data, baud, true);
+    await fresh.session.close();
+    const wireLimit = (full.report.bytesOnWire * 10) / baud;
     return {
       size: `${data.length / 1024 / 1024} MiB`,
       baud,
-      seconds,
-      kbits: (data.length * 8) / seconds / 1000,
-      ratio: data.length / r.bytesOnWire,
+      seconds: full.seconds,
+      kbits: (data.length * 8) / full.seconds / 1000,
+      ratio: data.length / full.report.bytesOnWire,
       wireLimit,
-      vsWire: seconds / wireLimit,
+      vsWire: full.seconds / wireLimit,
+      freshSeconds: fresh.seconds,
       reflash,
-      reflashPct: (reflash / seconds) * 100,
+      reflashPct: (reflash / full.seconds) * 100,
     };
   } finally {
-    await session.close();
+    await full.session.close();
   }
 }
 
@@ -151,17 +163,22 @@ if (import.meta.main) {
       }:1)`,
     );
     console.log(
-      "size     baud     seconds  kbit/s   wire-limit s  time/wire  re-flash s  re-flash %",
+      "size     baud     full s   kbit/s   wire-limit s  full/wire  fresh-chip s  re-flash s  re-flash %",
     );
     for (const baud of bauds) {
       const r = await benchOne(data, baud);
-      console.log(
-        `${r.size.padEnd(8)} ${String(r.baud).padEnd(8)} ${r.seconds.toFixed(2).padStart(7)}  ${
-          r.kbits.toFixed(0).padStart(6)
-        }   ${r.wireLimit.toFixed(2).padStart(11)}  ${r.vsWire.toFixed(3).padStart(8)}x  ${
-          r.reflash.toFixed(3).padStart(9)
-        }  ${r.reflashPct.toFixed(2).padStart(8)}`,
-      );
+      const cells = [
+        r.size.padEnd(8),
+        String(r.baud).padEnd(8),
+        r.seconds.toFixed(2).padStart(6),
+        r.kbits.toFixed(0).padStart(7),
+        r.wireLimit.toFixed(2).padStart(13),
+        `${r.vsWire.toFixed(3)}x`.padStart(10),
+        r.freshSeconds.toFixed(2).padStart(13),
+        r.reflash.toFixed(3).padStart(11),
+        r.reflashPct.toFixed(2).padStart(11),
+      ];
+      console.log(cells.join(" "));
     }
   }
   const { data } = await payload(1024 * 1024);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { openSimPort } from "../lib/sim/sim_port.ts";
 import type { SimChipKey } from "../lib/sim/virtual_chip.ts";
 import { LoaderSession } from "../lib/loader/session.ts";
-import { FlashVerifyError, verifyFlash, writeFlash } from "../lib/flash/write.ts";
+import { FlashVerifyError, splitErasedRuns, verifyFlash, writeFlash } from "../lib/flash/write.ts";
 import { readFlash } from "../lib/flash/read.ts";
 import { eraseFlash, eraseRegion } from "../lib/flash/erase.ts";
 import { flashMd5, md5Hex } from "../lib/flash/common.ts";
@@ -191,4 +191,38 @@ Deno.test("FlashVerifyError names the region and address", () => {
   const e = new FlashVerifyError("app.bin", 0x10000, "aa", "bb");
   assert.equal(e.code, "E_VERIFY_FAILED");
   assert.match(e.message, /app\.bin at 0x00010000/);
+});
+
+Deno.test("splitErasedRuns turns long 0xFF sector runs into erases and keeps the rest", () => {
+  const data = new Uint8Array(0x30000 + 100).fill(0xff);
+  data.fill(1, 0, 0x1000); // first sector has data
+  data.fill(2, 0x30000, 0x30000 + 10); // tail has data
+  const pieces = splitErasedRuns(data, { offset: 0, length: data.length });
+  assert.deepEqual(pieces, [
+    { offset: 0, length: 0x1000, erased: false },
+    { offset: 0x1000, length: 0x2f000, erased: true },
+    { offset: 0x30000, length: 100, erased: false },
+  ]);
+  // Short runs are written, not erased.
+  const short = new Uint8Array(0x8000).fill(0xff);
+  short[0] = 0;
+  assert.deepEqual(splitErasedRuns(short, { offset: 0, length: short.length }), [
+    { offset: 0, length: 0x8000, erased: false },
+  ]);
+});
+
+Deno.test("a padded image over old data: erased runs are erased, and the result verifies", async () => {
+  const { s } = await session("esp32", true);
+  try {
+    const old = payload(0x40000, 5);
+    await writeFlash(s, [{ address: 0x100000, data: old }]);
+    const img = new Uint8Array(0x40000).fill(0xff);
+    img.set(payload(0x8000, 6));
+    const r = await writeFlash(s, [{ address: 0x100000, data: img }], { skipUnchanged: false });
+    assert.equal(r.verified, true);
+    assert.ok(r.bytesOnWire < 0x8000, `only the data part goes over the wire (${r.bytesOnWire})`);
+    assert.deepEqual(await readFlash(s, { address: 0x100000, size: img.length }), img);
+  } finally {
+    await s.close();
+  }
 });

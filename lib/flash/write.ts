@@ -26,7 +26,7 @@ import {
   STUB_FLASH_WRITE_SIZE,
   timeoutForSize,
 } from "./common.ts";
-import { eraseFlash } from "./erase.ts";
+import { eraseFlash, eraseRegion } from "./erase.ts";
 
 /** One piece of data to put at one flash address. */
 export interface FlashRegion {
@@ -311,6 +311,57 @@ async function writeSpan(
   return wire;
 }
 
+/** Shortest run of all-0xFF sectors worth erasing instead of writing (16 sectors = 64 KiB). */
+export const ERASED_RUN_MIN = 0x10000;
+
+/**
+ * Split a span into pieces to write and runs of whole 0xFF sectors (at least
+ * {@link ERASED_RUN_MIN} long) to erase instead. Offsets are relative to the
+ * region start, which is sector-aligned.
+ */
+export function splitErasedRuns(
+  data: Uint8Array,
+  span: { offset: number; length: number },
+): { offset: number; length: number; erased: boolean }[] {
+  const end = span.offset + span.length;
+  const out: { offset: number; length: number; erased: boolean }[] = [];
+  const isErased = (from: number, to: number) => {
+    for (let i = from; i < to; i++) if (data[i] !== 0xff) return false;
+    return true;
+  };
+  let pos = span.offset;
+  let runStart = -1;
+  const flushWrite = (to: number) => {
+    if (to <= pos) return;
+    const last = out[out.length - 1];
+    if (last && !last.erased && last.offset + last.length === pos) last.length += to - pos;
+    else out.push({ offset: pos, length: to - pos, erased: false });
+    pos = to;
+  };
+  for (let s = span.offset; s < end; s += FLASH_SECTOR_SIZE) {
+    const e = Math.min(end, s + FLASH_SECTOR_SIZE);
+    // A sector counts only when the span covers all of it, or it is the data's final sector.
+    const whole = e - s === FLASH_SECTOR_SIZE || e === data.length;
+    if (whole && isErased(s, e)) {
+      if (runStart < 0) runStart = s;
+      continue;
+    }
+    if (runStart >= 0 && s - runStart >= ERASED_RUN_MIN) {
+      flushWrite(runStart);
+      out.push({ offset: runStart, length: s - runStart, erased: true });
+      pos = s;
+    }
+    runStart = -1;
+  }
+  if (runStart >= 0 && end - runStart >= ERASED_RUN_MIN) {
+    flushWrite(runStart);
+    out.push({ offset: runStart, length: end - runStart, erased: true });
+    pos = end;
+  }
+  flushWrite(end);
+  return out;
+}
+
 /** Spans of changed chunks, merged when adjacent. */
 async function changedSpans(
   session: LoaderSession,
@@ -422,7 +473,23 @@ export async function writeFlash(
       }
     }
     let doneBefore = 0;
-    for (const span of spans) {
+    const canEraseRegion = session.isStub || session.chip.key !== "esp8266";
+    const pieces = spans.flatMap((span) =>
+      canEraseRegion ? splitErasedRuns(data, span) : [{ ...span, erased: false }]
+    );
+    for (const span of pieces) {
+      if (span.erased) {
+        // A run of whole sectors that are all 0xFF: erasing gives the same
+        // result as writing, without sending or programming a byte.
+        await eraseRegion(session, {
+          address: region.address + span.offset,
+          size: Math.ceil(span.length / FLASH_SECTOR_SIZE) * FLASH_SECTOR_SIZE,
+        }, { signal: options.signal });
+        doneBefore += span.length;
+        report.bytesWritten += span.length;
+        emit("write", `Erasing ${name} at ${hex32(region.address + span.offset)}`, doneBefore);
+        continue;
+      }
       const bytes = data.subarray(span.offset, span.offset + span.length);
       const label = `Writing ${name} at ${hex32(region.address + span.offset)}`;
       report.bytesOnWire += await writeSpan(
