@@ -4,7 +4,18 @@ import type { SimChipKey } from "../lib/sim/virtual_chip.ts";
 import { LoaderSession } from "../lib/loader/session.ts";
 import { readChipInfo, readFlashInfo } from "../lib/loader/info.ts";
 
-const CHIPS: SimChipKey[] = ["esp8266", "esp32", "esp32s2", "esp32s3", "esp32c2", "esp32c3", "esp32c5", "esp32c6", "esp32h2", "esp32p4"];
+const CHIPS: SimChipKey[] = [
+  "esp8266",
+  "esp32",
+  "esp32s2",
+  "esp32s3",
+  "esp32c2",
+  "esp32c3",
+  "esp32c5",
+  "esp32c6",
+  "esp32h2",
+  "esp32p4",
+];
 
 for (const chip of CHIPS) {
   Deno.test(`detects ${chip} and reads its MAC and flash id through the ROM`, async () => {

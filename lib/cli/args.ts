@@ -252,3 +252,42 @@ export function parseIntArg(text: string): number | null {
   else if (suffix === "m") n *= 1024 * 1024;
   return n;
 }
+
+/** Split an argument file's text into words (whitespace-separated; single and double quotes group). */
+function splitWords(text: string): string[] {
+  const words: string[] = [];
+  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
+  for (const line of text.split(/\r?\n/)) {
+    if (line.trim().startsWith("#")) continue;
+    for (const m of line.matchAll(re)) words.push(m[1] ?? m[2] ?? m[3]);
+  }
+  return words;
+}
+
+/**
+ * Expand esptool-style argument files: a token `@name` is replaced by the
+ * words in file `name` (nested files allowed, to a depth of 8).
+ *
+ * @throws {UsageError} when an argument file is missing.
+ */
+export function expandArgFiles(argv: string[], depth = 0): string[] {
+  const out: string[] = [];
+  for (const token of argv) {
+    if (!token.startsWith("@") || token.length === 1) {
+      out.push(token);
+      continue;
+    }
+    if (depth > 8) throw new UsageError(`argument files nest too deeply at ${token}`);
+    const path = token.slice(1);
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(path);
+    } catch {
+      throw new UsageError(`argument file not found: ${path} (from ${token})`, {
+        code: "E_FILE_NOT_FOUND",
+      });
+    }
+    out.push(...expandArgFiles(splitWords(text), depth + 1));
+  }
+  return out;
+}

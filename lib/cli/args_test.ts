@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { normalizeOptionToken, parseCommandLine, parseIntArg, suggest } from "./args.ts";
+import {
+  expandArgFiles,
+  normalizeOptionToken,
+  parseCommandLine,
+  parseIntArg,
+  suggest,
+} from "./args.ts";
 import type { CommandSpec, OptionSpec } from "./command.ts";
 import { UsageError } from "../errors.ts";
 
@@ -131,4 +137,27 @@ Deno.test("parseIntArg reads hex, decimal and size suffixes; rejects junk", () =
 Deno.test("suggest ignores far-away words", () => {
   assert.equal(suggest("erase-flash", ["erase-flash", "read-mac"]), "erase-flash");
   assert.equal(suggest("xyz", ["erase-flash"]), null);
+});
+
+Deno.test("@file argument files expand in place; a missing one is a usage error", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/args.txt`,
+      "# flash set\n0x1000 boot.bin\n0x10000 'my app.bin'\n",
+    );
+    assert.deepEqual(expandArgFiles(["write-flash", `@${dir}/args.txt`]), [
+      "write-flash",
+      "0x1000",
+      "boot.bin",
+      "0x10000",
+      "my app.bin",
+    ]);
+    assert.match(
+      usageError(() => expandArgFiles([`@${dir}/nope.txt`])).message,
+      /argument file not found/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -1,0 +1,152 @@
+/**
+ * From a port name to a ready session in one call: open the transport,
+ * reset into download mode, SYNC, detect the chip, start the flasher stub,
+ * switch to the working baud rate. And the matching goodbye: leave the chip
+ * as the person asked (`--after`).
+ *
+ * @module
+ */
+
+import { EsplineError, UsageError } from "../errors.ts";
+import { openTransport } from "../transport/open.ts";
+import { connectStrategies, hardReset } from "./reset.ts";
+import { type ConnectOptions, type LoaderEvent, LoaderSession, ROM_BAUD } from "./session.ts";
+import { Op, u32le } from "../protocol/packet.ts";
+
+/** Options for {@link openSession}. */
+export interface OpenSessionOptions {
+  /** Expected chip key or `auto` (default). */
+  chip?: string;
+  /** Working baud rate after connecting. Default 115200 (esptool's default). */
+  baud?: number;
+  /** Reset strategy before connecting: `default-reset` (default), `usb-reset`, `no-reset`, `no-reset-no-sync`. */
+  before?: string;
+  /** Connection attempts (0 = forever). Default 7. */
+  connectAttempts?: number;
+  /** Upload and use the flasher stub. Default true. */
+  stub?: boolean;
+  /** Narrow `auto` port discovery (`vid=303a,pid=1001`). */
+  portFilter?: string;
+  /** Event sink (log, connecting, trace). */
+  onEvent?: (event: LoaderEvent) => void;
+  /** Emit protocol trace events. Default false. */
+  trace?: boolean;
+  /** Cancels connecting. */
+  signal?: AbortSignal;
+}
+
+/** esptool's `--before` choices (hyphen form). */
+export const BEFORE_CHOICES = ["default-reset", "usb-reset", "no-reset", "no-reset-no-sync"];
+/** esptool's `--after` choices (hyphen form). */
+export const AFTER_CHOICES = [
+  "hard-reset",
+  "soft-reset",
+  "no-reset",
+  "no-reset-stub",
+  "watchdog-reset",
+];
+
+/**
+ * Open `port`, connect and prepare a session for work.
+ *
+ * @example
+ * ```ts
+ * import { openSession, closeSession } from "./open_session.ts";
+ * const s = await openSession("sim://esp32c3", { baud: 921600 });
+ * console.log(s.chip.name, s.isStub);
+ * await closeSession(s, "no-reset");
+ * ```
+ */
+export async function openSession(
+  port: string,
+  options: OpenSessionOptions = {},
+): Promise<LoaderSession> {
+  const before = (options.before ?? "default-reset").replaceAll("_", "-");
+  if (!BEFORE_CHOICES.includes(before)) {
+    throw new UsageError(
+      `unknown --before "${options.before}": use one of ${BEFORE_CHOICES.join(", ")}`,
+    );
+  }
+  const transport = await openTransport(port, { baud: ROM_BAUD, portFilter: options.portFilter });
+  try {
+    const connectOptions: ConnectOptions = {
+      chip: options.chip,
+      before,
+      connectAttempts: options.connectAttempts,
+      onEvent: options.onEvent,
+      trace: options.trace,
+      signal: options.signal,
+      resetStrategies: before === "no-reset" || before === "no-reset-no-sync"
+        ? []
+        : connectStrategies(before, transport.info),
+    };
+    const session = await LoaderSession.connect(transport, connectOptions);
+    if (options.stub ?? true) {
+      if (session.secureDownload) {
+        session.log(
+          "warn",
+          "secure download mode is on: the flasher stub cannot run; using the ROM loader",
+        );
+      } else {
+        await session.runStub({ signal: options.signal });
+      }
+    }
+    if (options.baud && options.baud !== transport.baud) await session.changeBaud(options.baud);
+    return session;
+  } catch (e) {
+    await transport.close();
+    throw e;
+  }
+}
+
+/**
+ * Leave the chip as asked and release the port.
+ *
+ * - `hard-reset` (default): pulse EN through RTS so the application boots.
+ * - `soft-reset`: restart into the application by loader command.
+ * - `no-reset`: leave the chip in the loader.
+ * - `no-reset-stub`: leave the stub running, so the next connect skips the upload.
+ */
+export async function closeSession(session: LoaderSession, after = "hard-reset"): Promise<void> {
+  const mode = after.replaceAll("_", "-");
+  try {
+    switch (mode) {
+      case "hard-reset":
+        await hardReset(session.transport);
+        break;
+      case "soft-reset":
+        await softReset(session);
+        break;
+      case "no-reset":
+      case "no-reset-stub":
+        break;
+      case "watchdog-reset":
+        throw new EsplineError(
+          "E_UNSUPPORTED",
+          `watchdog reset is not supported for ${session.chip.name} by espline yet; use --after hard-reset`,
+        );
+      default:
+        throw new UsageError(`unknown --after "${after}": use one of ${AFTER_CHOICES.join(", ")}`);
+    }
+  } finally {
+    await session.close();
+  }
+}
+
+/** Restart into the application by command (esptool soft_reset). */
+async function softReset(session: LoaderSession): Promise<void> {
+  if (!session.isStub) {
+    // ROM: a zero-length FLASH_BEGIN then FLASH_END with "run user code" (reboot = 0 means run).
+    await session.command(Op.FLASH_BEGIN, u32le(0, 0, session.chip.romFlashWriteSize, 0), {
+      what: "soft reset",
+    });
+    await session.command(Op.FLASH_END, u32le(0), { what: "soft reset" });
+  } else if (session.chip.key === "esp8266") {
+    await session.writeFrame(new Uint8Array([0x00, Op.RUN_USER_CODE, 0, 0, 0, 0, 0, 0]));
+  } else {
+    throw new EsplineError(
+      "E_UNSUPPORTED",
+      "soft reset with the flasher stub works only on ESP8266 (as in esptool); use --after hard-reset",
+    );
+  }
+}

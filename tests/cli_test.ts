@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { runCli } from "../lib/cli/main.ts";
+import type { OutputSinks } from "../lib/cli/output.ts";
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const sinks: OutputSinks = {
+    stdout: (t) => (out += t),
+    stderr: (t) => (err += t),
+    isTerminal: false,
+  };
+  const code = await runCli(args, { sinks });
+  return { code, out, err };
+}
+
+const CHIPS = [
+  "esp8266",
+  "esp32",
+  "esp32s2",
+  "esp32s3",
+  "esp32c2",
+  "esp32c3",
+  "esp32c5",
+  "esp32c6",
+  "esp32h2",
+  "esp32p4",
+];
+
+for (const chip of CHIPS) {
+  Deno.test(`read-mac and chip-id on a virtual ${chip}`, async () => {
+    const port = `sim://${chip}?mac=02:aa:bb:cc:dd:${(CHIPS.indexOf(chip) + 0x10).toString(16)}`;
+    const mac = port.slice(port.indexOf("mac=") + 4);
+    const r = await cli(["--port", port, "read-mac"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^MAC: ${mac}$`, "m"));
+    const id = await cli(["-p", port, "chip_id"]);
+    assert.equal(id.code, 0, id.err);
+    assert.match(id.out, /^Chip type: {10}\S/m);
+    assert.match(id.out, /^Features: {11}\S/m);
+    assert.match(id.out, /^Crystal frequency: {2}\d+MHz$/m);
+    assert.match(id.out, /^Detected flash size: 4MB$/m);
+  });
+}
+
+Deno.test("--json read_mac prints one result object with the MAC", async () => {
+  const r = await cli(["--port", "sim://esp32c6?mac=02:00:00:00:00:07", "--json", "read_mac"]);
+  assert.equal(r.code, 0);
+  const events = r.out.trim().split("\n").map((l) => JSON.parse(l));
+  const result = events.find((e) => e.event === "result");
+  assert.deepEqual(result, { event: "result", chip: "esp32c6", mac: "02:00:00:00:00:07" });
+});
+
+Deno.test("flash-id reports the JEDEC id and the size the virtual chip was given", async () => {
+  const r = await cli(["--port", "sim://esp32?size=16MB", "flash-id"]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^Device: 4018$/m);
+  assert.match(r.out, /^Detected flash size: 16MB$/m);
+});
+
+Deno.test("write-flash, skip on re-flash, read-flash, erase-region, verify-flash round trip", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const app = new Uint8Array(50_000).map((_, i) => (i * 7) & 0xff);
+    await Deno.writeFile(`${dir}/app.bin`, app);
+    const port = `sim://esp32c3?flash=${dir}/flash.bin`;
+    let r = await cli([
+      "-p",
+      port,
+      "-b",
+      "921600",
+      "write_flash",
+      "-z",
+      "0x10000",
+      `${dir}/app.bin`,
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /Hash of data verified/);
+    r = await cli(["-p", port, "write-flash", "0x10000", `${dir}/app.bin`]);
+    assert.match(r.out, /Skipped .*app\.bin at 0x00010000: already on the chip/);
+    r = await cli(["-p", port, "read-flash", "0x10000", String(app.length), `${dir}/back.bin`]);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(await Deno.readFile(`${dir}/back.bin`), app);
+    r = await cli(["-p", port, "erase_region", "0x10000", "0x1000"]);
+    assert.equal(r.code, 0, r.err);
+    r = await cli(["-p", port, "verify-flash", "0x10000", `${dir}/app.bin`]);
+    assert.equal(r.code, 1);
+    assert.match(r.out, /MISMATCH/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a missing file is reported before any device is touched", async () => {
+  // The port does not exist: if the CLI tried to open it first, the error would be about the port.
+  const r = await cli([
+    "-p",
+    "/dev/does-not-exist",
+    "write-flash",
+    "0x1000",
+    "/nonexistent/boot.bin",
+  ]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /file not found: \/nonexistent\/boot\.bin/);
+});
+
+Deno.test("usage mistakes get a clear message and exit code 2", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/a.bin`, new Uint8Array(16));
+    const cases: [string[], RegExp][] = [
+      [["write-flash", "0x1000"], /at least 2 arguments/],
+      [["write-flash", "0x1000", `${dir}/a.bin`, "0x2000"], /at least 2|ADDRESS FILE pairs/],
+      [["write-flash", "0x1001", `${dir}/a.bin`], /not a multiple of 0x1000/],
+      [["write-flash", "zz", `${dir}/a.bin`], /invalid address "zz"/],
+      [["write-flash", "--flash-mode", "fast", "0", `${dir}/a.bin`], /choose one of keep, qio/],
+      [["write-flsh"], /did you mean write-flash/],
+      [["erase-region", "0x1000", "100"], /not a positive multiple of 0x1000/],
+      [["--baud", "fast", "read-mac"], /invalid --baud/],
+      [["read-mac", "--bogus"], /unknown option --bogus/],
+      [["--before", "sometimes", "read-mac"], /choose one of default-reset/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = await cli(["-p", "sim://esp32", ...args]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
+      assert.match(r.err, pattern, args.join(" "));
+      assert.doesNotMatch(r.err, /at .*\.ts:\d+/, "no stack trace for user mistakes");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("erase-flash without the stub says it needs the stub", async () => {
+  const r = await cli(["-p", "sim://esp32", "--no-stub", "erase_flash"]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /erase-flash needs the flasher stub/);
+});
+
+Deno.test("a wrong --chip is refused naming the real chip", async () => {
+  const r = await cli(["-p", "sim://esp32c3", "--chip", "esp32s3", "read-mac"]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /this chip is ESP32-C3, not ESP32-S3/);
+});
+
+Deno.test("--help lists commands; version prints", async () => {
+  const h = await cli(["--help"]);
+  assert.equal(h.code, 0);
+  assert.match(h.out, /write-flash/);
+  const v = await cli(["version"]);
+  assert.match(v.out, /^espline \d+\.\d+\.\d+/);
+});
