@@ -85,7 +85,7 @@ export async function flashMd5(
     );
   }
   await session.spiAttach();
-  const { payload } = await session.command(Op.SPI_FLASH_MD5, u32le(address, size, 0, 0), {
+  const { payload } = await session.commandWithRetry(Op.SPI_FLASH_MD5, u32le(address, size, 0, 0), {
     payloadLength: session.isStub ? 16 : 32,
     timeoutMs: timeoutForSize(MD5_SECONDS_PER_MB, size),
     what: `compute MD5 of ${hex32(address)}+${size}`,

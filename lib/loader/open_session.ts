@@ -68,34 +68,48 @@ export async function openSession(
     );
   }
   const transport = await openTransport(port, { baud: ROM_BAUD, portFilter: options.portFilter });
-  try {
-    const connectOptions: ConnectOptions = {
-      chip: options.chip,
-      before,
-      connectAttempts: options.connectAttempts,
-      onEvent: options.onEvent,
-      trace: options.trace,
-      signal: options.signal,
-      resetStrategies: before === "no-reset" || before === "no-reset-no-sync"
-        ? []
-        : connectStrategies(before, transport.info),
-    };
-    const session = await LoaderSession.connect(transport, connectOptions);
-    if (options.stub ?? true) {
-      if (session.secureDownload) {
-        session.log(
-          "warn",
-          "secure download mode is on: the flasher stub cannot run; using the ROM loader",
-        );
-      } else {
-        await session.runStub({ signal: options.signal });
+  const connectOptions: ConnectOptions = {
+    chip: options.chip,
+    before,
+    connectAttempts: options.connectAttempts,
+    onEvent: options.onEvent,
+    trace: options.trace,
+    signal: options.signal,
+    resetStrategies: before === "no-reset" || before === "no-reset-no-sync"
+      ? []
+      : connectStrategies(before, transport.info),
+  };
+  // A stub upload or baud switch disturbed by line noise is retried from a fresh reset.
+  const setupAttempts = connectOptions.resetStrategies?.length ? 2 : 1;
+  for (let attempt = 1;; attempt++) {
+    try {
+      const session = await LoaderSession.connect(transport, connectOptions);
+      if (options.stub ?? true) {
+        if (session.secureDownload) {
+          session.log(
+            "warn",
+            "secure download mode is on: the flasher stub cannot run; using the ROM loader",
+          );
+        } else {
+          await session.runStub({ signal: options.signal });
+        }
       }
+      if (options.baud && options.baud !== transport.baud) await session.changeBaud(options.baud);
+      return session;
+    } catch (e) {
+      const retry = attempt < setupAttempts && e instanceof EsplineError &&
+        ["E_STUB_FAILED", "E_TIMEOUT", "E_BAUD_FAILED", "E_ROM_BAD_CHECKSUM"].includes(e.code);
+      if (!retry) {
+        await transport.close();
+        throw e;
+      }
+      options.onEvent?.({
+        type: "log",
+        level: "warn",
+        message: `setup failed (${e.message}); resetting and retrying`,
+      });
+      await transport.setBaud(ROM_BAUD).catch(() => {});
     }
-    if (options.baud && options.baud !== transport.baud) await session.changeBaud(options.baud);
-    return session;
-  } catch (e) {
-    await transport.close();
-    throw e;
   }
 }
 

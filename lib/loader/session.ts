@@ -414,9 +414,35 @@ export class LoaderSession {
     }
   }
 
+  /**
+   * {@link command} that resends on a corrupted exchange (bad checksum
+   * reported by the chip, a garbled or missing answer), up to `attempts`
+   * times. Only for commands that are safe to repeat (data blocks the chip
+   * accepts again with the same sequence number, reads).
+   */
+  async commandWithRetry(
+    op: number,
+    data: Uint8Array,
+    options: CommandOptions & { attempts?: number } = {},
+  ): Promise<CommandResult> {
+    const attempts = options.attempts ?? 3;
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.command(op, data, options);
+      } catch (e) {
+        const retryable = e instanceof TimeoutError ||
+          (e instanceof LoaderStatusError && (e.status === 0x0107 || e.status === 0xc100));
+        if (!retryable || attempt >= attempts) throw e;
+        this.log("debug", `${options.what ?? opName(op)}: ${(e as Error).message}; retrying`);
+      }
+    }
+  }
+
   /** READ_REG: one 32-bit word of the chip's address space. */
   async readReg(address: number): Promise<number> {
-    const { value } = await this.command(Op.READ_REG, u32le(address), { what: "read register" });
+    const { value } = await this.commandWithRetry(Op.READ_REG, u32le(address), {
+      what: "read register",
+    });
     return value >>> 0;
   }
 
@@ -506,10 +532,14 @@ export class LoaderSession {
       );
       for (let seq = 0; seq < blocks; seq++) {
         const block = seg.bytes.subarray(seq * RAM_BLOCK_SIZE, (seq + 1) * RAM_BLOCK_SIZE);
-        await this.command(Op.MEM_DATA, concatBytes(u32le(block.length, seq, 0, 0), block), {
-          checksum: checksum(block),
-          what: "write to RAM",
-        });
+        await this.commandWithRetry(
+          Op.MEM_DATA,
+          concatBytes(u32le(block.length, seq, 0, 0), block),
+          {
+            checksum: checksum(block),
+            what: "write to RAM",
+          },
+        );
       }
     }
     this.log("info", "running stub flasher");
@@ -579,7 +609,7 @@ export class LoaderSession {
       });
     } else {
       const arg = this.isStub ? u32le(0) : concatBytes(u32le(0), new Uint8Array(4));
-      await this.command(Op.SPI_ATTACH, arg, { what: "attach SPI flash" });
+      await this.commandWithRetry(Op.SPI_ATTACH, arg, { what: "attach SPI flash" });
     }
     this.spiAttached = true;
   }

@@ -12,6 +12,7 @@ import { AbortedError, EsplineError, TransportError } from "../errors.ts";
 import type { Device } from "../device/device.ts";
 import type { FlashRegion, WriteFlashOptions, WriteReport } from "../flash/write.ts";
 import { FlashVerifyError } from "../flash/write.ts";
+import { LoaderStatusError } from "../protocol/status.ts";
 
 /** One recovery step, for the journal. */
 export interface RecoveryEvent {
@@ -44,26 +45,19 @@ export function isRecoverable(e: unknown): boolean {
   if (e instanceof AbortedError) return false;
   if (e instanceof FlashVerifyError) return true;
   if (e instanceof TransportError) return true; // a vanished port is reopened
+  // Any status the loader reports may come from a request corrupted on the way: retrying is bounded.
+  if (e instanceof LoaderStatusError) return true;
   if (!(e instanceof EsplineError)) return false;
   return [
     "E_TIMEOUT",
+    "E_CONNECT_FAILED",
     "E_MALFORMED_PACKET",
     "E_SHORT_RESPONSE",
     "E_READ_CORRUPT",
     "E_STUB_FAILED",
     "E_BAUD_FAILED",
-    "E_ROM_BAD_CHECKSUM",
-    "E_STUB_BAD_CHECKSUM",
-    "E_STUB_BAD_DATA_LEN",
-    "E_STUB_NOT_IN_FLASH_MODE",
-    "E_STUB_INFLATE",
-    "E_STUB_NOT_ENOUGH_DATA",
-    "E_STUB_TOO_MUCH_DATA",
-    "E_ROM_DEFLATE",
-    "E_ROM_DEFLATE_ADLER",
-    "E_ROM_INVALID_MESSAGE",
-    "E_ROM_FAILED",
-    "E_LOADER_STATUS",
+    "E_NOT_IN_LOADER",
+    "E_SPI_TIMEOUT",
   ].includes(e.code);
 }
 
@@ -90,8 +84,16 @@ export async function writeFlashResilient(
   const bauds = options.fallbackBauds ?? [460800, 115200];
   const recoveries: RecoveryEvent[] = [];
   let lastError: unknown;
+  let needReconnect = false;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
+      if (needReconnect) {
+        await device.reconnect({
+          baud: recoveries[recoveries.length - 1]?.baud,
+          signal: options.signal,
+        });
+      }
+      needReconnect = false;
       const report = await device.writeFlash(regions, {
         ...options,
         skipUnchanged: attempt > 1 || options.skipUnchanged,
@@ -110,12 +112,7 @@ export async function writeFlashResilient(
       };
       recoveries.push(event);
       options.onRecovery?.(event);
-      try {
-        await device.reconnect({ baud, signal: options.signal });
-      } catch (re) {
-        lastError = re;
-        if (!isRecoverable(re)) break;
-      }
+      needReconnect = true;
     }
   }
   if (lastError instanceof EsplineError) {
