@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { recoverBoard } from "../scripts/recover.ts";
+import { firmwareFromBytes } from "../lib/device/firmware.ts";
+import { connect } from "../lib/device/device.ts";
+
+const fw = firmwareFromBytes([
+  { address: 0x0, data: new Uint8Array(6000).map((_, i) => i & 0xff), name: "boot.bin" },
+  { address: 0x10000, data: new Uint8Array(40000).map((_, i) => (i * 31) & 0xff), name: "app.bin" },
+]);
+
+Deno.test("recover.ts restores a board with the stub on the first try", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const port = `sim://esp32c3?flash=${dir}/f.bin`;
+    const lines: string[] = [];
+    const attempts = await recoverBoard(port, fw, { onLog: (l) => lines.push(l) });
+    assert.deepEqual(attempts, [{ baud: 460800, stub: true, result: "ok" }]);
+    await using dev = await connect(port);
+    assert.equal((await dev.verifyFlash(fw.regions)).ok, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("recover.ts falls back to the ROM loader when the stub cannot run", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // ESP32-C2 v0.0 has no usable stub (as in esptool): every stub try fails, the ROM path works.
+    const port = `sim://esp32c2?rev=v0.0&flash=${dir}/f.bin`;
+    const attempts = await recoverBoard(port, fw, { bauds: [115200] });
+    assert.equal(attempts.length, 2);
+    assert.match(attempts[0].result, /no flasher stub/);
+    assert.deepEqual(attempts[1], { baud: 115200, stub: false, result: "ok" });
+    await using dev = await connect(port, { stub: false });
+    assert.equal((await dev.verifyFlash(fw.regions)).ok, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
