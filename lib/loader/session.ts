@@ -43,6 +43,10 @@ export const SYNC_TIMEOUT_MS = 100;
 export const ROM_BAUD = 115200;
 /** Largest MEM_DATA block (esptool ESP_RAM_BLOCK). */
 export const RAM_BLOCK_SIZE = 0x1800;
+/** Stray bytes (outside frames) after which a missing answer is blamed on a chip reset. */
+const SUSPECT_RESET_NOISE_BYTES = 24;
+/** How long to keep waiting for an answer once stray bytes suggest a reset, ms. */
+const SUSPECT_RESET_GRACE_MS = 500;
 /** Default number of connect attempts (esptool DEFAULT_CONNECT_ATTEMPTS). */
 export const DEFAULT_CONNECT_ATTEMPTS = 7;
 
@@ -168,6 +172,8 @@ export class LoaderSession {
     const session = new LoaderSession(transport, options);
     await session.#connectLoop(options);
     await session.#detect(wanted);
+    session.#decoder.takeNoise();
+    session.#watchForReset = true;
     session.#emit({ type: "connected", chip: session.chip.name, stub: session.isStub });
     return session;
   }
@@ -338,6 +344,8 @@ export class LoaderSession {
   }
 
   async #readFrame(deadline: number): Promise<Uint8Array | null> {
+    this.#suspectReset = false;
+    let noiseBytes = 0;
     while (this.#frames.length === 0) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) return null;
@@ -345,9 +353,52 @@ export class LoaderSession {
       if (!chunk) return null;
       this.#traceIn(chunk);
       this.#frames.push(...this.#decoder.push(chunk));
+      if (this.#watchForReset) {
+        noiseBytes += this.#checkForReset();
+        // Once connected the loader sends nothing outside frames. A burst of stray
+        // bytes with no answer soon after is what a chip rebooting at another baud
+        // looks like: stop waiting for the full timeout.
+        if (noiseBytes >= SUSPECT_RESET_NOISE_BYTES && this.#frames.length === 0) {
+          const soon = Date.now() + SUSPECT_RESET_GRACE_MS;
+          if (soon < deadline) {
+            deadline = soon;
+            this.#suspectReset = true;
+          }
+        }
+      }
     }
+    this.#suspectReset = false;
     return this.#frames.shift()!;
   }
+  #suspectReset = false;
+
+  /**
+   * Once connected, text outside frames means the chip printed something: a
+   * ROM boot banner (`rst:0x…`) means it reset (brown-out, unplugged power,
+   * a watchdog). Fail at once instead of waiting out a timeout.
+   */
+  #checkForReset(): number {
+    const noise = this.#decoder.takeNoise();
+    if (noise.length === 0) return 0;
+    this.#noiseTail = (this.#noiseTail + new TextDecoder().decode(noise)).slice(-512);
+    const m = /rst:(0x[0-9a-f]+)(?: \(([A-Z_]+)\))?/i.exec(this.#noiseTail);
+    if (m) {
+      this.#noiseTail = "";
+      this.#frames = [];
+      this.isStub = false;
+      this.spiAttached = false;
+      throw new EsplineError(
+        "E_CHIP_RESET",
+        `the chip reset unexpectedly (rst:${m[1]}${
+          m[2] ? ` ${m[2]}` : ""
+        }): check the power supply (brown-out?) and cable; reconnect to continue`,
+        { details: { reason: m[2] ?? m[1] } },
+      );
+    }
+    return noise.length;
+  }
+  #noiseTail = "";
+  #watchForReset = false;
 
   /** Read one raw SLIP frame (used by streaming reads). `null` on timeout. */
   readFrame(timeoutMs: number): Promise<Uint8Array | null> {
@@ -393,6 +444,18 @@ export class LoaderSession {
     for (;;) {
       const frame = await this.#readFrame(deadline);
       if (!frame) {
+        if (this.#suspectReset) {
+          this.isStub = false;
+          this.spiAttached = false;
+          throw new EsplineError(
+            "E_CHIP_RESET",
+            `no answer to ${what} (${
+              opName(op)
+            }) and stray bytes on the line: the chip probably reset ` +
+              "(brown-out, power or cable); reconnect to continue",
+            { details: { op } },
+          );
+        }
         throw new TimeoutError(`no answer to ${what} (${opName(op)}) within ${timeoutMs} ms`, {
           details: { op },
         });

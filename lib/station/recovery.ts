@@ -58,6 +58,7 @@ export function isRecoverable(e: unknown): boolean {
     "E_BAUD_FAILED",
     "E_NOT_IN_LOADER",
     "E_SPI_TIMEOUT",
+    "E_CHIP_RESET",
   ].includes(e.code);
 }
 
