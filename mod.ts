@@ -38,6 +38,14 @@ export {
   type StationRecord,
 } from "./lib/station/runner.ts";
 export {
+  Journal,
+  JournalEntry,
+  type JournalRecord,
+  type JournalResult,
+  openJournal,
+  type OpenJournalOptions,
+} from "./lib/station/journal.ts";
+export {
   isRecoverable,
   type RecoveryEvent,
   type ResilientWriteOptions,

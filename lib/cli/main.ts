@@ -14,6 +14,7 @@ import { HumanOutput, JsonOutput, type OutputSinks, processSinks } from "./outpu
 import { AFTER_CHOICES, BEFORE_CHOICES } from "../loader/open_session.ts";
 import { DEVICE_COMMANDS, VERSION } from "./cmd_device.ts";
 import { FLASH_COMMANDS } from "./cmd_flash.ts";
+import { JOURNAL_COMMANDS } from "./cmd_journal.ts";
 
 /** Options every command accepts (esptool's global options). */
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
@@ -55,7 +56,11 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 };
 
 /** Every command the CLI knows, in help order. */
-export const COMMANDS: readonly CommandSpec[] = [...DEVICE_COMMANDS, ...FLASH_COMMANDS];
+export const COMMANDS: readonly CommandSpec[] = [
+  ...DEVICE_COMMANDS,
+  ...FLASH_COMMANDS,
+  ...JOURNAL_COMMANDS,
+];
 
 function globalOptions(values: Record<string, unknown>): GlobalOptions {
   const env = (name: string) => {
