@@ -37,3 +37,22 @@ Deno.test("recover.ts falls back to the ROM loader when the stub cannot run", as
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+import { logMacs } from "../scripts/log_macs.ts";
+import { openJournal } from "../lib/station/journal.ts";
+
+Deno.test("log_macs.ts records each board's MAC and notices boards seen before", async () => {
+  using journal = openJournal(":memory:");
+  const ports = ["sim://esp32?mac=24:0a:c4:00:00:01", "sim://esp32c6?mac=40:4c:ca:00:00:02"];
+  const lines: string[] = [];
+  const first = await logMacs(ports, journal, { onLine: (l) => lines.push(l) });
+  assert.equal(first.passed, 2);
+  assert.deepEqual(lines.map((l) => l.split("\t").slice(1)), [["esp32", "24:0a:c4:00:00:01"], [
+    "esp32c6",
+    "40:4c:ca:00:00:02",
+  ]]);
+  lines.length = 0;
+  await logMacs(ports.slice(0, 1), journal, { onLine: (l) => lines.push(l) });
+  assert.match(lines[0], /seen before: passed/);
+  assert.equal(journal.history("24:0a:c4:00:00:01").length, 2);
+});
