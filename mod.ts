@@ -38,6 +38,16 @@ export {
   type StationRecord,
 } from "./lib/station/runner.ts";
 export {
+  type ExpectOptions,
+  ExpectTimeoutError,
+  Monitor,
+  type MonitorLine,
+  type MonitorOptions,
+  openMonitor,
+  resetIntoApp,
+  stripAnsi,
+} from "./lib/monitor/monitor.ts";
+export {
   Journal,
   JournalEntry,
   type JournalRecord,
@@ -45,6 +55,7 @@ export {
   openJournal,
   type OpenJournalOptions,
 } from "./lib/station/journal.ts";
+export { listSerialDevices, waitForDevice, type WaitForDeviceOptions } from "./lib/station/wait.ts";
 export {
   isRecoverable,
   type RecoveryEvent,

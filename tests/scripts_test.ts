@@ -56,3 +56,71 @@ Deno.test("log_macs.ts records each board's MAC and notices boards seen before",
   assert.match(lines[0], /seen before: passed/);
   assert.equal(journal.history("24:0a:c4:00:00:01").length, 2);
 });
+
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+
+async function runScript(script: string, args: string[]): Promise<{ code: number; out: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--config",
+      CONFIG,
+      new URL(`../scripts/${script}`, import.meta.url).pathname,
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  return { code: out.code, out: text };
+}
+
+Deno.test("provision.ts flashes two boards, checks boot output and journals them with serials", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/app.bin`, fw.regions[1].data);
+    const r = await runScript("provision.ts", [
+      "--port",
+      "sim://esp32?mac=24:0a:c4:00:00:0a",
+      "--port",
+      "sim://esp32?mac=24:0a:c4:00:00:0b",
+      "--firmware",
+      `0x10000=${dir}/app.bin`,
+      "--expect",
+      "Hello from espline sim",
+      "--journal",
+      `${dir}/line.db`,
+    ]);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /2 passed, 0 failed/);
+    using j = openJournal(`${dir}/line.db`);
+    const rec = j.history("24:0a:c4:00:00:0b")[0];
+    assert.equal(rec.result, "passed");
+    assert.match(String(rec.fields.serial), /^ESP-\d{6}$/);
+    assert.equal(rec.files[0].address, 0x10000);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("provision.ts refuses a missing firmware file before touching any board", async () => {
+  const r = await runScript("provision.ts", [
+    "--port",
+    "sim://esp32",
+    "--firmware",
+    "0x10000=/nonexistent/app.bin",
+  ]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.out, /firmware file \/nonexistent\/app\.bin: not found \(no board was touched\)/);
+});
+
+Deno.test("the demo provisions four virtual boards and prints the journal summary", async () => {
+  const r = await runScript("demo.ts", []);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /4 passed, 0 failed/);
+  for (let n = 1; n <= 4; n++) {
+    assert.match(r.out, new RegExp(`58:cf:79:00:00:0${n} esp32c3 +ESP-\\d{6} +pass`));
+  }
+});

@@ -15,6 +15,7 @@ import { AFTER_CHOICES, BEFORE_CHOICES } from "../loader/open_session.ts";
 import { DEVICE_COMMANDS, VERSION } from "./cmd_device.ts";
 import { FLASH_COMMANDS } from "./cmd_flash.ts";
 import { JOURNAL_COMMANDS } from "./cmd_journal.ts";
+import { MONITOR_COMMANDS } from "./cmd_monitor.ts";
 
 /** Options every command accepts (esptool's global options). */
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
@@ -59,6 +60,7 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 export const COMMANDS: readonly CommandSpec[] = [
   ...DEVICE_COMMANDS,
   ...FLASH_COMMANDS,
+  ...MONITOR_COMMANDS,
   ...JOURNAL_COMMANDS,
 ];
 

@@ -24,6 +24,7 @@ import {
 import { readFlash, type ReadFlashOptions } from "../flash/read.ts";
 import { eraseFlash, eraseRegion } from "../flash/erase.ts";
 import type { Transport } from "../transport/transport.ts";
+import { type Monitor, type MonitorOptions, openMonitor } from "../monitor/monitor.ts";
 
 /** Everything a device reports or logs, for the caller's display or journal. */
 export type DeviceEvent = (LoaderEvent | FlashProgress) & { port?: string };
@@ -220,6 +221,27 @@ export class Device {
       signal: options.signal,
     });
     this.#detachedTransport = null;
+  }
+
+  /**
+   * Reset into the application and follow its output. Loader operations
+   * need `reset("download")` afterwards.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "./device.ts";
+   * await using dev = await connect("sim://esp32");
+   * await using mon = await dev.monitor();
+   * await mon.expect(/Hello/, { timeoutMs: 3000 });
+   * ```
+   */
+  async monitor(options: Omit<MonitorOptions, "reset"> = {}): Promise<Monitor> {
+    const transport = this.#session?.transport ?? this.#detachedTransport;
+    if (!transport) {
+      throw new EsplineError("E_DEVICE_CLOSED", `the device on ${this.port} is closed`);
+    }
+    await this.reset("app");
+    return await openMonitor(transport, { ...options, reset: false });
   }
 
   /**

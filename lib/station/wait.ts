@@ -1,0 +1,77 @@
+/**
+ * Hot-plug: wait for a board to be plugged in (a new port appears) or taken
+ * out (its port disappears), so a station can loop board after board.
+ *
+ * @module
+ */
+
+import { AbortedError, TimeoutError } from "../errors.ts";
+import { delay } from "../transport/transport.ts";
+
+/** Options for {@link waitForDevice}. */
+export interface WaitForDeviceOptions {
+  /** Only ports whose path contains this text (or, with `list`, that the lister returns). */
+  filter?: string;
+  /** Wait for this port to disappear instead (the board was taken out); resolves with its path. */
+  gone?: string;
+  /** Give up after this long, ms. Default: wait forever. */
+  timeoutMs?: number;
+  /** Cancels the wait. */
+  signal?: AbortSignal;
+  /** Poll interval, ms. Default 250. */
+  pollMs?: number;
+  /** Lists the current ports. Default: USB serial devices under /dev (ttyUSB*, ttyACM*, cu.usb*). */
+  list?: () => Promise<string[]>;
+}
+
+/** USB serial device nodes under /dev (Linux ttyUSB/ttyACM, macOS cu.usb*). */
+export async function listSerialDevices(): Promise<string[]> {
+  const out: string[] = [];
+  try {
+    for await (const e of Deno.readDir("/dev")) {
+      if (/^(ttyUSB|ttyACM)\d+$|^cu\.(usb|wchusb|SLAB)/.test(e.name)) out.push(`/dev/${e.name}`);
+    }
+  } catch {
+    // no /dev (Windows): nothing to list this way
+  }
+  return out.sort();
+}
+
+/**
+ * Resolve with the path of a port that appears after the call (or, with
+ * `gone`, when that port disappears).
+ *
+ * @example
+ * ```ts
+ * import { waitForDevice } from "./wait.ts";
+ * const port = await waitForDevice({ timeoutMs: 60_000 });
+ * console.log(`board on ${port}`);
+ * await waitForDevice({ gone: port });
+ * ```
+ */
+export async function waitForDevice(options: WaitForDeviceOptions = {}): Promise<string> {
+  const list = options.list ?? listSerialDevices;
+  const matches = (p: string) => !options.filter || p.includes(options.filter);
+  const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+  const before = new Set((await list()).filter(matches));
+  for (;;) {
+    if (options.signal?.aborted) throw new AbortedError("stopped waiting for a board");
+    if (Date.now() > deadline) {
+      throw new TimeoutError(
+        options.gone
+          ? `${options.gone} is still connected after ${options.timeoutMs} ms`
+          : `no new board appeared within ${options.timeoutMs} ms: check the cable and that the board enumerates`,
+      );
+    }
+    const now = (await list()).filter(matches);
+    if (options.gone) {
+      if (!now.includes(options.gone)) return options.gone;
+    } else {
+      const fresh = now.find((p) => !before.has(p));
+      if (fresh) return fresh;
+      // A board removed meanwhile may come back on the same path: forget it.
+      for (const p of before) if (!now.includes(p)) before.delete(p);
+    }
+    await delay(options.pollMs ?? 250);
+  }
+}
