@@ -150,3 +150,36 @@ Deno.test("--help lists commands; version prints", async () => {
   const v = await cli(["version"]);
   assert.match(v.out, /^espline \d+\.\d+\.\d+/);
 });
+
+Deno.test("write-flash --flash_mode dio --flash-size detect patches the bootloader header on the chip", async () => {
+  const boot = await Deno.readFile(
+    new URL("../../shared/fixtures/esptool-images/bootloader_esp32.bin", import.meta.url),
+  )
+    .catch(() => null);
+  if (!boot) return console.log("skipped: fixtures absent");
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/boot.bin`, boot);
+    const port = `sim://esp32?size=8MB&flash=${dir}/flash.bin`;
+    const r = await cli([
+      "-p",
+      port,
+      "write_flash",
+      "--flash_mode",
+      "dio",
+      "--flash-size",
+      "detect",
+      "0x1000",
+      `${dir}/boot.bin`,
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /flash parameters at 0x1000 set to 0x0230/);
+    const rb = await cli(["-p", port, "read-flash", "0x1000", "16", `${dir}/hdr.bin`]);
+    assert.equal(rb.code, 0, rb.err);
+    const hdr = await Deno.readFile(`${dir}/hdr.bin`);
+    assert.equal(hdr[2], 0x02, "dio");
+    assert.equal(hdr[3] >> 4, 0x3, "8MB");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -16,6 +16,7 @@ import { readFlash } from "../flash/read.ts";
 import { checkEraseRegion, eraseFlash, eraseRegion } from "../flash/erase.ts";
 import { detectFlashSize, type FlashProgress, hex32 } from "../flash/common.ts";
 import { formatFlashSize } from "../chips/index.ts";
+import { patchFlashParams } from "../flash/flash_params.ts";
 
 /** Parse a flash address argument, or throw a usage error naming it. */
 export function parseAddress(text: string, what = "address"): number {
@@ -128,6 +129,24 @@ async function writeFlashCommand(ctx: CommandContext): Promise<void> {
   await withSession(ctx, async (session) => {
     const flashSize = fixedSize ?? await detectFlashSize(session);
     if (fixedSize) await session.setFlashParams(fixedSize);
+    // Patch the bootloader header as esptool does (only the image at the chip's bootloader offset).
+    const params = {
+      mode: o["flash-mode"] as string | undefined,
+      freq: o["flash-freq"] as string | undefined,
+      size: sizeArg === "detect" ? formatFlashSize(flashSize) : sizeArg,
+    };
+    for (const r of regions) {
+      let patched;
+      try {
+        patched = patchFlashParams(r.data, r.address, { chip: session.chip, params });
+      } catch (e) {
+        throw new UsageError(`${(e as Error).message} (nothing was written)`, {
+          code: "E_BAD_FLASH_PARAMS",
+        });
+      }
+      for (const note of patched.notes) ctx.out.info(note);
+      r.data = patched.data;
+    }
     const report = await writeFlash(session, regions, {
       compress: !o["no-compress"],
       verify: !o["no-verify"],
