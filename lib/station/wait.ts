@@ -7,6 +7,9 @@
 
 import { AbortedError, TimeoutError } from "../errors.ts";
 import { delay } from "../transport/transport.ts";
+import { listSerialDevices } from "../transport/ports.ts";
+
+export { listSerialDevices };
 
 /** Options for {@link waitForDevice}. */
 export interface WaitForDeviceOptions {
@@ -22,19 +25,6 @@ export interface WaitForDeviceOptions {
   pollMs?: number;
   /** Lists the current ports. Default: USB serial devices under /dev (ttyUSB*, ttyACM*, cu.usb*). */
   list?: () => Promise<string[]>;
-}
-
-/** USB serial device nodes under /dev (Linux ttyUSB/ttyACM, macOS cu.usb*). */
-export async function listSerialDevices(): Promise<string[]> {
-  const out: string[] = [];
-  try {
-    for await (const e of Deno.readDir("/dev")) {
-      if (/^(ttyUSB|ttyACM)\d+$|^cu\.(usb|wchusb|SLAB)/.test(e.name)) out.push(`/dev/${e.name}`);
-    }
-  } catch {
-    // no /dev (Windows): nothing to list this way
-  }
-  return out.sort();
 }
 
 /**

@@ -1,7 +1,6 @@
 /**
- * Open a port by name. This first version knows `sim://` (the virtual chip);
- * serial devices, `socket://` and `rfc2217://` are added by the transport
- * layer's serial work.
+ * Open a port by name: `sim://CHIP?…` (the virtual chip), `socket://host:port`
+ * (raw TCP), or a serial device path (Linux/macOS through FFI to libc).
  *
  * @module
  */
@@ -9,6 +8,9 @@
 import type { Transport } from "./transport.ts";
 import { openSimPort, simOptionsFromUrl } from "../sim/sim_port.ts";
 import { UsageError } from "../errors.ts";
+import { openSocket } from "./socket.ts";
+import { openSerialPort } from "./serial_posix.ts";
+import { listSerialDevices } from "./ports.ts";
 
 /** Options for {@link openTransport}. */
 export interface OpenTransportOptions {
@@ -37,9 +39,38 @@ export function openTransport(
     if (options.baud && options.baud !== t.baud) return t.setBaud(options.baud).then(() => t);
     return Promise.resolve(t);
   }
-  return Promise.reject(
-    new UsageError(`cannot open "${port}": this build knows only sim:// ports`, {
-      code: "E_PORT_UNSUPPORTED",
-    }),
-  );
+  if (port.startsWith("socket://")) return openSocket(port, { baud: options.baud });
+  if (port === "auto") {
+    return listSerialDevices().then((found) => {
+      if (found.length === 1) return openTransport(found[0], options);
+      throw new UsageError(
+        found.length === 0
+          ? "no serial port found: plug the board in, or give --port (a path, socket://HOST:PORT or sim://CHIP)"
+          : `several serial ports found (${found.join(", ")}): choose one with --port`,
+        { code: found.length === 0 ? "E_NO_PORT" : "E_SEVERAL_PORTS" },
+      );
+    });
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(port)) {
+    return Promise.reject(
+      new UsageError(
+        `unknown port type "${port}": use a device path, socket://HOST:PORT or sim://CHIP`,
+        {
+          code: "E_PORT_UNSUPPORTED",
+        },
+      ),
+    );
+  }
+  if (Deno.build.os === "windows") {
+    return Promise.reject(
+      new UsageError(`serial ports on Windows are not supported by this build yet (${port})`, {
+        code: "E_PORT_UNSUPPORTED",
+      }),
+    );
+  }
+  try {
+    return Promise.resolve(openSerialPort(port, { baud: options.baud }));
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }

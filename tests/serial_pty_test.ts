@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { openSerialPort } from "../lib/transport/serial_posix.ts";
+import { serveSimPty } from "../lib/sim/pty.ts";
+import { LoaderSession } from "../lib/loader/session.ts";
+import { readChipInfo, readFlashInfo } from "../lib/loader/info.ts";
+import { writeFlash } from "../lib/flash/write.ts";
+import { readFlash } from "../lib/flash/read.ts";
+import { TransportError } from "../lib/errors.ts";
+import { runCli } from "../lib/cli/main.ts";
+
+const linux = Deno.build.os === "linux";
+
+Deno.test({
+  name: "chip-id, write and verify over a real pty through the FFI serial code",
+  ignore: !linux,
+  async fn() {
+    const pty = serveSimPty({ chip: "esp32s3", mac: "02:11:22:33:44:55" });
+    try {
+      const port = openSerialPort(pty.path, { baud: 115200 });
+      const s = await LoaderSession.connect(port, { connectAttempts: 3 });
+      try {
+        assert.equal((await readChipInfo(s)).mac, "02:11:22:33:44:55");
+        await s.runStub();
+        assert.equal(
+          await s.changeBaud(921600),
+          921600,
+          "termios2 sets a fast rate the chip follows",
+        );
+        assert.equal((await readFlashInfo(s)).size, 4 * 1024 * 1024);
+        const data = new Uint8Array(100_000).map((_, i) => (i * 31) & 0xff);
+        const r = await writeFlash(s, [{ address: 0x20000, data }]);
+        assert.equal(r.verified, true);
+        assert.deepEqual(await readFlash(s, { address: 0x20000, size: data.length }), data);
+      } finally {
+        await s.close();
+      }
+    } finally {
+      await pty.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a second open of a busy port fails with a clear message",
+  ignore: !linux,
+  async fn() {
+    const pty = serveSimPty({ chip: "esp32" });
+    try {
+      const first = openSerialPort(pty.path);
+      try {
+        assert.throws(
+          () => openSerialPort(pty.path),
+          (e) =>
+            e instanceof TransportError && e.code === "E_PORT_BUSY" &&
+            /is busy: another process holds it/.test(e.message),
+        );
+      } finally {
+        await first.close();
+      }
+      // Released: it opens again.
+      await openSerialPort(pty.path).close();
+    } finally {
+      await pty.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "read timeouts return null and leave later bytes to the next read",
+  ignore: !linux,
+  async fn() {
+    const pty = serveSimPty({ chip: "esp32" });
+    try {
+      const port = openSerialPort(pty.path);
+      try {
+        while (await port.read(50)) { /* drain the boot banner */ }
+        assert.equal(await port.read(30), null);
+        pty.chip.reset("download"); // the chip prints its banner again
+        let text = "";
+        for (let chunk = await port.read(500); chunk; chunk = await port.read(100)) {
+          text += new TextDecoder().decode(chunk);
+        }
+        assert.match(text, /waiting for download/);
+      } finally {
+        await port.close();
+      }
+    } finally {
+      await pty.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a device vanishing mid-read is a typed E_PORT_GONE, not a hang",
+  ignore: !linux,
+  async fn() {
+    const pty = serveSimPty({ chip: "esp32" });
+    const port = openSerialPort(pty.path);
+    try {
+      while (await port.read(50)) { /* drain */ }
+      const pending = port.read(5000);
+      setTimeout(() => pty.hangUp(), 50);
+      await assert.rejects(pending, (e) => e instanceof TransportError && e.code === "E_PORT_GONE");
+    } finally {
+      await port.close();
+      await pty.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "ptys have no modem lines: setSignals says so and connect still works without reset",
+  ignore: !linux,
+  async fn() {
+    const pty = serveSimPty({ chip: "esp32c3" });
+    try {
+      let out = "";
+      let err = "";
+      const sinks = {
+        stdout: (t: string) => (out += t),
+        stderr: (t: string) => (err += t),
+        isTerminal: false,
+      };
+      const code = await runCli(["--port", pty.path, "--after", "no-reset", "read-mac"], { sinks });
+      assert.equal(code, 0, err);
+      assert.match(out, /^MAC: /m);
+      const port = openSerialPort(pty.path);
+      await assert.rejects(
+        () => port.setSignals({ dtr: true }),
+        (e) => e instanceof TransportError && e.code === "E_NO_MODEM_LINES",
+      );
+      await port.close();
+    } finally {
+      await pty.close();
+    }
+  },
+});
+
+Deno.test("opening a missing device says what to check", () => {
+  assert.throws(
+    () => openSerialPort("/dev/ttyUSB-espline-missing"),
+    (e) =>
+      e instanceof TransportError && e.code === "E_PORT_NOT_FOUND" &&
+      /is the board plugged in/.test(e.message),
+  );
+});
