@@ -24,6 +24,17 @@ interface Row {
   status: string;
 }
 
+/** A short, distinct label for a port: `esp32c3 58:cf:79:00:00:01` for sim URLs, else the path's end. */
+export function portLabel(port: string, width = 30): string {
+  let label = port;
+  const sim = /^sim:\/\/([^?]+)(?:\?(.*))?$/.exec(port);
+  if (sim) {
+    const mac = new URLSearchParams(sim[2] ?? "").get("mac");
+    label = `${sim[1]}${mac ? ` ${mac}` : ""}`;
+  }
+  return label.length > width ? `…${label.slice(label.length - width + 1)}` : label.padEnd(width);
+}
+
 function bar(done: number, total: number, width = 24): string {
   const pct = total > 0 ? Math.min(1, done / total) : 0;
   const filled = Math.round(pct * width);
@@ -56,7 +67,7 @@ export function createStationView(options: StationViewOptions): (event: StationE
     lastDraw = now;
     let text = drawn > 0 ? `\x1b[${drawn}A` : "";
     for (const r of rows.values()) {
-      const line = `${r.port.padEnd(28).slice(0, 28)} ${r.stage.padEnd(12).slice(0, 12)} ${
+      const line = `${portLabel(r.port)} ${r.stage.padEnd(12).slice(0, 12)} ${
         bar(r.done, r.total)
       } ${r.status}`;
       text += `\r\x1b[2K${line}\n`;
