@@ -18,6 +18,7 @@ import { writeFlashResilient } from "../lib/station/recovery.ts";
 import type { FlashRegion } from "../lib/flash/write.ts";
 import type { SimPort } from "../lib/sim/sim_port.ts";
 import { openJournal } from "../lib/station/journal.ts";
+import { prng } from "../lib/fuzz/harness.ts";
 
 /** Result of a soak. */
 export interface SoakReport {
@@ -52,17 +53,6 @@ export interface SoakOptions {
 }
 
 const CHIPS = ["esp32", "esp32s3", "esp32c3", "esp32c6", "esp32s2", "esp32h2", "esp8266"];
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function image(rand: () => number, size: number): Uint8Array {
   const out = new Uint8Array(size);
@@ -107,7 +97,7 @@ export async function soak(options: SoakOptions = {}): Promise<SoakReport> {
     while (next < runs) {
       const index = next++;
       const seed = seed0 + index;
-      const rand = mulberry32(seed);
+      const rand = prng(seed);
       const url = portUrl(seed, rand);
       const regions: FlashRegion[] = [
         { address: 0x1000, data: image(rand, 4096 + Math.floor(rand() * 8192)), name: "boot" },

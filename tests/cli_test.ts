@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { runCli } from "../lib/cli/main.ts";
 import type { OutputSinks } from "../lib/cli/output.ts";
+import { SIM_CHIP_KEYS } from "../lib/sim/chip_facts.ts";
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
@@ -14,18 +15,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
   return { code, out, err };
 }
 
-const CHIPS = [
-  "esp8266",
-  "esp32",
-  "esp32s2",
-  "esp32s3",
-  "esp32c2",
-  "esp32c3",
-  "esp32c5",
-  "esp32c6",
-  "esp32h2",
-  "esp32p4",
-];
+const CHIPS = SIM_CHIP_KEYS;
 
 for (const chip of CHIPS) {
   Deno.test(`read-mac and chip-id on a virtual ${chip}`, async () => {

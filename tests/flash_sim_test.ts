@@ -7,6 +7,7 @@ import { readFlash } from "../lib/flash/read.ts";
 import { eraseFlash, eraseRegion } from "../lib/flash/erase.ts";
 import { flashMd5, md5Hex } from "../lib/flash/common.ts";
 import { EsplineError, UsageError } from "../lib/errors.ts";
+import { SIM_CHIP_KEYS } from "../lib/sim/chip_facts.ts";
 
 function payload(size: number, seed: number): Uint8Array {
   // Realistic compressibility: repeating text runs with some noise.
@@ -29,18 +30,7 @@ async function session(chip: SimChipKey, stub: boolean, opts: { flashFile?: stri
   return { s, port };
 }
 
-const CHIPS: SimChipKey[] = [
-  "esp8266",
-  "esp32",
-  "esp32s2",
-  "esp32s3",
-  "esp32c2",
-  "esp32c3",
-  "esp32c5",
-  "esp32c6",
-  "esp32h2",
-  "esp32p4",
-];
+const CHIPS = SIM_CHIP_KEYS;
 
 for (const chip of CHIPS) {
   Deno.test(`${chip}: stub write (compressed) reads back identical and re-flash skips`, async () => {

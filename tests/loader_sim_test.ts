@@ -1,21 +1,10 @@
 import assert from "node:assert/strict";
 import { openSimPort } from "../lib/sim/sim_port.ts";
-import type { SimChipKey } from "../lib/sim/virtual_chip.ts";
 import { LoaderSession } from "../lib/loader/session.ts";
 import { readChipInfo, readFlashInfo } from "../lib/loader/info.ts";
+import { SIM_CHIP_KEYS } from "../lib/sim/chip_facts.ts";
 
-const CHIPS: SimChipKey[] = [
-  "esp8266",
-  "esp32",
-  "esp32s2",
-  "esp32s3",
-  "esp32c2",
-  "esp32c3",
-  "esp32c5",
-  "esp32c6",
-  "esp32h2",
-  "esp32p4",
-];
+const CHIPS = SIM_CHIP_KEYS;
 
 for (const chip of CHIPS) {
   Deno.test(`detects ${chip} and reads its MAC and flash id through the ROM`, async () => {
