@@ -25,6 +25,8 @@ import {
   waitForDevice,
   writeFlashResilient,
 } from "../mod.ts";
+import { createStationView } from "../lib/cli/station_view.ts";
+import { processSinks } from "../lib/cli/output.ts";
 
 /** What a provisioning run needs. */
 export interface ProvisionPlan {
@@ -78,6 +80,7 @@ if (import.meta.main) {
       baud: { type: "string", default: "921600" },
       station: { type: "string" },
       once: { type: "boolean" },
+      json: { type: "boolean" },
     },
   });
   const entries = (values.firmware ?? []).map((f): [number, string] => {
@@ -112,19 +115,8 @@ if (import.meta.main) {
     files: firmware.files,
     connect: { baud: Number(values.baud) },
     signal: controller.signal,
-    onEvent: (
-      e: {
-        type: string;
-        port?: string;
-        stage?: string;
-        outcome?: { result: string; mac?: string };
-      },
-    ) => {
-      if (e.type === "stage") console.log(`${e.port}: ${e.stage}`);
-      if (e.type === "device-end") {
-        console.log(`${e.port}: ${e.outcome?.result} ${e.outcome?.mac ?? ""}`);
-      }
-    },
+    // One live row per board on a terminal, plain lines when piped, NDJSON with --json.
+    onEvent: createStationView({ sinks: processSinks(), json: values.json }),
   };
   if (values.port?.length) {
     const summary = await runStation(values.port, provisionJob(plan), options);
