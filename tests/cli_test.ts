@@ -173,3 +173,31 @@ Deno.test("write-flash --flash_mode dio --flash-size detect patches the bootload
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Ctrl-C during write-flash stops between blocks with exit code 130 and says so", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(
+      `${dir}/big.bin`,
+      new Uint8Array(512 * 1024).map((_, i) => (i * 2654435761) >>> 24),
+    );
+    const controller = new AbortController();
+    let out = "";
+    let err = "";
+    const sinks = {
+      stdout: (t: string) => (out += t),
+      stderr: (t: string) => (err += t),
+      isTerminal: false,
+    };
+    const run = runCli(["-p", "sim://esp32?pace=1", "write-flash", "0x10000", `${dir}/big.bin`], {
+      sinks,
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(), 800);
+    assert.equal(await run, 130, out + err);
+    assert.match(err, /cancelled/);
+    assert.doesNotMatch(out, /Hash of data verified/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
