@@ -133,3 +133,15 @@ Deno.test("changeBaud switches both ends and the link keeps working", async () =
     await s.close();
   }
 });
+
+Deno.test("ESP32-C2 ROM with a 26 MHz crystal: the baud change is scaled so the link keeps working", async () => {
+  const port = openSimPort({ chip: "esp32c2", crystalMhz: 26 });
+  const s = await LoaderSession.connect(port);
+  try {
+    assert.equal(await s.changeBaud(460800), 460800);
+    assert.equal(port.chip.uartBaud, 460800, "the chip's UART really runs at the wanted rate");
+    assert.equal((await readChipInfo(s)).crystalMhz, 26);
+  } finally {
+    await s.close();
+  }
+});

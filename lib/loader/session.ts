@@ -633,8 +633,16 @@ export class LoaderSession {
   async changeBaud(baud: number): Promise<number> {
     const old = this.transport.baud;
     if (baud === old) return old;
+    // The ESP32-C2 ROM assumes a 40 MHz crystal: with a 26 MHz one, ask for a
+    // scaled rate so the UART ends up at the wanted one (esptool ESP32C2ROM.change_baud).
+    let asked = baud;
+    if (this.chip.key === "esp32c2" && !this.isStub) {
+      if (await this.chip.readCrystalMhz(this.readRegFn, old) === 26) {
+        asked = Math.floor((baud * 40) / 26);
+      }
+    }
     try {
-      await this.command(Op.CHANGE_BAUDRATE, u32le(baud, this.isStub ? old : 0), {
+      await this.command(Op.CHANGE_BAUDRATE, u32le(asked, this.isStub ? old : 0), {
         what: "change baud rate",
       });
     } catch (e) {
