@@ -104,5 +104,27 @@ export {
 } from "./lib/chips/index.ts";
 export { openTransport, type OpenTransportOptions } from "./lib/transport/open.ts";
 export type { PortInfo, SerialSignals, Transport } from "./lib/transport/transport.ts";
+export {
+  formatImageInfo,
+  ImageFormatError,
+  type ImageInfo,
+  type ImageSegment,
+  parseImage,
+} from "./lib/image/image.ts";
+export { mergeBin, type MergeOptions, UF2_FAMILY_IDS } from "./lib/image/merge.ts";
+export {
+  findPartition,
+  formatPartitionTable,
+  parsePartitionCsv,
+  parsePartitionTable,
+  type Partition,
+  PARTITION_TABLE_OFFSET,
+  PartitionTableError,
+  partitionTableToBinary,
+  partitionTableToCsv,
+} from "./lib/image/partition.ts";
+export { loadManifest, type Manifest } from "./lib/image/manifest.ts";
+export { preflight, type PreflightIssue } from "./lib/image/preflight.ts";
+export { type FlashParams, patchFlashParams, type PatchResult } from "./lib/flash/flash_params.ts";
 export { runCli, type RunCliOptions } from "./lib/cli/main.ts";
 export type { OutputSinks } from "./lib/cli/output.ts";

@@ -99,7 +99,8 @@ Deno.test("usage mistakes get a clear message and exit code 2", async () => {
   try {
     await Deno.writeFile(`${dir}/a.bin`, new Uint8Array(16));
     const cases: [string[], RegExp][] = [
-      [["write-flash", "0x1000"], /at least 2 arguments/],
+      [["write-flash", "0x1000"], /"0x1000", has no partner/],
+      [["write-flash"], /give ADDRESS FILE pairs, --manifest PATH, or --partition NAME FILE/],
       [["write-flash", "0x1000", `${dir}/a.bin`, "0x2000"], /at least 2|ADDRESS FILE pairs/],
       [["write-flash", "0x1001", `${dir}/a.bin`], /not a multiple of 0x1000/],
       [["write-flash", "zz", `${dir}/a.bin`], /invalid address "zz"/],
@@ -197,6 +198,102 @@ Deno.test("Ctrl-C during write-flash stops between blocks with exit code 130 and
     assert.equal(await run, 130, out + err);
     assert.match(err, /cancelled/);
     assert.doesNotMatch(out, /Hash of data verified/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const FX = new URL("../../shared/fixtures/esptool-images/", import.meta.url);
+async function fx(name: string): Promise<string | null> {
+  try {
+    await Deno.stat(new URL(name, FX));
+    return new URL(name, FX).pathname;
+  } catch {
+    console.log(`skipped: ${name} absent`);
+    return null;
+  }
+}
+
+Deno.test("write-flash refuses an ESP32 bootloader on an ESP32-C3 before writing; --force overrides", async () => {
+  const boot = await fx("bootloader_esp32.bin");
+  if (!boot) return;
+  const dir = await Deno.makeTempDir();
+  try {
+    const port = `sim://esp32c3?flash=${dir}/f.bin`;
+    const r = await cli(["-p", port, "write-flash", "0x0", boot]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /refusing to write \(nothing was written\)/);
+    assert.match(r.err, /built for ESP32, but the connected chip is ESP32-C3/);
+    const v = await cli(["-p", port, "verify-flash", "0x0", boot]);
+    assert.match(v.out, /MISMATCH/, "nothing was written");
+    const f = await cli(["-p", port, "write-flash", "--force", "0x0", boot]);
+    assert.equal(f.code, 0, f.err);
+    assert.match(f.err, /forced: /);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("write-flash --partition and erase-region --partition use the table read from the chip", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/pt.csv`,
+      "nvs, data, nvs, 0x9000, 24K\nfactory, app, factory, 0x10000, 1M\nstore, data, spiffs, , 64K\n",
+    );
+    assert.equal((await cli(["partition-table", `${dir}/pt.csv`, "-o", `${dir}/pt.bin`])).code, 0);
+    const port = `sim://esp32s3?flash=${dir}/f.bin`;
+    assert.equal((await cli(["-p", port, "write-flash", "0x8000", `${dir}/pt.bin`])).code, 0);
+    await Deno.writeFile(`${dir}/data.bin`, new Uint8Array(5000).fill(0x42));
+    const w = await cli(["-p", port, "write_flash", "--partition", "store", `${dir}/data.bin`]);
+    assert.equal(w.code, 0, w.err);
+    assert.match(w.out, /Partition store is at 0x00110000/);
+    const v = await cli(["-p", port, "verify-flash", "0x110000", `${dir}/data.bin`]);
+    assert.match(v.out, /OK/);
+    const e = await cli(["-p", port, "erase-region", "--partition", "store"]);
+    assert.equal(e.code, 0, e.err);
+    assert.match(e.out, /Erased partition store \(65536 bytes at 0x00110000\)/);
+    const missing = await cli([
+      "-p",
+      port,
+      "write-flash",
+      "--partition",
+      "ota_0",
+      `${dir}/data.bin`,
+    ]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.err, /no partition named "ota_0": the table has nvs, factory, store/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("image-info, merge-bin and partition-table on the command line", async () => {
+  const app = await fx("esp_idf_blink_esp32s2.bin");
+  if (!app) return;
+  const r = await cli(["image_info", app]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /Project name: blink/);
+  assert.match(r.out, /Validation hash: 10f48f4a\w+ \(valid\)/);
+  const j = await cli(["--json", "image-info", app]);
+  assert.equal(JSON.parse(j.out.trim()).chip, "esp32s2");
+  const dir = await Deno.makeTempDir();
+  try {
+    const m = await cli([
+      "--chip",
+      "esp32s2",
+      "merge_bin",
+      "-o",
+      `${dir}/m.uf2`,
+      "--format",
+      "uf2",
+      "0x10000",
+      app,
+    ]);
+    assert.equal(m.code, 0, m.err);
+    assert.equal((await Deno.stat(`${dir}/m.uf2`)).size % 512, 0);
+    const noChip = await cli(["merge-bin", "-o", `${dir}/x.bin`, "0x10000", app]);
+    assert.match(noChip.err, /merge-bin needs --chip/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

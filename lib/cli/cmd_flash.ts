@@ -16,7 +16,26 @@ import { readFlash } from "../flash/read.ts";
 import { checkEraseRegion, eraseFlash, eraseRegion } from "../flash/erase.ts";
 import { detectFlashSize, type FlashProgress, hex32 } from "../flash/common.ts";
 import { formatFlashSize } from "../chips/index.ts";
+import { loadManifest } from "../image/manifest.ts";
+import { preflight } from "../image/preflight.ts";
+import {
+  findPartition,
+  parsePartitionTable,
+  type Partition,
+  PARTITION_TABLE_MAX,
+  PARTITION_TABLE_OFFSET,
+} from "../image/partition.ts";
+import type { LoaderSession } from "../loader/session.ts";
 import { patchFlashParams } from "../flash/flash_params.ts";
+
+/** Read and parse the partition table the chip holds at 0x8000. */
+export async function readChipPartitionTable(session: LoaderSession): Promise<Partition[]> {
+  const raw = await readFlash(session, {
+    address: PARTITION_TABLE_OFFSET,
+    size: PARTITION_TABLE_MAX,
+  });
+  return parsePartitionTable(raw);
+}
 
 /** Parse a flash address argument, or throw a usage error naming it. */
 export function parseAddress(text: string, what = "address"): number {
@@ -120,8 +139,34 @@ async function writeFlashCommand(ctx: CommandContext): Promise<void> {
     throw ctx.usage("-z/--compress and -u/--no-compress contradict each other");
   }
   // Everything that can be checked without the chip, before touching it.
-  const regions = await regionsFromPairs(ctx.positionals);
-  checkRegions(regions);
+  let regions: FlashRegion[];
+  const partitionName = o.partition as string | undefined;
+  if (o.manifest) {
+    if (ctx.positionals.length) throw ctx.usage("with --manifest, give no ADDRESS FILE pairs");
+    const m = await loadManifest(o.manifest as string);
+    regions = await regionsFromPairs(m.regions.flatMap((r) => [String(r.address), r.path]));
+    // The build's flash settings apply unless given on the command line.
+    o["flash-mode"] ??= m.flashMode?.toLowerCase();
+    o["flash-freq"] ??= m.flashFreq?.toLowerCase();
+    o["flash-size"] ??= m.flashSize?.toLowerCase();
+    ctx.out.info(`Flashing ${regions.length} files from ${m.source}`);
+  } else if (partitionName) {
+    if (ctx.positionals.length !== 1) {
+      throw ctx.usage("with --partition NAME, give exactly one FILE");
+    }
+    // The address comes from the chip's partition table; 0 is a placeholder until connected.
+    regions = [{
+      address: 0,
+      data: await readInputFile(ctx.positionals[0]),
+      name: ctx.positionals[0],
+    }];
+  } else {
+    if (ctx.positionals.length === 0) {
+      throw ctx.usage("give ADDRESS FILE pairs, --manifest PATH, or --partition NAME FILE");
+    }
+    regions = await regionsFromPairs(ctx.positionals);
+    checkRegions(regions);
+  }
   const sizeArg = o["flash-size"] as string | undefined;
   const fixedSize = sizeArg && sizeArg !== "detect" && sizeArg !== "keep"
     ? parseIntArg(sizeArg.replace(/-c1$/, ""))
@@ -147,6 +192,33 @@ async function writeFlashCommand(ctx: CommandContext): Promise<void> {
       for (const note of patched.notes) ctx.out.info(note);
       r.data = patched.data;
     }
+    if (partitionName) {
+      const p = findPartition(await readChipPartitionTable(session), partitionName);
+      if (regions[0].data.length > p.size) {
+        throw new UsageError(
+          `${regions[0].name} (${
+            regions[0].data.length
+          } bytes) does not fit partition ${p.name} (${p.size} bytes)`,
+          { code: "E_TOO_BIG" },
+        );
+      }
+      regions[0].address = p.offset;
+      ctx.out.info(`Partition ${p.name} is at ${hex32(p.offset)} (${p.size} bytes)`);
+    }
+    const revision = await session.chip.readRevision(session.readRegFn);
+    const issues = preflight(regions, { chip: session.chip, revision, flashSize });
+    for (const i of issues.filter((x) => x.level === "warning")) ctx.out.warn(i.message);
+    const errors = issues.filter((x) => x.level === "error");
+    if (errors.length && !o.force) {
+      throw new UsageError(
+        `refusing to write (nothing was written):\n${
+          errors.map((e) => `  - ${e.message}`).join("\n")
+        }\n` +
+          "fix the files or addresses, or pass --force if you are sure",
+        { code: errors[0].code, details: { issues: errors } },
+      );
+    }
+    for (const e of errors) ctx.out.warn(`forced: ${e.message}`);
     const report = await writeFlash(session, regions, {
       compress: !o["no-compress"],
       verify: !o["no-verify"],
@@ -250,6 +322,20 @@ async function readFlashCommand(ctx: CommandContext): Promise<void> {
 }
 
 async function eraseRegionCommand(ctx: CommandContext): Promise<void> {
+  const partitionName = ctx.options.partition as string | undefined;
+  if (partitionName) {
+    if (ctx.positionals.length) throw ctx.usage("with --partition NAME, give no ADDRESS SIZE");
+    await withSession(ctx, async (session) => {
+      const p = findPartition(await readChipPartitionTable(session), partitionName);
+      await eraseRegion(session, { address: p.offset, size: p.size }, { signal: ctx.signal });
+      ctx.out.result(
+        { command: "erase-region", partition: p.name, address: p.offset, size: p.size },
+        `Erased partition ${p.name} (${p.size} bytes at ${hex32(p.offset)}).`,
+      );
+    });
+    return;
+  }
+  if (ctx.positionals.length !== 2) throw ctx.usage("give ADDRESS SIZE, or --partition NAME");
   const [addrText, sizeText] = ctx.positionals;
   const address = parseAddress(addrText);
   const all = sizeText.toUpperCase() === "ALL";
@@ -280,16 +366,28 @@ export const FLASH_COMMANDS: CommandSpec[] = [
     name: "write-flash",
     aliases: ["write_flash"],
     summary: "write binaries to flash (compressed, verified, unchanged parts skipped)",
-    usage: "write-flash [options] ADDRESS FILE [ADDRESS FILE …]",
+    usage:
+      "write-flash [options] ADDRESS FILE [ADDRESS FILE …] | --manifest PATH | --partition NAME FILE",
     options: {
       compress: { type: "boolean", short: "z", help: "send data compressed (default)" },
       "no-compress": { type: "boolean", short: "u", help: "send data uncompressed" },
       "erase-all": { type: "boolean", short: "e", help: "erase the whole flash first" },
       "no-verify": { type: "boolean", help: "do not check the MD5 after writing" },
       "no-skip": { type: "boolean", help: "write even regions the chip already holds" },
+      manifest: {
+        type: "string",
+        valueName: "PATH",
+        help: "files from build/flasher_args.json or an Arduino/PlatformIO build folder",
+      },
+      partition: {
+        type: "string",
+        valueName: "NAME",
+        help: "write FILE to this partition (table read from the chip)",
+      },
+      force: { type: "boolean", help: "write even when pre-flight checks fail" },
       ...FLASH_PARAM_OPTIONS,
     },
-    positionals: [2, Infinity],
+    positionals: [0, Infinity],
     run: writeFlashCommand,
   },
   {
@@ -334,9 +432,15 @@ export const FLASH_COMMANDS: CommandSpec[] = [
     name: "erase-region",
     aliases: ["erase_region"],
     summary: "erase a 4 KiB-aligned region (SIZE may be ALL)",
-    usage: "erase-region ADDRESS SIZE",
-    options: {},
-    positionals: [2, 2],
+    usage: "erase-region ADDRESS SIZE | --partition NAME",
+    options: {
+      partition: {
+        type: "string",
+        valueName: "NAME",
+        help: "erase this partition (table read from the chip)",
+      },
+    },
+    positionals: [0, 2],
     run: eraseRegionCommand,
   },
 ];

@@ -16,6 +16,7 @@ import { DEVICE_COMMANDS, VERSION } from "./cmd_device.ts";
 import { FLASH_COMMANDS } from "./cmd_flash.ts";
 import { JOURNAL_COMMANDS } from "./cmd_journal.ts";
 import { MONITOR_COMMANDS } from "./cmd_monitor.ts";
+import { IMAGE_COMMANDS } from "./cmd_image.ts";
 
 /** Options every command accepts (esptool's global options). */
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
@@ -61,6 +62,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...DEVICE_COMMANDS,
   ...FLASH_COMMANDS,
   ...MONITOR_COMMANDS,
+  ...IMAGE_COMMANDS,
   ...JOURNAL_COMMANDS,
 ];
 

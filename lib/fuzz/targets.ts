@@ -16,6 +16,13 @@ import type { Transport } from "../transport/transport.ts";
 import { patchFlashParams } from "../flash/flash_params.ts";
 import { CHIPS } from "../chips/index.ts";
 import type { FuzzTarget } from "./harness.ts";
+import { formatImageInfo, parseImage } from "../image/image.ts";
+import {
+  parsePartitionCsv,
+  parsePartitionTable,
+  partitionTableToBinary,
+  partitionTableToCsv,
+} from "../image/partition.ts";
 
 function frame(op: number, value: number, data: number[]): Uint8Array {
   return Uint8Array.from([
@@ -192,6 +199,64 @@ export const flashParamsTarget: FuzzTarget = {
   },
 };
 
+async function fixtureSamples(names: string[]): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for (const name of names) {
+    try {
+      out.push(
+        await Deno.readFile(
+          new URL(`../../../shared/fixtures/esptool-images/${name}`, import.meta.url),
+        ),
+      );
+    } catch { /* fixtures absent: random inputs only */ }
+  }
+  return out;
+}
+
+/** The image parser (image-info) over damaged images. */
+export const imageTarget: FuzzTarget = {
+  name: "image",
+  samples: () =>
+    fixtureSamples([
+      "bootloader_esp32.bin",
+      "bootloader_esp32c3.bin",
+      "helloworld-esp32.bin",
+      "bootloader_esp8266.bin",
+    ]),
+  run(input) {
+    formatImageInfo(parseImage(input));
+  },
+};
+
+/** The binary partition-table parser. */
+export const partitionTarget: FuzzTarget = {
+  name: "partition-bin",
+  async samples() {
+    const bins = await fixtureSamples(["partitions_singleapp.bin"]);
+    return [
+      ...bins,
+      partitionTableToBinary(parsePartitionCsv("nvs,data,nvs,,24K\nfactory,app,factory,,1M")),
+    ];
+  },
+  run(input) {
+    partitionTableToCsv(parsePartitionTable(input));
+  },
+};
+
+/** The partition CSV reader. */
+export const partitionCsvTarget: FuzzTarget = {
+  name: "partition-csv",
+  samples: () => [
+    new TextEncoder().encode(
+      "# Name, Type, SubType, Offset, Size, Flags\nnvs, data, nvs, 0x9000, 24K,\n" +
+        "factory, app, factory, , 1M, readonly\nx, 0x40, 0x01, , 0x1000, encrypted:readonly\n",
+    ),
+  ],
+  run(input) {
+    partitionTableToBinary(parsePartitionCsv(new TextDecoder().decode(input)));
+  },
+};
+
 /** Every target, for the fuzz task. */
 export const TARGETS: FuzzTarget[] = [
   slipTarget,
@@ -199,4 +264,7 @@ export const TARGETS: FuzzTarget[] = [
   cliTarget,
   sessionTarget,
   flashParamsTarget,
+  imageTarget,
+  partitionTarget,
+  partitionCsvTarget,
 ];
