@@ -17,6 +17,7 @@ import { FLASH_COMMANDS } from "./cmd_flash.ts";
 import { JOURNAL_COMMANDS } from "./cmd_journal.ts";
 import { MONITOR_COMMANDS } from "./cmd_monitor.ts";
 import { IMAGE_COMMANDS } from "./cmd_image.ts";
+import { PORT_COMMANDS } from "./cmd_ports.ts";
 
 /** Options every command accepts (esptool's global options). */
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
@@ -63,6 +64,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...FLASH_COMMANDS,
   ...MONITOR_COMMANDS,
   ...IMAGE_COMMANDS,
+  ...PORT_COMMANDS,
   ...JOURNAL_COMMANDS,
 ];
 

@@ -10,7 +10,7 @@ import { openSimPort, simOptionsFromUrl } from "../sim/sim_port.ts";
 import { UsageError } from "../errors.ts";
 import { openSocket } from "./socket.ts";
 import { openSerialPort } from "./serial_posix.ts";
-import { listSerialDevices } from "./ports.ts";
+import { listPorts, matchesFilter, parsePortFilter, type PortDescription } from "./ports.ts";
 
 /** Options for {@link openTransport}. */
 export interface OpenTransportOptions {
@@ -41,12 +41,39 @@ export function openTransport(
   }
   if (port.startsWith("socket://")) return openSocket(port, { baud: options.baud });
   if (port === "auto") {
-    return listSerialDevices().then((found) => {
-      if (found.length === 1) return openTransport(found[0], options);
+    return listPorts().then((all) => {
+      const filter = options.portFilter ? parsePortFilter(options.portFilter) : {};
+      const found = all.filter((p) => matchesFilter(p, filter));
+      const describe = (p: PortDescription) =>
+        `${p.path}${
+          p.vid !== undefined
+            ? ` (${p.vid.toString(16).padStart(4, "0")}:${p.pid?.toString(16).padStart(4, "0")}${
+              p.bridge ? ` ${p.bridge}` : ""
+            })`
+            : ""
+        }`;
+      if (found.length === 1) {
+        const p = found[0];
+        return openSerialPort(p.path, {
+          baud: options.baud,
+          info: {
+            vid: p.vid,
+            pid: p.pid,
+            serialNumber: p.serialNumber,
+            manufacturer: p.manufacturer,
+            product: p.product,
+          },
+        });
+      }
       throw new UsageError(
         found.length === 0
-          ? "no serial port found: plug the board in, or give --port (a path, socket://HOST:PORT or sim://CHIP)"
-          : `several serial ports found (${found.join(", ")}): choose one with --port`,
+          ? `no serial port found${
+            options.portFilter ? ` matching --port-filter ${options.portFilter}` : ""
+          }: ` +
+            "plug the board in, or give --port (a path, socket://HOST:PORT or sim://CHIP)"
+          : `several serial ports found: ${
+            found.map(describe).join(", ")
+          }; choose one with --port or narrow with --port-filter`,
         { code: found.length === 0 ? "E_NO_PORT" : "E_SEVERAL_PORTS" },
       );
     });
