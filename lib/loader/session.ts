@@ -34,6 +34,7 @@ import {
   chipByMagic,
 } from "../chips/index.ts";
 import { loadStubImage, type StubImage } from "./stub.ts";
+import type { ResetStrategy } from "./reset.ts";
 
 /** Default answer timeout for ordinary commands (esptool DEFAULT_TIMEOUT, 3 s). */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 3000;
@@ -50,13 +51,7 @@ const SUSPECT_RESET_GRACE_MS = 500;
 /** Default number of connect attempts (esptool DEFAULT_CONNECT_ATTEMPTS). */
 export const DEFAULT_CONNECT_ATTEMPTS = 7;
 
-/** A reset strategy: drives the port's modem lines to put the chip in download mode. */
-export interface ResetStrategy {
-  /** Name for logs (`classic`, `unix-tight`, `usb-jtag`, `no-reset`). */
-  name: string;
-  /** Perform the reset. May reject with code `E_NO_MODEM_LINES` on ports without DTR/RTS. */
-  run(transport: Transport): Promise<void>;
-}
+export type { ResetStrategy };
 
 /** Something that happened during a session, for the caller's log or progress display. */
 export type LoaderEvent =

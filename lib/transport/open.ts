@@ -9,6 +9,7 @@ import type { Transport } from "./transport.ts";
 import { openSimPort, simOptionsFromUrl } from "../sim/sim_port.ts";
 import { UsageError } from "../errors.ts";
 import { openSocket } from "./socket.ts";
+import { openRfc2217 } from "./rfc2217.ts";
 import { openSerialPort } from "./serial_posix.ts";
 import { listPorts, matchesFilter, parsePortFilter, type PortDescription } from "./ports.ts";
 
@@ -40,6 +41,7 @@ export function openTransport(
     return Promise.resolve(t);
   }
   if (port.startsWith("socket://")) return openSocket(port, { baud: options.baud });
+  if (port.startsWith("rfc2217://")) return openRfc2217(port, { baud: options.baud });
   if (port === "auto") {
     return listPorts().then((all) => {
       const filter = options.portFilter ? parsePortFilter(options.portFilter) : {};
@@ -81,7 +83,7 @@ export function openTransport(
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(port)) {
     return Promise.reject(
       new UsageError(
-        `unknown port type "${port}": use a device path, socket://HOST:PORT or sim://CHIP`,
+        `unknown port type "${port}": use a device path, socket://HOST:PORT, rfc2217://HOST:PORT or sim://CHIP`,
         {
           code: "E_PORT_UNSUPPORTED",
         },

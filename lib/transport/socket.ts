@@ -49,12 +49,16 @@ export class TcpStream {
   }
   /** Next bytes, or null after `timeoutMs`; rejects once the connection is gone. */
   async read(timeoutMs: number, what: string): Promise<Uint8Array | null> {
-    if (this.#chunks.length === 0 && !this.#ended) {
+    const deadline = Date.now() + timeoutMs;
+    // Wake-ups can carry no data (a Telnet command filtered out): wait again until the deadline.
+    while (this.#chunks.length === 0 && !this.#ended) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           this.#waiter = null;
           resolve();
-        }, timeoutMs);
+        }, remaining);
         this.#waiter = () => {
           clearTimeout(t);
           this.#waiter = null;

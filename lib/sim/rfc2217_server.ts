@@ -1,0 +1,212 @@
+/**
+ * Serve a virtual chip over RFC 2217 (Telnet COM-PORT-OPTION), the way
+ * ser2net or esp_rfc2217_server serve a real board: SET-CONTROL drives DTR
+ * and RTS into the chip's auto-reset model, SET-BAUDRATE sets the host's line
+ * speed (a mismatch with the chip garbles bytes, as on a wire). So reset
+ * strategies are tested for real over the network.
+ *
+ * Protocol facts: RFC 854 (Telnet), RFC 2217. Own code: the virtual chip
+ * does not import the client's transports.
+ *
+ * @module
+ */
+
+import { VirtualChip, type VirtualChipOptions } from "./virtual_chip.ts";
+
+const IAC = 255;
+const SB = 250;
+const SE = 240;
+const WILL = 251;
+const WONT = 252;
+const DO = 253;
+const DONT = 254;
+/** Telnet options we accept: BINARY (RFC 856), SGA (RFC 858), COM-PORT-OPTION (RFC 2217). */
+const ACCEPTED = new Set([0, 3, 44]);
+const COM_PORT_OPTION = 44;
+/** RFC 2217 client-to-server commands; the server answers with code + 100. */
+const SET_BAUDRATE = 1;
+const SET_CONTROL = 5;
+const PURGE_DATA = 12;
+/** SET-CONTROL values. */
+const DTR_ON = 8;
+const DTR_OFF = 9;
+const RTS_ON = 11;
+const RTS_OFF = 12;
+
+/** A running RFC 2217 server. */
+export interface SimRfc2217Server {
+  /** TCP port it listens on. */
+  port: number;
+  /** The chip. */
+  chip: VirtualChip;
+  /** Stop serving and close the chip. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serve one virtual chip over RFC 2217 on loopback.
+ *
+ * @example
+ * ```ts
+ * import { serveSimRfc2217 } from "./rfc2217_server.ts";
+ * const srv = serveSimRfc2217({ chip: "esp32" });
+ * console.log(`rfc2217://127.0.0.1:${srv.port}`);
+ * await srv.close();
+ * ```
+ */
+export function serveSimRfc2217(
+  options: VirtualChipOptions,
+  listen: { hostname?: string; port?: number } = {},
+): SimRfc2217Server {
+  const chip = new VirtualChip(options);
+  const listener = Deno.listen({
+    hostname: listen.hostname ?? "127.0.0.1",
+    port: listen.port ?? 0,
+  });
+  let closed = false;
+  const conns = new Set<Deno.Conn>();
+  const tasks = new Set<Promise<void>>();
+
+  const serve = async (conn: Deno.Conn) => {
+    conns.add(conn);
+    let writing = Promise.resolve();
+    const send = (bytes: number[] | Uint8Array) => {
+      const data = Uint8Array.from(bytes);
+      writing = writing.then(async () => {
+        try {
+          let off = 0;
+          while (off < data.length) off += await conn.write(data.subarray(off));
+        } catch { /* client gone */ }
+      });
+    };
+    const off = chip.onTransmit((bytes) => {
+      // Escape IAC in data.
+      const out: number[] = [];
+      for (const b of bytes) {
+        out.push(b);
+        if (b === IAC) out.push(IAC);
+      }
+      send(out);
+    });
+    // Parser state for the client's stream.
+    let state: "data" | "iac" | "opt" | "sb" | "sb-iac" = "data";
+    let verb = 0;
+    let sb: number[] = [];
+    let data: number[] = [];
+    let hostBaud = 115200;
+    const flushData = () => {
+      if (data.length) {
+        chip.setHostBaud(hostBaud);
+        chip.receive(Uint8Array.from(data));
+      }
+      data = [];
+    };
+    const subnegotiation = (bytes: number[]) => {
+      if (bytes[0] !== COM_PORT_OPTION) return;
+      const cmd = bytes[1];
+      const value = bytes.slice(2);
+      if (cmd === SET_BAUDRATE && value.length === 4) {
+        const baud = ((value[0] << 24) | (value[1] << 16) | (value[2] << 8) | value[3]) >>> 0;
+        if (baud) {
+          hostBaud = baud;
+          chip.setHostBaud(baud);
+        }
+      } else if (cmd === SET_CONTROL) {
+        if (value[0] === DTR_ON) chip.setSignals({ dtr: true });
+        else if (value[0] === DTR_OFF) chip.setSignals({ dtr: false });
+        else if (value[0] === RTS_ON) chip.setSignals({ rts: true });
+        else if (value[0] === RTS_OFF) chip.setSignals({ rts: false });
+      }
+      void PURGE_DATA; // nothing buffered server-side to purge
+      const reply = [IAC, SB, COM_PORT_OPTION, cmd + 100];
+      for (const b of value) {
+        reply.push(b);
+        if (b === IAC) reply.push(IAC);
+      }
+      send([...reply, IAC, SE]);
+    };
+    const buf = new Uint8Array(65536);
+    try {
+      while (!closed) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        for (const b of buf.subarray(0, n)) {
+          switch (state) {
+            case "data":
+              if (b === IAC) state = "iac";
+              else data.push(b);
+              break;
+            case "iac":
+              if (b === IAC) {
+                data.push(IAC);
+                state = "data";
+              } else if (b === SB) {
+                flushData();
+                sb = [];
+                state = "sb";
+              } else if (b === WILL || b === WONT || b === DO || b === DONT) {
+                verb = b;
+                state = "opt";
+              } else state = "data";
+              break;
+            case "opt":
+              if (verb === WILL) send([IAC, ACCEPTED.has(b) ? DO : DONT, b]);
+              else if (verb === DO) send([IAC, ACCEPTED.has(b) ? WILL : WONT, b]);
+              state = "data";
+              break;
+            case "sb":
+              if (b === IAC) state = "sb-iac";
+              else sb.push(b);
+              break;
+            case "sb-iac":
+              if (b === IAC) {
+                sb.push(IAC);
+                state = "sb";
+              } else {
+                // IAC SE (or anything else) ends the subnegotiation.
+                subnegotiation(sb);
+                state = "data";
+              }
+              break;
+          }
+        }
+        flushData();
+      }
+    } catch { /* connection reset */ }
+    off();
+    await writing;
+    conns.delete(conn);
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  };
+
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        const t = serve(conn);
+        tasks.add(t);
+        t.finally(() => tasks.delete(t));
+      }
+    } catch { /* listener closed */ }
+  })();
+
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    chip,
+    async close() {
+      closed = true;
+      try {
+        listener.close();
+      } catch { /* closed */ }
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+      await accepting;
+      await Promise.all(tasks);
+      await chip.close();
+    },
+  };
+}
