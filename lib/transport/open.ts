@@ -10,6 +10,7 @@ import { openSimPort, simOptionsFromUrl } from "../sim/sim_port.ts";
 import { UsageError } from "../errors.ts";
 import { openSocket } from "./socket.ts";
 import { openRfc2217 } from "./rfc2217.ts";
+import { openWindowsSerialPort } from "./serial_windows.ts";
 import { openSerialPort } from "./serial_posix.ts";
 import { listPorts, matchesFilter, parsePortFilter, type PortDescription } from "./ports.ts";
 
@@ -90,11 +91,15 @@ export function openTransport(
       ),
     );
   }
-  if (Deno.build.os === "windows") {
+  if (Deno.build.os === "windows") return openWindowsSerialPort(port, { baud: options.baud });
+  if (/^(\\\\\.\\)?COM\d+$/i.test(port)) {
     return Promise.reject(
-      new UsageError(`serial ports on Windows are not supported by this build yet (${port})`, {
-        code: "E_PORT_UNSUPPORTED",
-      }),
+      new UsageError(
+        `${port} is a Windows port name; on ${Deno.build.os} use a device path such as /dev/ttyUSB0`,
+        {
+          code: "E_PORT_NOT_FOUND",
+        },
+      ),
     );
   }
   try {
