@@ -8,21 +8,10 @@
  */
 
 import { UsageError } from "../errors.ts";
+import type { PortInfo } from "./transport.ts";
 
 /** A serial port and what is known about the USB device behind it. */
-export interface PortDescription {
-  /** Device path (`/dev/ttyUSB0`). */
-  path: string;
-  /** USB vendor id. */
-  vid?: number;
-  /** USB product id. */
-  pid?: number;
-  /** USB serial number. */
-  serialNumber?: string;
-  /** USB manufacturer string. */
-  manufacturer?: string;
-  /** USB product string. */
-  product?: string;
+export interface PortDescription extends PortInfo {
   /** What kind of bridge this is, when known (`Espressif USB-Serial/JTAG`, `CP210x` …). */
   bridge?: string;
 }
