@@ -134,3 +134,20 @@ Deno.test("custom sequences: bad steps are usage errors; the config file is read
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+import { watchdogReset } from "../lib/loader/open_session.ts";
+import { chipByKey } from "../lib/chips/index.ts";
+
+Deno.test("watchdog reset programs the RTC watchdog as esptool does (unlock, timeout, enable, lock)", async () => {
+  const port = openSimPort({ chip: "esp32c3" });
+  const s = await LoaderSession.connect(port);
+  try {
+    await watchdogReset(s);
+    const wdt = chipByKey("esp32c3").rtcWatchdog!;
+    assert.equal(await s.readReg(wdt.config1), 2000);
+    assert.equal(await s.readReg(wdt.config0), ((1 << 31) | (5 << 28) | (1 << 8) | 2) >>> 0);
+    assert.equal(await s.readReg(wdt.protect), 0, "locked again");
+  } finally {
+    await s.close();
+  }
+});

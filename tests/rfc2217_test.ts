@@ -99,3 +99,23 @@ Deno.test("CLI over rfc2217://: chip-id, and a write whose data is full of 0xFF 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+import { usbJtagSerialReset } from "../lib/loader/reset.ts";
+
+Deno.test("over RFC 2217, the USB-Serial/JTAG reset puts a USB-JTAG chip in download mode", async () => {
+  const srv = serveSimRfc2217({ chip: "esp32c6", usb: "usb-jtag", startMode: "app" });
+  try {
+    const t = await openRfc2217(`rfc2217://127.0.0.1:${srv.port}`);
+    const s = await LoaderSession.connect(t, {
+      resetStrategies: [usbJtagSerialReset()],
+      connectAttempts: 2,
+    });
+    try {
+      assert.equal(s.chip.key, "esp32c6");
+    } finally {
+      await s.close();
+    }
+  } finally {
+    await srv.close();
+  }
+});

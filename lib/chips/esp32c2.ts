@@ -103,6 +103,12 @@ const MEMORY_MAP: MemoryRegion[] = [
  * ```
  */
 export const ESP32C2: ChipFamily = {
+  // esptool targets/esp32c2.py RTCCNTL_BASE_REG + RTC_CNTL_WDT*
+  rtcWatchdog: {
+    config0: 0x60008000 + 0x84,
+    config1: 0x60008000 + 0x88,
+    protect: 0x60008000 + 0x9c,
+  },
   key: "esp32c2",
   name: "ESP32-C2",
   imageChipId: IMAGE_CHIP_ID,

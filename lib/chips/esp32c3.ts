@@ -122,6 +122,12 @@ const MEMORY_MAP: MemoryRegion[] = [
  * ```
  */
 export const ESP32C3: ChipFamily = {
+  // esptool targets/esp32c3.py RTCCNTL_BASE_REG + RTC_CNTL_WDT*
+  rtcWatchdog: {
+    config0: 0x60008000 + 0x90,
+    config1: 0x60008000 + 0x94,
+    protect: 0x60008000 + 0xa8,
+  },
   key: "esp32c3",
   name: "ESP32-C3",
   imageChipId: IMAGE_CHIP_ID,

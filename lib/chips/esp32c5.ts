@@ -107,6 +107,8 @@ const MEMORY_MAP: MemoryRegion[] = [
  * ```
  */
 export const ESP32C5: ChipFamily = {
+  // esptool targets/esp32c6.py DR_REG_LP_WDT_BASE + LP_WDT_RWDT_* (C5 re-enables C3 logic)
+  rtcWatchdog: { config0: 0x600b1c00 + 0x0, config1: 0x600b1c00 + 0x4, protect: 0x600b1c00 + 0x18 },
   key: "esp32c5",
   name: "ESP32-C5",
   imageChipId: IMAGE_CHIP_ID,

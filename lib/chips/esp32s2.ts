@@ -133,6 +133,12 @@ const MEMORY_MAP: MemoryRegion[] = [
  * ```
  */
 export const ESP32S2: ChipFamily = {
+  // esptool targets/esp32s2.py RTCCNTL_BASE_REG + RTC_CNTL_WDT*
+  rtcWatchdog: {
+    config0: 0x3f408000 + 0x94,
+    config1: 0x3f408000 + 0x98,
+    protect: 0x3f408000 + 0xac,
+  },
   key: "esp32s2",
   name: "ESP32-S2",
   imageChipId: IMAGE_CHIP_ID,

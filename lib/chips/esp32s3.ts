@@ -142,6 +142,12 @@ const MEMORY_MAP: MemoryRegion[] = [
  * ```
  */
 export const ESP32S3: ChipFamily = {
+  // esptool targets/esp32s3.py RTCCNTL_BASE_REG + RTC_CNTL_WDT*
+  rtcWatchdog: {
+    config0: 0x60008000 + 0x98,
+    config1: 0x60008000 + 0x9c,
+    protect: 0x60008000 + 0xb0,
+  },
   key: "esp32s3",
   name: "ESP32-S3",
   imageChipId: IMAGE_CHIP_ID,

@@ -93,6 +93,11 @@ export interface ChipFamily {
   readDescription(readReg: ReadReg): Promise<string>;
   /** Feature list, e.g. `["WiFi", "BT", "Dual Core", "240MHz"]`. */
   readFeatures(readReg: ReadReg): Promise<string[]>;
+  /**
+   * RTC watchdog registers for `--after watchdog-reset` (esptool targets' RTC_CNTL_WDTCONFIG0/1 and
+   * WDTWPROTECT), on chips where esptool supports it.
+   */
+  rtcWatchdog?: { config0: number; config1: number; protect: number };
   /** Crystal frequency in MHz. `baud` is the current line speed (used by chips that derive it from the UART divider). */
   readCrystalMhz(readReg: ReadReg, baud: number): Promise<number>;
 }

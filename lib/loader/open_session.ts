@@ -135,16 +135,42 @@ export async function closeSession(session: LoaderSession, after = "hard-reset")
       case "no-reset-stub":
         break;
       case "watchdog-reset":
-        throw new EsplineError(
-          "E_UNSUPPORTED",
-          `watchdog reset is not supported for ${session.chip.name} by espline yet; use --after hard-reset`,
-        );
+        await watchdogReset(session);
+        break;
       default:
         throw new UsageError(`unknown --after "${after}": use one of ${AFTER_CHOICES.join(", ")}`);
     }
   } finally {
     await session.close();
   }
+}
+
+/** RTC watchdog unlock key (esptool RTC_CNTL_WDT_WKEY). */
+const WDT_WKEY = 0x50d83aa1;
+/** WDT stage timeout written to CONFIG1 (esptool watchdog_reset). */
+const WDT_TIMEOUT = 2000;
+/** CONFIG0: enable, stage 0 action = system reset, flash boot mode, … (esptool watchdog_reset). */
+const WDT_CONFIG0 = ((1 << 31) | (5 << 28) | (1 << 8) | 2) >>> 0;
+
+/**
+ * Reset through the RTC watchdog (esptool watchdog_reset): the way to leave
+ * download mode on chips flashed over their native USB, where RTS cannot
+ * reach EN. Chips without it fall back to a hard reset, as esptool does.
+ */
+export async function watchdogReset(session: LoaderSession): Promise<void> {
+  const wdt = session.chip.rtcWatchdog;
+  if (!wdt) {
+    session.log(
+      "warn",
+      `watchdog reset is not supported on ${session.chip.name}; using a hard reset instead`,
+    );
+    await hardReset(session.transport);
+    return;
+  }
+  await session.writeReg(wdt.protect, WDT_WKEY); // unlock
+  await session.writeReg(wdt.config1, WDT_TIMEOUT);
+  await session.writeReg(wdt.config0, WDT_CONFIG0); // enable: the chip resets when it fires
+  await session.writeReg(wdt.protect, 0); // lock
 }
 
 /** Restart into the application by command (esptool soft_reset). */
