@@ -9,7 +9,13 @@
  * @module
  */
 
-import { readBitField, readSplitMac, readUartCrystalMhz, withRevision } from "./efuse.ts";
+import {
+  readBitField,
+  readSplitMac,
+  readUartCrystalMhz,
+  spiMemRegisters,
+  withRevision,
+} from "./efuse.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /**
@@ -31,20 +37,6 @@ const XTAL_CLK_DIVIDER = 1;
 
 /** Inherited from ESP32C6ROM (esptool targets/esp32c6.py SPI_REG_BASE). */
 const SPI_REG_BASE = 0x60003000;
-/** SPI_CMD_REG at base + 0 (esptool loader.py run_spiflash_command). */
-const SPI_CMD_OFFS = 0x00;
-/** esptool targets/esp32c6.py SPI_USR_OFFS. */
-const SPI_USR_OFFS = 0x18;
-/** esptool targets/esp32c6.py SPI_USR1_OFFS. */
-const SPI_USR1_OFFS = 0x1c;
-/** esptool targets/esp32c6.py SPI_USR2_OFFS. */
-const SPI_USR2_OFFS = 0x20;
-/** esptool targets/esp32c6.py SPI_MOSI_DLEN_OFFS. */
-const SPI_MOSI_DLEN_OFFS = 0x24;
-/** esptool targets/esp32c6.py SPI_MISO_DLEN_OFFS. */
-const SPI_MISO_DLEN_OFFS = 0x28;
-/** esptool targets/esp32c6.py SPI_W0_OFFS. */
-const SPI_W0_OFFS = 0x58;
 
 /** esptool targets/esp32c5.py EFUSE_BASE. */
 const EFUSE_BASE = 0x600b4800;
@@ -71,15 +63,7 @@ async function readRevision(readReg: ReadReg): Promise<ChipRevision> {
   };
 }
 
-const SPI: SpiRegisters = {
-  cmd: SPI_REG_BASE + SPI_CMD_OFFS,
-  usr: SPI_REG_BASE + SPI_USR_OFFS,
-  usr1: SPI_REG_BASE + SPI_USR1_OFFS,
-  usr2: SPI_REG_BASE + SPI_USR2_OFFS,
-  w0: SPI_REG_BASE + SPI_W0_OFFS,
-  mosiDlen: SPI_REG_BASE + SPI_MOSI_DLEN_OFFS,
-  misoDlen: SPI_REG_BASE + SPI_MISO_DLEN_OFFS,
-};
+const SPI: SpiRegisters = spiMemRegisters(SPI_REG_BASE);
 
 /** esptool targets/esp32c5.py MEMORY_MAP (end exclusive). */
 const MEMORY_MAP: MemoryRegion[] = [
