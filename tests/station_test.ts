@@ -142,3 +142,22 @@ Deno.test("cancelling a run marks boards in progress as aborted", async () => {
   assert.equal(summary.aborted, 1);
   assert.equal(records[0].result, "aborted");
 });
+
+import { waitForDevice } from "../lib/station/wait.ts";
+import { AbortedError, TimeoutError } from "../lib/errors.ts";
+
+Deno.test("waitForDevice notices a board plugged in, then taken out; times out and aborts cleanly", async () => {
+  let ports = ["/dev/ttyUSB0"];
+  const list = () => Promise.resolve(ports);
+  const appeared = waitForDevice({ list, pollMs: 5 });
+  setTimeout(() => (ports = ["/dev/ttyUSB0", "/dev/ttyACM0"]), 20);
+  assert.equal(await appeared, "/dev/ttyACM0", "the new port, not the one already there");
+  const gone = waitForDevice({ list, gone: "/dev/ttyACM0", pollMs: 5 });
+  setTimeout(() => (ports = ["/dev/ttyUSB0"]), 20);
+  assert.equal(await gone, "/dev/ttyACM0");
+  await assert.rejects(() => waitForDevice({ list, pollMs: 5, timeoutMs: 30 }), TimeoutError);
+  const c = new AbortController();
+  const waiting = waitForDevice({ list, pollMs: 5, signal: c.signal });
+  c.abort();
+  await assert.rejects(() => waiting, AbortedError);
+});
