@@ -8,10 +8,15 @@
  */
 
 import { EsplineError, TransportError } from "../errors.ts";
-import { closeSession, openSession, type OpenSessionOptions } from "../loader/open_session.ts";
+import {
+  closeSession,
+  openSession,
+  type OpenSessionOptions,
+  setupSession,
+} from "../loader/open_session.ts";
 import { type LoaderEvent, LoaderSession, ROM_BAUD } from "../loader/session.ts";
 import { type ChipInfo, readChipInfo } from "../loader/info.ts";
-import { connectStrategies, hardReset } from "../loader/reset.ts";
+import { hardReset } from "../loader/reset.ts";
 import { detectFlashSize, flashMd5, type FlashProgress } from "../flash/common.ts";
 import {
   type FlashRegion,
@@ -174,17 +179,12 @@ export class Device {
       this.#session = null;
       return;
     }
-    const o = this.#options;
-    const session = await LoaderSession.connect(transport, {
-      chip: o.chip,
+    // A reset into download mode whatever --before said at first: the chip is running its app.
+    const session = await setupSession(transport, {
+      ...this.#options,
       before: "default-reset",
-      connectAttempts: o.connectAttempts,
-      resetStrategies: connectStrategies("default-reset", transport.info),
       onEvent: this.#emit,
-      signal: o.signal,
     });
-    if (o.stub ?? true) await session.runStub({ signal: o.signal });
-    if (o.baud && o.baud !== transport.baud) await session.changeBaud(o.baud);
     this.#session = session;
     this.#detachedTransport = null;
   }

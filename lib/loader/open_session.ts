@@ -9,6 +9,7 @@
 
 import { EsplineError, UsageError } from "../errors.ts";
 import { openTransport } from "../transport/open.ts";
+import type { Transport } from "../transport/transport.ts";
 import { connectStrategies, hardReset } from "./reset.ts";
 import { type ConnectOptions, type LoaderEvent, LoaderSession, ROM_BAUD } from "./session.ts";
 import { Op, u32le } from "../protocol/packet.ts";
@@ -68,6 +69,25 @@ export async function openSession(
     );
   }
   const transport = await openTransport(port, { baud: ROM_BAUD, portFilter: options.portFilter });
+  try {
+    return await setupSession(transport, { ...options, before });
+  } catch (e) {
+    await transport.close();
+    throw e;
+  }
+}
+
+/**
+ * On an open transport: reset into download mode, SYNC, detect, start the
+ * stub and switch baud, retrying once from a fresh reset when line noise
+ * spoils the stub upload or the baud switch. The transport stays open on
+ * failure (the caller owns it).
+ */
+export async function setupSession(
+  transport: Transport,
+  options: OpenSessionOptions = {},
+): Promise<LoaderSession> {
+  const before = (options.before ?? "default-reset").replaceAll("_", "-");
   const connectOptions: ConnectOptions = {
     chip: options.chip,
     before,
@@ -79,7 +99,6 @@ export async function openSession(
       ? []
       : connectStrategies(before, transport.info),
   };
-  // A stub upload or baud switch disturbed by line noise is retried from a fresh reset.
   const setupAttempts = connectOptions.resetStrategies?.length ? 2 : 1;
   for (let attempt = 1;; attempt++) {
     try {
@@ -99,10 +118,7 @@ export async function openSession(
     } catch (e) {
       const retry = attempt < setupAttempts && e instanceof EsplineError &&
         ["E_STUB_FAILED", "E_TIMEOUT", "E_BAUD_FAILED", "E_ROM_BAD_CHECKSUM"].includes(e.code);
-      if (!retry) {
-        await transport.close();
-        throw e;
-      }
+      if (!retry) throw e;
       options.onEvent?.({
         type: "log",
         level: "warn",
