@@ -144,3 +144,28 @@ Deno.test("opening a missing device says what to check", () => {
       /is the board plugged in/.test(e.message),
   );
 });
+
+Deno.test({
+  name:
+    "an open port is not inherited by child processes (close-on-exec), so it cannot stay locked by them",
+  ignore: !linux,
+  async fn() {
+    const pty = serveSimPty({ chip: "esp32" });
+    const port = openSerialPort(pty.path);
+    try {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          "for (const e of Deno.readDirSync('/proc/self/fd')) { try { console.log(Deno.readLinkSync('/proc/self/fd/' + e.name)); } catch { /* gone */ } }",
+        ],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      const links = new TextDecoder().decode(out.stdout);
+      assert.ok(!links.split("\n").includes(pty.path), `child holds ${pty.path}:\n${links}`);
+    } finally {
+      await port.close();
+      await pty.close();
+    }
+  },
+});

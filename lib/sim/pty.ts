@@ -32,6 +32,9 @@ const TCGETS2 = 0x802c542an;
 /** fcntl F_SETFL and O_NONBLOCK (asm-generic/fcntl.h). */
 const F_SETFL = 4;
 const O_NONBLOCK = 0o4000;
+/** fcntl F_SETFD and FD_CLOEXEC (asm-generic/fcntl.h). */
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
 const POLLIN = 0x1;
 
 let libc: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | null = null;
@@ -78,6 +81,9 @@ export function serveSimPty(options: VirtualChipOptions): SimPty {
   lib().cfmakeraw(t);
   lib().tcsetattr(slaveKeeper, 0, t);
   lib().fcntl(master, F_SETFL, O_NONBLOCK);
+  // Close on exec: child processes spawned meanwhile must not keep the pty open.
+  lib().fcntl(master, F_SETFD, FD_CLOEXEC);
+  lib().fcntl(slaveKeeper, F_SETFD, FD_CLOEXEC);
   const chip = new VirtualChip(options);
   let closed = false;
   let hungUp = false;

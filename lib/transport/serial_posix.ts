@@ -26,6 +26,8 @@ const IS_MAC = Deno.build.os === "darwin";
 const O_RDWR = 0x2;
 const O_NOCTTY = IS_MAC ? 0x20000 : 0o400;
 const O_NONBLOCK = IS_MAC ? 0x4 : 0o4000;
+/** Close on exec, so child processes never inherit the port and its lock (Linux 0o2000000, macOS 0x1000000). */
+const O_CLOEXEC = IS_MAC ? 0x1000000 : 0o2000000;
 /** sys/file.h flock operations. */
 const LOCK_EX = 2;
 const LOCK_NB = 4;
@@ -355,7 +357,7 @@ function setBaudRate(fd: number, baud: number, path: string): void {
  * @throws {TransportError} `E_PORT_NOT_FOUND`, `E_PORT_PERMISSION`, `E_PORT_BUSY` with what to do.
  */
 export function openSerialPort(path: string, options: SerialOpenOptions = {}): PosixSerialPort {
-  const fd = lib().open(cstr(path), O_RDWR | O_NOCTTY | O_NONBLOCK, 0);
+  const fd = lib().open(cstr(path), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0);
   if (fd < 0) {
     const e = errno();
     if (e === ENOENT || e === ENXIO) {
