@@ -1,20 +1,42 @@
 import assert from "node:assert/strict";
-import { listPorts, matchesFilter, parsePortFilter } from "../lib/transport/ports.ts";
+import {
+  listPorts,
+  lookupPortInfo,
+  matchesFilter,
+  parseIoreg,
+  parsePortFilter,
+  parseWindowsPorts,
+  selectAutoPort,
+} from "../lib/transport/ports.ts";
+import { formatPortTable, NO_PORTS_MESSAGE } from "../lib/cli/cmd_ports.ts";
 import { runCli } from "../lib/cli/main.ts";
 import { UsageError } from "../lib/errors.ts";
 
-/** Build a sysfs-like tree: class/tty/NAME/device -> devices/…/interface[/NAME], USB facts on the device dir. */
-async function fixtureTree(root: string) {
-  const usb = async (
-    bus: string,
-    name: string,
-    ids: { vid: string; pid: string; serial?: string; man?: string; prod?: string },
-    usbSerialStyle: boolean,
-  ) => {
+interface UsbIds {
+  vid: string;
+  pid: string;
+  serial?: string;
+  man?: string;
+  prod?: string;
+}
+
+/**
+ * Build a sysfs-like tree as Linux lays it out: class/tty/NAME/device links to
+ * the USB interface (cdc-acm) or to the usb-serial port below it (ftdi_sio,
+ * cp210x, ch341), and the USB facts sit on the device directory above.
+ */
+async function fixtureTree(root: string, which: string[] = ["ftdi", "jtag", "cp210x", "uarts"]) {
+  await Deno.mkdir(`${root}/bus/usb`, { recursive: true });
+  await Deno.mkdir(`${root}/bus/usb-serial`, { recursive: true });
+  await Deno.mkdir(`${root}/bus/platform`, { recursive: true });
+  await Deno.mkdir(`${root}/bus/amba`, { recursive: true });
+  const usb = async (bus: string, name: string, ids: UsbIds, usbSerialStyle: boolean) => {
     const devDir = `${root}/devices/pci0000:00/usb1/${bus}`;
     const iface = `${devDir}/${bus}:1.0`;
     const target = usbSerialStyle ? `${iface}/${name}` : iface;
     await Deno.mkdir(target, { recursive: true });
+    await Deno.symlink(`${root}/bus/usb`, `${iface}/subsystem`);
+    if (usbSerialStyle) await Deno.symlink(`${root}/bus/usb-serial`, `${target}/subsystem`);
     await Deno.writeTextFile(`${devDir}/idVendor`, ids.vid + "\n");
     await Deno.writeTextFile(`${devDir}/idProduct`, ids.pid + "\n");
     if (ids.serial) await Deno.writeTextFile(`${devDir}/serial`, ids.serial + "\n");
@@ -23,58 +45,295 @@ async function fixtureTree(root: string) {
     await Deno.mkdir(`${root}/class/tty/${name}`, { recursive: true });
     await Deno.symlink(target, `${root}/class/tty/${name}/device`);
   };
-  await usb("1-1", "ttyUSB0", {
-    vid: "0403",
-    pid: "6001",
-    serial: "FT123",
-    man: "FTDI",
-    prod: "FT232R",
-  }, true);
-  await usb("1-2", "ttyACM0", {
-    vid: "303a",
-    pid: "1001",
-    serial: "F4:12:FA:00:00:01",
-    man: "Espressif",
-    prod: "USB JTAG/serial debug unit",
-  }, false);
-  await usb("1-3", "ttyUSB1", {
-    vid: "10c4",
-    pid: "ea60",
-    serial: "0001",
-    man: "Silicon Labs",
-    prod: "CP2102N",
-  }, true);
-  await Deno.mkdir(`${root}/class/tty/tty0`, { recursive: true }); // a console: no device link, not listed
+  const uart = async (name: string, devPath: string, subsystem: string) => {
+    await Deno.mkdir(`${root}/devices/${devPath}`, { recursive: true });
+    await Deno.symlink(`${root}/bus/${subsystem}`, `${root}/devices/${devPath}/subsystem`);
+    await Deno.mkdir(`${root}/class/tty/${name}`, { recursive: true });
+    await Deno.symlink(`${root}/devices/${devPath}`, `${root}/class/tty/${name}/device`);
+  };
+  if (which.includes("ftdi")) {
+    await usb("1-1", "ttyUSB0", {
+      vid: "0403",
+      pid: "6001",
+      serial: "FT123",
+      man: "FTDI",
+      prod: "FT232R USB UART",
+    }, true);
+  }
+  if (which.includes("jtag")) {
+    await usb("1-2", "ttyACM0", {
+      vid: "303a",
+      pid: "1001",
+      serial: "F4:12:FA:00:00:01",
+      man: "Espressif",
+      prod: "USB JTAG/serial debug unit",
+    }, false);
+  }
+  if (which.includes("cp210x")) {
+    await usb("1-3", "ttyUSB1", {
+      vid: "10c4",
+      pid: "ea60",
+      serial: "0001",
+      man: "Silicon Labs",
+      prod: "CP2102N USB to UART Bridge Controller",
+    }, true);
+  }
+  if (which.includes("ch340")) {
+    await usb("1-4", "ttyUSB2", { vid: "1a86", pid: "7523" }, true); // CH340 has no strings
+  }
+  if (which.includes("uarts")) {
+    await uart("ttyS0", "platform/serial8250", "platform"); // legacy placeholder: not listed
+    await uart("ttyAMA0", "platform/soc/fe201000.serial", "amba"); // a Raspberry Pi's UART
+    // Linux 6.5+: serial-base port and controller devices between the tty and the UART.
+    await Deno.mkdir(`${root}/bus/serial-base`, { recursive: true });
+    await Deno.mkdir(`${root}/bus/pnp`, { recursive: true });
+    await uart("ttyS1", "platform/serial8250/serial8250:0/serial8250:0.1", "serial-base");
+    await Deno.symlink(
+      `${root}/bus/serial-base`,
+      `${root}/devices/platform/serial8250/serial8250:0/subsystem`,
+    );
+    // (serial8250 itself is on "platform": made for ttyS0 above)
+    await uart("ttyS4", "pnp0/00:04/00:04:0/00:04:0.0", "serial-base"); // a real COM port
+    await Deno.symlink(`${root}/bus/serial-base`, `${root}/devices/pnp0/00:04/00:04:0/subsystem`);
+    await Deno.symlink(`${root}/bus/pnp`, `${root}/devices/pnp0/00:04/subsystem`);
+    await Deno.mkdir(`${root}/class/tty/tty0`, { recursive: true }); // a console: no device link
+  }
 }
 
-Deno.test("listPorts reads USB facts from sysfs and puts Espressif bridges first", async () => {
+async function withTree<T>(which: string[] | undefined, fn: (root: string) => Promise<T>) {
   const root = await Deno.makeTempDir();
   try {
-    await fixtureTree(root);
+    await fixtureTree(root, which);
+    return await fn(root);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+Deno.test("listPorts reads USB facts from sysfs, Espressif bridges first, on-board UARTs last", async () => {
+  await withTree(undefined, async (root) => {
     const ports = await listPorts({ sysfsRoot: root });
-    assert.deepEqual(ports.map((p) => [p.path, p.vid, p.pid, p.serialNumber, p.bridge]), [
-      ["/dev/ttyACM0", 0x303a, 0x1001, "F4:12:FA:00:00:01", "Espressif USB-Serial/JTAG"],
-      ["/dev/ttyUSB1", 0x10c4, 0xea60, "0001", "CP210x"],
-      ["/dev/ttyUSB0", 0x0403, 0x6001, "FT123", "FTDI FT232R"],
-    ]);
+    assert.deepEqual(
+      ports.map((p) => [p.path, p.vid, p.pid, p.serialNumber, p.bridge, p.description]),
+      [
+        [
+          "/dev/ttyACM0",
+          0x303a,
+          0x1001,
+          "F4:12:FA:00:00:01",
+          "Espressif USB-Serial/JTAG",
+          "USB JTAG/serial debug unit",
+        ],
+        [
+          "/dev/ttyUSB1",
+          0x10c4,
+          0xea60,
+          "0001",
+          "CP210x",
+          "CP2102N USB to UART Bridge Controller",
+        ],
+        ["/dev/ttyUSB0", 0x0403, 0x6001, "FT123", "FTDI FT232R", "FT232R USB UART"],
+        ["/dev/ttyAMA0", undefined, undefined, undefined, undefined, "serial port (amba)"],
+        ["/dev/ttyS4", undefined, undefined, undefined, undefined, "serial port (pnp)"],
+      ],
+    );
+    assert.equal(ports[0].manufacturer, "Espressif");
     const f = parsePortFilter("vid=10c4,pid=EA60");
     assert.deepEqual(ports.filter((p) => matchesFilter(p, f)).map((p) => p.path), ["/dev/ttyUSB1"]);
     assert.deepEqual(
       ports.filter((p) => matchesFilter(p, parsePortFilter("serial=FT123"))).map((p) => p.path),
       ["/dev/ttyUSB0"],
     );
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  });
+});
+
+Deno.test("a bridge without USB strings is described by its kind", async () => {
+  await withTree(["ch340"], async (root) => {
+    const [p] = await listPorts({ sysfsRoot: root, devRoot: "/devx" });
+    assert.deepEqual(p, {
+      path: "/devx/ttyUSB2",
+      vid: 0x1a86,
+      pid: 0x7523,
+      bridge: "CH340",
+      description: "CH340",
+    });
+  });
+});
+
+Deno.test("--port auto: one candidate is picked, several or none are usage errors that list them", async () => {
+  await withTree(undefined, async (root) => {
+    const one = await selectAutoPort({ sysfsRoot: root, portFilter: "vid=303a" });
+    assert.equal(one.path, "/dev/ttyACM0");
+    assert.equal(one.pid, 0x1001);
+    await assert.rejects(
+      () => selectAutoPort({ sysfsRoot: root }),
+      (e) =>
+        e instanceof UsageError && e.code === "E_SEVERAL_PORTS" &&
+        e.message.includes("/dev/ttyACM0 (303a:1001 USB JTAG/serial debug unit)") &&
+        e.message.includes("/dev/ttyUSB0 (0403:6001 FT232R USB UART)") &&
+        /choose one with --port/.test(e.message),
+    );
+    await assert.rejects(
+      () => selectAutoPort({ sysfsRoot: root, portFilter: "serial=nope" }),
+      (e) =>
+        e instanceof UsageError && e.code === "E_NO_PORT" &&
+        /matching --port-filter serial=nope: plug the board in/.test(e.message),
+    );
+    await assert.rejects(
+      () => selectAutoPort({ sysfsRoot: root, portFilter: "name=AMA" }),
+      (e) =>
+        e instanceof UsageError && e.code === "E_NO_PORT" &&
+        /on-board ports \(not chosen automatically\): \/dev\/ttyAMA0 \(serial port \(amba\)\)/
+          .test(e.message),
+      "an on-board UART is named but not picked",
+    );
+  });
+});
+
+Deno.test("a port given by name gets its USB facts (the reset choice depends on them)", async () => {
+  await withTree(["jtag"], async (root) => {
+    const info = await lookupPortInfo("/dev/ttyACM0", { sysfsRoot: root });
+    assert.equal(info.vid, 0x303a);
+    assert.equal(info.pid, 0x1001);
+    assert.equal(info.serialNumber, "F4:12:FA:00:00:01");
+    assert.deepEqual(await lookupPortInfo("/dev/ttyUSB7", { sysfsRoot: root }), {});
+  });
 });
 
 Deno.test("port filters: bad keys and ids are usage errors", () => {
+  assert.deepEqual(parsePortFilter("VID=0x303A, serial=a=b"), { vid: 0x303a, serial: "a=b" });
   assert.throws(
     () => parsePortFilter("vendor=303a"),
     (e) => e instanceof UsageError && /unknown key "vendor"/.test(e.message),
   );
   assert.throws(() => parsePortFilter("vid=xyz"), /not a hex USB id/);
+  assert.throws(() => parsePortFilter("vid=12345"), /not a hex USB id/);
   assert.throws(() => parsePortFilter("pid="), /needs a value/);
+  assert.throws(() => parsePortFilter(" , "), /is empty/);
+});
+
+Deno.test("macOS: ioreg output gives each callout device its USB device's facts", () => {
+  const text = [
+    "+-o USB JTAG/serial debug unit@01100000  <class IOUSBHostDevice, id 0x100000a1b, registered, matched, active, busy 0 (14 ms), retain 28>",
+    "  | {",
+    '  |   "sessionID" = 3287934872',
+    '  |   "USB Product Name" = "USB JTAG/serial debug unit"',
+    '  |   "idProduct" = 4097',
+    '  |   "USB Vendor Name" = "Espressif"',
+    '  |   "idVendor" = 12346',
+    '  |   "USB Serial Number" = "F4:12:FA:00:00:01"',
+    "  | }",
+    "  | ",
+    "  +-o IOUSBHostInterface@0  <class IOUSBHostInterface, id 0x100000a1e, registered, matched, active, busy 0 (2 ms), retain 7>",
+    "  | | {",
+    '  | |   "idProduct" = 1',
+    '  | |   "idVendor" = 2',
+    "  | | }",
+    "  | +-o AppleUSBACMControl  <class AppleUSBACMControl, id 0x100000a21, registered, matched, active, busy 0 (0 ms), retain 6>",
+    "  +-o IOUSBHostInterface@1  <class IOUSBHostInterface, id 0x100000a1f, registered, matched, active, busy 0 (2 ms), retain 7>",
+    "    +-o AppleUSBACMData  <class AppleUSBACMData, id 0x100000a24, registered, matched, active, busy 0 (0 ms), retain 7>",
+    "      +-o IOModemSerialStreamSync  <class IOModemSerialStreamSync, id 0x100000a26, registered, matched, active, busy 0 (0 ms), retain 5>",
+    "        +-o IOSerialBSDClient  <class IOSerialBSDClient, id 0x100000a28, registered, matched, active, busy 0 (0 ms), retain 5>",
+    "            {",
+    '              "IOTTYBaseName" = "usbmodem"',
+    '              "IOCalloutDevice" = "/dev/cu.usbmodem1101"',
+    '              "IODialinDevice" = "/dev/tty.usbmodem1101"',
+    "            }",
+    "            ",
+    "+-o USB Keyboard@01300000  <class IOUSBHostDevice, id 0x100000b00, registered, matched, active, busy 0 (5 ms), retain 20>",
+    "    {",
+    '      "idProduct" = 591',
+    '      "idVendor" = 1452',
+    "    }",
+    "+-o CP2102N USB to UART Bridge Controller@01200000  <class IOUSBHostDevice, id 0x100000c00, registered, matched, active, busy 0 (9 ms), retain 22>",
+    "  | {",
+    '  |   "idProduct" = 60000',
+    '  |   "idVendor" = 4292',
+    '  |   "USB Serial Number" = "0001"',
+    '  |   "USB Vendor Name" = "Silicon Labs"',
+    '  |   "USB Product Name" = "CP2102N USB to UART Bridge Controller"',
+    "  | }",
+    "  +-o IOUSBHostInterface@0  <class IOUSBHostInterface, id 0x100000c01, registered, matched, active, busy 0 (1 ms), retain 7>",
+    "    +-o AppleUSBSLCOM  <class AppleUSBSLCOM, id 0x100000c02, registered, matched, active, busy 0 (0 ms), retain 6>",
+    "      +-o IOSerialBSDClient  <class IOSerialBSDClient, id 0x100000c03, registered, matched, active, busy 0 (0 ms), retain 5>",
+    "          {",
+    '            "IOCalloutDevice" = "/dev/cu.usbserial-0001"',
+    "          }",
+  ].join("\n");
+  const ports = parseIoreg(text);
+  assert.deepEqual(ports.map((p) => [p.path, p.vid, p.pid, p.serialNumber, p.description]), [
+    ["/dev/cu.usbmodem1101", 0x303a, 0x1001, "F4:12:FA:00:00:01", "USB JTAG/serial debug unit"],
+    [
+      "/dev/cu.usbserial-0001",
+      0x10c4,
+      0xea60,
+      "0001",
+      "CP2102N USB to UART Bridge Controller",
+    ],
+  ]);
+  assert.equal(ports[1].manufacturer, "Silicon Labs");
+  assert.deepEqual(parseIoreg(""), []);
+});
+
+Deno.test("Windows: PnP entities give COM names, USB ids and real serial numbers", () => {
+  const json = JSON.stringify([
+    {
+      Name: "USB Serial Device (COM10)",
+      PNPDeviceID: "USB\\VID_303A&PID_1001&MI_00\\6&2A3B4C5D&0&0000",
+      Manufacturer: "Microsoft",
+    },
+    {
+      Name: "Communications Port (COM1)",
+      PNPDeviceID: "ACPI\\PNP0501\\0",
+      Manufacturer: "(Standard port types)",
+    },
+    {
+      Name: "Silicon Labs CP210x USB to UART Bridge (COM3)",
+      PNPDeviceID: "USB\\VID_10C4&PID_EA60\\0001",
+      Manufacturer: "Silicon Labs",
+    },
+    {
+      Name: "USB Serial Port (COM4)",
+      PNPDeviceID: "FTDIBUS\\VID_0403+PID_6001+A50285BIA\\0000",
+      Manufacturer: "FTDI",
+    },
+    { Name: "Bluetooth link without a COM name", PNPDeviceID: "BTHENUM\\X" },
+  ]);
+  assert.deepEqual(
+    parseWindowsPorts(json).map((p) => [p.path, p.vid, p.pid, p.serialNumber, p.description]),
+    [
+      ["COM10", 0x303a, 0x1001, undefined, "USB Serial Device"],
+      ["COM3", 0x10c4, 0xea60, "0001", "Silicon Labs CP210x USB to UART Bridge"],
+      ["COM4", 0x0403, 0x6001, "A50285BIA", "USB Serial Port"],
+      ["COM1", undefined, undefined, undefined, "Communications Port"],
+    ],
+  );
+  // One port: PowerShell prints an object, not an array.
+  assert.deepEqual(
+    parseWindowsPorts(
+      JSON.stringify({ Name: "X (COM7)", PNPDeviceID: "USB\\VID_1A86&PID_55D3\\5" }),
+    )
+      .map((p) => [p.path, p.bridge]),
+    [["COM7", "CH343"]],
+  );
+  assert.deepEqual(parseWindowsPorts(""), []);
+  assert.deepEqual(parseWindowsPorts("not json"), []);
+});
+
+Deno.test("list-ports table: aligned columns, bridge and maker shown; a clear line when empty", async () => {
+  await withTree(undefined, async (root) => {
+    const table = formatPortTable(await listPorts({ sysfsRoot: root }));
+    const lines = table.split("\n");
+    assert.equal(lines.length, 6);
+    assert.match(lines[0], /^Port +VID:PID +Serial +Description$/);
+    assert.match(
+      lines[1],
+      /^\/dev\/ttyACM0 +303a:1001 +F4:12:FA:00:00:01 +USB JTAG\/serial debug unit \[Espressif USB-Serial\/JTAG\] \(Espressif\)$/,
+    );
+    assert.match(lines[4], /^\/dev\/ttyAMA0 +- +- +serial port \(amba\)$/);
+    assert.equal(lines[1].indexOf("303a"), lines[4].indexOf("-"), "columns line up");
+  });
+  assert.equal(formatPortTable([]), NO_PORTS_MESSAGE);
 });
 
 Deno.test("list-ports runs on this machine (no USB serial devices here is fine)", async () => {
@@ -88,7 +347,9 @@ Deno.test("list-ports runs on this machine (no USB serial devices here is fine)"
   await runCli(["--json", "list-ports"], {
     sinks: { stdout: (t) => (out += t), stderr: () => {}, isTerminal: false },
   });
-  assert.ok(Array.isArray(JSON.parse(out.trim()).ports));
+  const ports = JSON.parse(out.trim()).ports;
+  assert.ok(Array.isArray(ports));
+  for (const p of ports) assert.equal(typeof p.description, "string");
 });
 
 Deno.test("--port auto with no matching port says what to do", async () => {
@@ -97,5 +358,5 @@ Deno.test("--port auto with no matching port says what to do", async () => {
     sinks: { stdout: () => {}, stderr: (t) => (err += t), isTerminal: false },
   });
   assert.equal(code, 2);
-  assert.match(err, /no serial port found matching --port-filter vid=dead: plug the board in/);
+  assert.match(err, /no USB serial port found matching --port-filter vid=dead: plug the board in/);
 });

@@ -1,13 +1,17 @@
 import assert from "node:assert/strict";
 import {
   CLRDTR,
+  CLRRTS,
   COMMTIMEOUTS_SIZE,
+  DCB_BITS,
+  DCB_OFFSETS,
   DCB_SIZE,
   deviceName,
   encodeDcb,
   encodeTimeouts,
   type Kernel32,
   openWindowsSerialPort,
+  SETDTR,
   SETRTS,
 } from "../lib/transport/serial_windows.ts";
 import { TransportError } from "../lib/errors.ts";
@@ -16,16 +20,32 @@ Deno.test("DCB layout: length, baud, binary bit, DTR/RTS control disabled, 8N1 a
   const dcb = encodeDcb(new Uint8Array(DCB_SIZE).fill(0xaa), 921600);
   const v = new DataView(dcb.buffer);
   assert.equal(DCB_SIZE, 28);
+  assert.deepEqual(DCB_OFFSETS, {
+    DCBlength: 0,
+    BaudRate: 4,
+    bitFields: 8,
+    XonLim: 14,
+    XoffLim: 16,
+    ByteSize: 18,
+    Parity: 19,
+    StopBits: 20,
+  });
   assert.equal(v.getUint32(0, true), 28);
   assert.equal(v.getUint32(4, true), 921600);
   const bits = v.getUint32(8, true);
-  assert.equal(bits & 1, 1, "fBinary");
-  assert.equal((bits >> 1) & 1, 0, "fParity");
-  assert.equal((bits >> 2) & 3, 0, "no CTS/DSR flow control");
-  assert.equal((bits >> 4) & 3, 0, "fDtrControl = DTR_CONTROL_DISABLE");
-  assert.equal((bits >> 8) & 3, 0, "no XON/XOFF");
-  assert.equal((bits >> 12) & 3, 0, "fRtsControl = RTS_CONTROL_DISABLE");
+  assert.equal(bits, 1, "only fBinary set");
+  assert.deepEqual([DCB_BITS.fBinary, DCB_BITS.fDtrControl, DCB_BITS.fRtsControl], [0, 4, 12]);
+  assert.deepEqual([DCB_BITS.fOutX, DCB_BITS.fInX, DCB_BITS.fAbortOnError], [8, 9, 14]);
   assert.deepEqual([dcb[18], dcb[19], dcb[20]], [8, 0, 0], "ByteSize 8, NOPARITY, ONESTOPBIT");
+  assert.deepEqual([dcb[14], dcb[16], dcb[21], dcb[27]], [0xaa, 0xaa, 0xaa, 0xaa], "rest kept");
+});
+
+Deno.test("DCB carries asserted lines as DTR_CONTROL_ENABLE / RTS_CONTROL_ENABLE", () => {
+  const bits = (lines: { dtr?: boolean; rts?: boolean }) =>
+    new DataView(encodeDcb(new Uint8Array(DCB_SIZE), 115200, lines).buffer).getUint32(8, true);
+  assert.equal(bits({ dtr: true }), 0x1 | (1 << 4));
+  assert.equal(bits({ rts: true }), 0x1 | (1 << 12));
+  assert.equal(bits({ dtr: true, rts: true }), 0x1011);
 });
 
 Deno.test("COMMTIMEOUTS layout: MAXDWORD/MAXDWORD/constant returns on the first byte or after the timeout", () => {
@@ -54,6 +74,7 @@ function fakeKernel32(
   const calls: string[] = [];
   const reads = [...(options.reads ?? [])];
   let lastError = options.lastError ?? 0;
+  let unplugged = false;
   const handle = Deno.UnsafePointer.create(0x1234n);
   const k: Kernel32 = {
     CreateFileW(name, access) {
@@ -74,7 +95,10 @@ function fakeKernel32(
       return 1;
     },
     SetCommState(_h, dcb) {
-      calls.push(`SetCommState(${new DataView(dcb.buffer).getUint32(4, true)})`);
+      const v = new DataView(dcb.buffer);
+      calls.push(
+        `SetCommState(${v.getUint32(4, true)}, bits 0x${v.getUint32(8, true).toString(16)})`,
+      );
       return 1;
     },
     SetCommTimeouts(_h, t) {
@@ -85,7 +109,10 @@ function fakeKernel32(
       calls.push("ReadFile");
       const next = reads.shift();
       if (next === "fail") {
-        lastError = 1167; // ERROR_DEVICE_NOT_CONNECTED
+        // Unplugged. The real call runs on Deno's FFI thread, so its last error
+        // never reaches the main thread: leave a misleading value there.
+        unplugged = true;
+        lastError = 0;
         return Promise.resolve(0);
       }
       const data = next ?? new Uint8Array(0);
@@ -107,6 +134,15 @@ function fakeKernel32(
       calls.push(`PurgeComm(0x${flags.toString(16)})`);
       return 1;
     },
+    ClearCommError(_h, errors) {
+      calls.push("ClearCommError");
+      if (unplugged) {
+        lastError = 22; // ERROR_BAD_COMMAND: what a vanished USB bridge answers
+        return 0;
+      }
+      errors.fill(0);
+      return 1;
+    },
     CloseHandle() {
       calls.push("CloseHandle");
       return 1;
@@ -118,24 +154,32 @@ function fakeKernel32(
 
 Deno.test("open, signals, read with timeout, partial writes, close: the exact kernel32 call sequence", async () => {
   const { k, calls } = fakeKernel32({ reads: [new Uint8Array([1, 2, 3]), new Uint8Array(0)] });
-  const port = await openWindowsSerialPort("COM7", { baud: 115200, kernel32: k });
+  const port = await openWindowsSerialPort("COM7", {
+    baud: 115200,
+    kernel32: k,
+    info: { vid: 0x303a, pid: 0x1001 },
+  });
+  assert.deepEqual(port.info, { vid: 0x303a, pid: 0x1001, path: "COM7" });
   await port.setSignals({ dtr: false, rts: true });
   assert.deepEqual(await port.read(100), new Uint8Array([1, 2, 3]));
   assert.equal(await port.read(100), null, "timeout: no bytes");
   await port.read(250);
   await port.write(new Uint8Array(7));
+  await port.setSignals({ dtr: true });
   await port.setBaud(921600);
   await port.close();
   await port.close();
   assert.deepEqual(calls, [
     "CreateFileW(\\\\.\\COM7, 0xc0000000)",
     "GetCommState",
-    "SetCommState(115200)",
-    "EscapeCommFunction(6)",
-    "EscapeCommFunction(4)",
+    "SetCommState(115200, bits 0x1)",
+    `EscapeCommFunction(${CLRDTR})`,
+    `EscapeCommFunction(${CLRRTS})`,
+    `EscapeCommFunction(${CLRDTR})`, // DTR again after RTS (usbser.sys)
     "PurgeComm(0xa)",
-    "EscapeCommFunction(6)",
+    `EscapeCommFunction(${CLRDTR})`,
     `EscapeCommFunction(${SETRTS})`,
+    `EscapeCommFunction(${CLRDTR})`,
     "SetCommTimeouts(100)",
     "ReadFile",
     "ReadFile",
@@ -144,11 +188,16 @@ Deno.test("open, signals, read with timeout, partial writes, close: the exact ke
     "WriteFile(7)",
     "WriteFile(4)",
     "WriteFile(1)",
+    `EscapeCommFunction(${SETDTR})`,
     "GetCommState",
-    "SetCommState(921600)",
+    "SetCommState(921600, bits 0x1011)", // the baud change keeps DTR and RTS asserted
     "CloseHandle",
   ]);
-  assert.equal(CLRDTR, 6);
+  assert.deepEqual([SETRTS, CLRRTS, SETDTR, CLRDTR], [3, 4, 5, 6]);
+  await assert.rejects(
+    () => port.read(10),
+    (e) => e instanceof TransportError && e.code === "E_PORT_CLOSED",
+  );
 });
 
 Deno.test("Windows errors become typed errors: missing port, busy port, unplugged during a read", async () => {
@@ -162,12 +211,14 @@ Deno.test("Windows errors become typed errors: missing port, busy port, unplugge
       e instanceof TransportError && e.code === "E_PORT_BUSY" &&
       /another program holds it/.test(e.message),
   );
-  const port = await openWindowsSerialPort("COM9", {
-    kernel32: fakeKernel32({ reads: ["fail"] }).k,
-  });
+  const { k, calls } = fakeKernel32({ reads: ["fail"] });
+  const port = await openWindowsSerialPort("COM9", { kernel32: k });
   await assert.rejects(
     () => port.read(100),
-    (e) => e instanceof TransportError && e.code === "E_PORT_GONE",
+    (e) =>
+      e instanceof TransportError && e.code === "E_PORT_GONE" &&
+      /went away during read \(Windows error 22\): plug the board back in/.test(e.message),
   );
+  assert.deepEqual(calls.slice(-2), ["ReadFile", "ClearCommError"], "probed on the main thread");
   await port.close();
 });

@@ -1,11 +1,52 @@
 /**
- * `list-ports`: the serial ports on this machine with their USB facts.
+ * `list-ports`: the serial ports on this machine with their USB facts, known
+ * Espressif bridges first.
  *
  * @module
  */
 
 import type { CommandSpec } from "./command.ts";
-import { listPorts, matchesFilter, parsePortFilter } from "../transport/ports.ts";
+import {
+  formatUsbId,
+  listPorts,
+  matchesFilter,
+  parsePortFilter,
+  type PortDescription,
+} from "../transport/ports.ts";
+
+/** What `list-ports` prints when there is nothing to list. */
+export const NO_PORTS_MESSAGE =
+  "no serial ports found: plug a board in (on Linux, `dmesg` shows whether a driver took it), " +
+  "or use --port socket://HOST:PORT, rfc2217://HOST:PORT or sim://CHIP";
+
+/**
+ * The human table for `list-ports`: port, USB id, serial number, description.
+ *
+ * @example
+ * ```ts
+ * import { formatPortTable } from "./cmd_ports.ts";
+ * console.log(formatPortTable([{ path: "/dev/ttyACM0", vid: 0x303a, pid: 0x1001, description: "USB JTAG/serial debug unit" }]));
+ * ```
+ */
+export function formatPortTable(ports: readonly PortDescription[]): string {
+  if (ports.length === 0) return NO_PORTS_MESSAGE;
+  const rows = [
+    ["Port", "VID:PID", "Serial", "Description"],
+    ...ports.map((p) => [
+      p.path,
+      formatUsbId(p) || "-",
+      p.serialNumber ?? "-",
+      [
+        p.description,
+        p.bridge && p.bridge !== p.description ? `[${p.bridge}]` : "",
+        p.manufacturer && !p.description.includes(p.manufacturer) ? `(${p.manufacturer})` : "",
+      ].filter(Boolean).join(" "),
+    ]),
+  ];
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c)).join("  ").trimEnd())
+    .join("\n");
+}
 
 /** The list-ports command. */
 export const PORT_COMMANDS: CommandSpec[] = [{
@@ -18,17 +59,6 @@ export const PORT_COMMANDS: CommandSpec[] = [{
   async run(ctx) {
     const filter = ctx.global.portFilter ? parsePortFilter(ctx.global.portFilter) : {};
     const ports = (await listPorts()).filter((p) => matchesFilter(p, filter));
-    const hex = (n?: number) => n === undefined ? "    " : n.toString(16).padStart(4, "0");
-    const human = ports.length === 0
-      ? "no serial ports found: plug a board in (and check `dmesg` for a driver) or use --port socket://… / sim://…"
-      : [
-        "Port                 VID:PID    Serial            Description",
-        ...ports.map((p) =>
-          `${p.path.padEnd(20)} ${hex(p.vid)}:${hex(p.pid)}  ${
-            (p.serialNumber ?? "").padEnd(16)
-          }  ${[p.bridge, p.manufacturer, p.product].filter(Boolean).join(" — ")}`
-        ),
-      ].join("\n");
-    ctx.out.result({ ports }, human);
+    ctx.out.result({ ports }, formatPortTable(ports));
   },
 }];

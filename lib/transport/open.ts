@@ -1,18 +1,20 @@
 /**
  * Open a port by name: `sim://CHIP?…` (the virtual chip), `socket://host:port`
- * (raw TCP), or a serial device path (Linux/macOS through FFI to libc).
+ * (raw TCP), `rfc2217://host:port` (Telnet COM-PORT-OPTION), `auto` (the one
+ * USB serial port found, narrowed by a filter), or a serial device (`COMn`
+ * through kernel32 on Windows, a path through libc on Linux/macOS).
  *
  * @module
  */
 
-import type { Transport } from "./transport.ts";
+import type { PortInfo, Transport } from "./transport.ts";
 import { openSimPort, simOptionsFromUrl } from "../sim/sim_port.ts";
 import { UsageError } from "../errors.ts";
 import { openSocket } from "./socket.ts";
 import { openRfc2217 } from "./rfc2217.ts";
 import { openWindowsSerialPort } from "./serial_windows.ts";
 import { openSerialPort } from "./serial_posix.ts";
-import { listPorts, matchesFilter, parsePortFilter, type PortDescription } from "./ports.ts";
+import { lookupPortInfo, selectAutoPort } from "./ports.ts";
 
 /** Options for {@link openTransport}. */
 export interface OpenTransportOptions {
@@ -44,42 +46,15 @@ export function openTransport(
   if (port.startsWith("socket://")) return openSocket(port, { baud: options.baud });
   if (port.startsWith("rfc2217://")) return openRfc2217(port, { baud: options.baud });
   if (port === "auto") {
-    return listPorts().then((all) => {
-      const filter = options.portFilter ? parsePortFilter(options.portFilter) : {};
-      const found = all.filter((p) => matchesFilter(p, filter));
-      const describe = (p: PortDescription) =>
-        `${p.path}${
-          p.vid !== undefined
-            ? ` (${p.vid.toString(16).padStart(4, "0")}:${p.pid?.toString(16).padStart(4, "0")}${
-              p.bridge ? ` ${p.bridge}` : ""
-            })`
-            : ""
-        }`;
-      if (found.length === 1) {
-        const p = found[0];
-        return openSerialPort(p.path, {
-          baud: options.baud,
-          info: {
-            vid: p.vid,
-            pid: p.pid,
-            serialNumber: p.serialNumber,
-            manufacturer: p.manufacturer,
-            product: p.product,
-          },
-        });
-      }
-      throw new UsageError(
-        found.length === 0
-          ? `no serial port found${
-            options.portFilter ? ` matching --port-filter ${options.portFilter}` : ""
-          }: ` +
-            "plug the board in, or give --port (a path, socket://HOST:PORT or sim://CHIP)"
-          : `several serial ports found: ${
-            found.map(describe).join(", ")
-          }; choose one with --port or narrow with --port-filter`,
-        { code: found.length === 0 ? "E_NO_PORT" : "E_SEVERAL_PORTS" },
-      );
-    });
+    return selectAutoPort({ portFilter: options.portFilter }).then((p) =>
+      openSerialDevice(p.path, options.baud, {
+        vid: p.vid,
+        pid: p.pid,
+        serialNumber: p.serialNumber,
+        manufacturer: p.manufacturer,
+        product: p.product,
+      })
+    );
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(port)) {
     return Promise.reject(
@@ -91,7 +66,9 @@ export function openTransport(
       ),
     );
   }
-  if (Deno.build.os === "windows") return openWindowsSerialPort(port, { baud: options.baud });
+  if (Deno.build.os === "windows") {
+    return lookupPortInfo(port).then((info) => openSerialDevice(port, options.baud, info));
+  }
   if (/^(\\\\\.\\)?COM\d+$/i.test(port)) {
     return Promise.reject(
       new UsageError(
@@ -102,8 +79,18 @@ export function openTransport(
       ),
     );
   }
+  return lookupPortInfo(port).then((info) => openSerialDevice(port, options.baud, info));
+}
+
+/** A serial device by name through this system's backend (kernel32 on Windows, libc elsewhere). */
+function openSerialDevice(
+  path: string,
+  baud: number | undefined,
+  info: Omit<PortInfo, "path">,
+): Promise<Transport> {
+  if (Deno.build.os === "windows") return openWindowsSerialPort(path, { baud, info });
   try {
-    return Promise.resolve(openSerialPort(port, { baud: options.baud }));
+    return Promise.resolve(openSerialPort(path, { baud, info }));
   } catch (e) {
     return Promise.reject(e);
   }

@@ -1,8 +1,18 @@
 /**
  * Finding serial ports: device nodes with their USB facts (vendor and
- * product ids, serial number, manufacturer, product), read from Linux sysfs.
- * Espressif's own USB-Serial/JTAG and the usual bridges on dev boards are
- * listed first. Other systems get device names without USB facts.
+ * product ids, serial number, manufacturer, product) and a one-line
+ * description, Espressif's own USB-Serial/JTAG and the usual dev-board
+ * bridges first.
+ *
+ * - Linux: read from sysfs (`/sys/class/tty/NAME/device`, walking up to the
+ *   USB device directory that holds `idVendor`). Tested against fixture trees.
+ * - macOS: parse `ioreg -r -c IOUSBHostDevice -l` (the parser is tested
+ *   against sample text; the command itself is untested here).
+ * - Windows: ask PowerShell for `Win32_PnPEntity` objects of class `Ports`
+ *   (the parser is tested against sample JSON; the command itself is untested
+ *   here).
+ *
+ * Written by hand: no reachable library lists serial ports for Deno.
  *
  * @module
  */
@@ -10,30 +20,67 @@
 import { UsageError } from "../errors.ts";
 import type { PortInfo } from "./transport.ts";
 
-/** A serial port and what is known about the USB device behind it. */
+/** A serial port and what is known about the device behind it. */
 export interface PortDescription extends PortInfo {
+  /** One line for people: the USB product string, the bridge name, or the kind of port. */
+  description: string;
   /** What kind of bridge this is, when known (`Espressif USB-Serial/JTAG`, `CP210x` …). */
   bridge?: string;
 }
 
-/** USB ids of bridges found on Espressif boards, in preference order (esptool, vendor docs). */
+/**
+ * USB ids of bridges found on Espressif boards, in the order ports are
+ * listed (esptool loader.py USB_JTAG_SERIAL_PID; vendor ids from the USB-IF
+ * list: Espressif 303a, Silicon Labs 10c4, WCH 1a86, FTDI 0403).
+ */
 export const KNOWN_BRIDGES: readonly { vid: number; pid?: number; name: string }[] = [
   { vid: 0x303a, pid: 0x1001, name: "Espressif USB-Serial/JTAG" },
-  { vid: 0x303a, name: "Espressif USB" },
   { vid: 0x10c4, pid: 0xea60, name: "CP210x" },
-  { vid: 0x1a86, pid: 0x55d3, name: "CH343" },
   { vid: 0x1a86, pid: 0x7523, name: "CH340" },
+  { vid: 0x1a86, pid: 0x55d3, name: "CH343" },
   { vid: 0x0403, pid: 0x6001, name: "FTDI FT232R" },
   { vid: 0x0403, pid: 0x6010, name: "FTDI FT2232" },
   { vid: 0x0403, pid: 0x6014, name: "FTDI FT232H" },
   { vid: 0x0403, pid: 0x6015, name: "FTDI FT231X" },
+  { vid: 0x303a, name: "Espressif USB" }, // other Espressif USB (OTG CDC on S2/S3)
 ];
 
+function knownBridge(vid?: number, pid?: number) {
+  return KNOWN_BRIDGES.find((b) => b.vid === vid && (b.pid === undefined || b.pid === pid));
+}
+
 function bridgeRank(p: PortDescription): number {
-  const i = KNOWN_BRIDGES.findIndex((b) =>
-    b.vid === p.vid && (b.pid === undefined || b.pid === p.pid)
+  const known = knownBridge(p.vid, p.pid);
+  if (known) return KNOWN_BRIDGES.indexOf(known);
+  return p.vid !== undefined ? KNOWN_BRIDGES.length : KNOWN_BRIDGES.length + 1;
+}
+
+/** Fill `bridge` and `description` from the USB facts and sort, known bridges first. */
+function finish(
+  ports: Omit<PortDescription, "description">[],
+  fallback: string,
+): PortDescription[] {
+  const out = ports.map((p): PortDescription => {
+    const bridge = knownBridge(p.vid, p.pid)?.name;
+    return {
+      ...p,
+      ...(bridge ? { bridge } : {}),
+      description: p.product ?? bridge ?? (p.vid !== undefined ? "USB serial device" : fallback),
+    };
+  });
+  // Numbers inside names compare as numbers: COM3 before COM10, ttyUSB2 before ttyUSB10.
+  return out.sort((a, b) =>
+    bridgeRank(a) - bridgeRank(b) || a.path.localeCompare(b.path, undefined, { numeric: true })
   );
-  return i < 0 ? KNOWN_BRIDGES.length : i;
+}
+
+function hex4(n: number | undefined): string {
+  return n === undefined ? "????" : n.toString(16).padStart(4, "0");
+}
+
+/** `303a:1001` style, or an empty string for ports without USB ids. */
+export function formatUsbId(p: PortInfo): string {
+  return p.vid === undefined ? "" : `${hex4(p.vid)}:${hex4(p.pid)}`;
 }
 
 function readText(path: string): string | undefined {
@@ -46,32 +93,56 @@ function readText(path: string): string | undefined {
 
 /** Options for {@link listPorts}. */
 export interface ListPortsOptions {
-  /** Root of sysfs (tests point this at a fixture tree). Default `/sys`. */
+  /** Root of sysfs (tests point this at a fixture tree); setting it forces the Linux method. Default `/sys`. */
   sysfsRoot?: string;
-  /** Where device nodes live. Default `/dev`. */
+  /** Where device nodes live (Linux). Default `/dev`. */
   devRoot?: string;
+  /** Operating system to list for. Default `Deno.build.os`. */
+  os?: string;
 }
 
 /**
- * List USB serial ports, known Espressif bridges first.
+ * List serial ports, known Espressif bridges first, then other USB serial
+ * devices, then on-board UARTs (Linux `ttyAMA0` and the like).
  *
  * @example
  * ```ts
  * import { listPorts } from "./ports.ts";
- * for (const p of await listPorts()) console.log(p.path, p.bridge ?? "");
+ * for (const p of await listPorts()) console.log(p.path, p.description);
  * ```
  */
-export function listPorts(options: ListPortsOptions = {}): Promise<PortDescription[]> {
-  const sys = options.sysfsRoot ?? "/sys";
-  const dev = options.devRoot ?? "/dev";
-  const out: PortDescription[] = [];
+export async function listPorts(options: ListPortsOptions = {}): Promise<PortDescription[]> {
+  const os = options.sysfsRoot ? "linux" : options.os ?? Deno.build.os;
+  if (os === "darwin") {
+    return parseIoreg(await runText("ioreg", ["-r", "-c", "IOUSBHostDevice", "-l"]));
+  }
+  if (os === "windows") {
+    return parseWindowsPorts(
+      await runText("powershell", ["-NoProfile", "-NonInteractive", "-Command", WINDOWS_QUERY]),
+    );
+  }
+  return listLinuxPorts(options.sysfsRoot ?? "/sys", options.devRoot ?? "/dev");
+}
+
+/** Run a listing command; a missing or failing command lists nothing rather than failing. */
+async function runText(cmd: string, args: string[]): Promise<string> {
+  try {
+    const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
+    return r.success ? new TextDecoder().decode(r.stdout) : "";
+  } catch {
+    return "";
+  }
+}
+
+function listLinuxPorts(sys: string, dev: string): PortDescription[] {
+  const found: Omit<PortDescription, "description">[] = [];
   let entries: Deno.DirEntry[] = [];
   try {
     entries = [...Deno.readDirSync(`${sys}/class/tty`)];
   } catch {
-    // No sysfs (macOS, Windows): device names only.
-    return listSerialDevices().then((paths) => paths.map((path) => ({ path })));
+    return []; // no sysfs (a container without /sys): nothing to list
   }
+  const descriptions = new Map<string, string>();
   for (const e of entries) {
     let dir: string;
     try {
@@ -79,33 +150,168 @@ export function listPorts(options: ListPortsOptions = {}): Promise<PortDescripti
     } catch {
       continue; // virtual terminals and ptys have no device
     }
-    // Walk up from the interface to the USB device that carries idVendor.
-    for (let i = 0; i < 5 && dir.length > 1; i++) {
-      const vid = readText(`${dir}/idVendor`);
+    // Since Linux 6.5 a "serial-base" port and controller sit between the tty
+    // and the UART device: look past them for the UART's own subsystem.
+    let subsystem: string | undefined;
+    for (let d = dir, i = 0; i < 4 && d.length > sys.length; i++) {
+      try {
+        const s = Deno.realPathSync(`${d}/subsystem`);
+        subsystem = s.slice(s.lastIndexOf("/") + 1);
+      } catch {
+        subsystem = undefined;
+      }
+      if (subsystem !== "serial-base") break;
+      d = d.slice(0, d.lastIndexOf("/"));
+    }
+    // Walk up from the interface (ttyACM) or the usb-serial port (ttyUSB) to the USB device.
+    let usb = false;
+    for (let d = dir, i = 0; i < 5 && d.length > sys.length; i++) {
+      const vid = readText(`${d}/idVendor`);
       if (vid) {
-        const p: PortDescription = {
+        found.push(dropUndefined({
           path: `${dev}/${e.name}`,
           vid: parseInt(vid, 16),
-          pid: parseInt(readText(`${dir}/idProduct`) ?? "0", 16),
-          serialNumber: readText(`${dir}/serial`),
-          manufacturer: readText(`${dir}/manufacturer`),
-          product: readText(`${dir}/product`),
-        };
-        const known = KNOWN_BRIDGES.find((b) =>
-          b.vid === p.vid && (b.pid === undefined || b.pid === p.pid)
-        );
-        if (known) p.bridge = known.name;
-        out.push(p);
+          pid: parseInt(readText(`${d}/idProduct`) ?? "0", 16),
+          serialNumber: readText(`${d}/serial`),
+          manufacturer: readText(`${d}/manufacturer`),
+          product: readText(`${d}/product`),
+        }));
+        usb = true;
         break;
       }
-      dir = dir.slice(0, dir.lastIndexOf("/"));
+      d = d.slice(0, d.lastIndexOf("/"));
+    }
+    // Legacy 8250 placeholders (ttyS0…31) hang off "platform"; real on-board UARTs
+    // (ttyAMA0 on a Raspberry Pi, PCI/PNP serial cards) are worth listing.
+    if (!usb && subsystem !== undefined && subsystem !== "platform") {
+      found.push({ path: `${dev}/${e.name}` });
+      descriptions.set(`${dev}/${e.name}`, `serial port (${subsystem})`);
     }
   }
-  out.sort((a, b) => bridgeRank(a) - bridgeRank(b) || a.path.localeCompare(b.path));
-  return Promise.resolve(out);
+  return finish(found, "serial port").map((p) =>
+    descriptions.has(p.path) ? { ...p, description: descriptions.get(p.path)! } : p
+  );
 }
 
-/** A `--port-filter`: `vid=303a,pid=1001,serial=ABC` (hex ids). */
+/**
+ * Parse the output of `ioreg -r -c IOUSBHostDevice -l` (macOS) into ports:
+ * each `IOCalloutDevice` (`/dev/cu.…`) below a USB device node takes that
+ * device's `idVendor`, `idProduct`, `USB Serial Number`, `USB Vendor Name`
+ * and `USB Product Name`. Untested on a real Mac.
+ *
+ * @example
+ * ```ts
+ * import { parseIoreg } from "./ports.ts";
+ * console.log(parseIoreg("")); // []
+ * ```
+ */
+export function parseIoreg(text: string): PortDescription[] {
+  interface Node {
+    column: number;
+    usbDevice: boolean;
+    props: Map<string, string>;
+    parent: Node | null;
+  }
+  const found: Omit<PortDescription, "description">[] = [];
+  let last = null as Node | null;
+  const unquote = (v: string) => v.trim().replace(/^"(.*)"$/, "$1");
+  for (const line of text.split(/\r?\n/)) {
+    const node = /^([\s|]*)\+-o\s+(.*)$/.exec(line);
+    if (node) {
+      const column = node[1].length;
+      let parent: Node | null = last;
+      while (parent && parent.column >= column) parent = parent.parent;
+      last = {
+        column,
+        usbDevice: /<class IOUSB(Host)?Device\b/.test(node[2]),
+        props: new Map(),
+        parent,
+      };
+      continue;
+    }
+    const prop = /^[\s|]*"([^"]+)"\s*=\s*(.*)$/.exec(line);
+    if (!prop || !last) continue;
+    last.props.set(prop[1], unquote(prop[2]));
+    if (prop[1] === "IOCalloutDevice") {
+      let dev: Node | null = last;
+      while (dev && !dev.usbDevice) dev = dev.parent;
+      const p = dev?.props;
+      const num = (k: string) => {
+        const v = p?.get(k);
+        if (v === undefined) return undefined;
+        const n = /^0x/i.test(v) ? parseInt(v, 16) : parseInt(v, 10);
+        return Number.isFinite(n) ? n : undefined;
+      };
+      found.push({
+        path: unquote(prop[2]),
+        vid: num("idVendor"),
+        pid: num("idProduct"),
+        serialNumber: p?.get("USB Serial Number") ?? p?.get("kUSBSerialNumberString"),
+        manufacturer: p?.get("USB Vendor Name") ?? p?.get("kUSBVendorString"),
+        product: p?.get("USB Product Name") ?? p?.get("kUSBProductString"),
+      });
+    }
+  }
+  return finish(found.map(dropUndefined), "serial port");
+}
+
+/** PowerShell that prints the COM ports as JSON (Name, PNPDeviceID, Manufacturer). */
+export const WINDOWS_QUERY =
+  "Get-CimInstance -ClassName Win32_PnPEntity -Filter \"PNPClass='Ports'\" | " +
+  "Select-Object Name,PNPDeviceID,Manufacturer | ConvertTo-Json -Compress";
+
+/**
+ * Parse the JSON printed by {@link WINDOWS_QUERY}: `Name` carries `(COMn)`,
+ * `PNPDeviceID` carries the USB ids (`USB\VID_303A&PID_1001&MI_00\…`,
+ * `FTDIBUS\VID_0403+PID_6001+A50285BIA\0000`) and, for single-interface
+ * devices, the serial number. Untested on a real Windows machine.
+ *
+ * @example
+ * ```ts
+ * import { parseWindowsPorts } from "./ports.ts";
+ * console.log(parseWindowsPorts("[]")); // []
+ * ```
+ */
+export function parseWindowsPorts(json: string): PortDescription[] {
+  if (!json.trim()) return [];
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch {
+    return [];
+  }
+  const found: Omit<PortDescription, "description">[] = [];
+  for (const item of Array.isArray(data) ? data : [data]) {
+    if (!item || typeof item !== "object") continue;
+    const o = item as Record<string, unknown>;
+    const name = typeof o.Name === "string" ? o.Name : "";
+    const com = /\((COM\d+)\)/i.exec(name);
+    if (!com) continue;
+    const id = typeof o.PNPDeviceID === "string" ? o.PNPDeviceID : "";
+    const ids = /VID_([0-9A-F]{4})[&+]PID_([0-9A-F]{4})(?:\+([^\\]+))?/i.exec(id);
+    const parts = id.split("\\");
+    let serialNumber: string | undefined;
+    if (ids?.[3]) serialNumber = ids[3]; // FTDI driver: VID+PID+SERIAL
+    else if (ids && !/&MI_/i.test(id) && parts.length >= 3 && !parts[2].includes("&")) {
+      serialNumber = parts[2]; // a generated instance id has '&' in it; a real serial does not
+    }
+    found.push(dropUndefined({
+      path: com[1].toUpperCase(),
+      vid: ids ? parseInt(ids[1], 16) : undefined,
+      pid: ids ? parseInt(ids[2], 16) : undefined,
+      serialNumber,
+      manufacturer: typeof o.Manufacturer === "string" ? o.Manufacturer : undefined,
+      product: name.replace(/\s*\(COM\d+\)\s*$/i, "") || undefined,
+    }));
+  }
+  return finish(found, "serial port");
+}
+
+function dropUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** A `--port-filter`: `vid=303a,pid=1001,serial=ABC,name=ttyACM` (hex ids). */
 export interface PortFilter {
   /** USB vendor id. */
   vid?: number;
@@ -117,18 +323,32 @@ export interface PortFilter {
   name?: string;
 }
 
-/** Parse `vid=303a,pid=1001,serial=…,name=…`. */
+/**
+ * Parse `vid=303a,pid=1001,serial=…,name=…` (ids in hex, `0x` optional).
+ *
+ * @throws {UsageError} naming the bad part.
+ * @example
+ * ```ts
+ * import { parsePortFilter } from "./ports.ts";
+ * parsePortFilter("vid=303a,pid=1001"); // { vid: 0x303a, pid: 0x1001 }
+ * ```
+ */
 export function parsePortFilter(text: string): PortFilter {
   const f: PortFilter = {};
-  for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
-    const [k, v] = part.split("=").map((s) => s.trim());
+  const parts = text.split(",").map((s) => s.trim()).filter(Boolean);
+  if (parts.length === 0) {
+    throw new UsageError("--port-filter is empty: write it as vid=303a,pid=1001,serial=…");
+  }
+  for (const part of parts) {
+    const eq = part.indexOf("=");
+    const k = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
+    const v = eq < 0 ? "" : part.slice(eq + 1).trim();
     if (!v) throw new UsageError(`--port-filter: "${part}" needs a value, e.g. vid=303a`);
     if (k === "vid" || k === "pid") {
-      const n = parseInt(v.replace(/^0x/i, ""), 16);
       if (!/^(0x)?[0-9a-f]{1,4}$/i.test(v)) {
-        throw new UsageError(`--port-filter: ${k} "${v}" is not a hex USB id`);
+        throw new UsageError(`--port-filter: ${k} "${v}" is not a hex USB id (e.g. ${k}=303a)`);
       }
-      f[k] = n;
+      f[k] = parseInt(v.replace(/^0x/i, ""), 16);
     } else if (k === "serial") f.serial = v;
     else if (k === "name") f.name = v;
     else throw new UsageError(`--port-filter: unknown key "${k}" (use vid, pid, serial, name)`);
@@ -136,15 +356,16 @@ export function parsePortFilter(text: string): PortFilter {
   return f;
 }
 
-/** Whether a port matches a filter. */
-export function matchesFilter(p: PortDescription, f: PortFilter): boolean {
+/** Whether a port matches a filter (every given key must match). */
+export function matchesFilter(p: PortInfo, f: PortFilter): boolean {
   return (f.vid === undefined || p.vid === f.vid) && (f.pid === undefined || p.pid === f.pid) &&
     (f.serial === undefined || p.serialNumber === f.serial) &&
     (f.name === undefined || p.path.includes(f.name));
 }
 
 /**
- * USB serial device nodes under /dev (Linux ttyUSB/ttyACM, macOS cu.usb*).
+ * USB serial device nodes under /dev (Linux ttyUSB/ttyACM, macOS cu.usb*):
+ * a cheap poll for hot-plug waiting.
  *
  * @example
  * ```ts
@@ -162,4 +383,89 @@ export async function listSerialDevices(): Promise<string[]> {
     // no /dev (Windows): nothing to list this way
   }
   return out.sort();
+}
+
+/** Options for {@link selectAutoPort}. */
+export interface SelectAutoPortOptions extends ListPortsOptions {
+  /** `--port-filter` text (`vid=303a,pid=1001`). Default: no filter. */
+  portFilter?: string;
+}
+
+/**
+ * `--port auto`: the one USB serial port that matches the filter (on-board
+ * UARTs are never chosen automatically). No match or several
+ * matches is a {@link UsageError} (`E_NO_PORT`, `E_SEVERAL_PORTS`) that lists
+ * the candidates and says how to choose.
+ *
+ * @example
+ * ```ts
+ * import { selectAutoPort } from "./ports.ts";
+ * try {
+ *   console.log((await selectAutoPort({ portFilter: "vid=303a" })).path);
+ * } catch (e) {
+ *   console.log((e as Error).message);
+ * }
+ * ```
+ */
+export async function selectAutoPort(
+  options: SelectAutoPortOptions = {},
+): Promise<PortDescription> {
+  const filter = options.portFilter ? parsePortFilter(options.portFilter) : {};
+  const all = await listPorts(options);
+  // Only USB ports are candidates: most PCs list an on-board COM1 that no board is wired to.
+  const found = all.filter((p) => p.vid !== undefined && matchesFilter(p, filter));
+  if (found.length === 1) return found[0];
+  const describe = (p: PortDescription) =>
+    `${p.path} (${[formatUsbId(p), p.description].filter(Boolean).join(" ")})`;
+  if (found.length === 0) {
+    const onboard = all.filter((p) => p.vid === undefined && matchesFilter(p, filter));
+    throw new UsageError(
+      `no USB serial port found${
+        options.portFilter ? ` matching --port-filter ${options.portFilter}` : ""
+      }: plug the board in, or give --port (a path, socket://HOST:PORT, rfc2217://HOST:PORT or sim://CHIP)${
+        onboard.length
+          ? `; on-board ports (not chosen automatically): ${onboard.map(describe).join(", ")}`
+          : ""
+      }`,
+      { code: "E_NO_PORT" },
+    );
+  }
+  throw new UsageError(
+    `several serial ports found: ${
+      found.map(describe).join(", ")
+    }; choose one with --port, or narrow with --port-filter (vid=…,pid=…,serial=…)`,
+    { code: "E_SEVERAL_PORTS", details: { ports: found.map((p) => p.path) } },
+  );
+}
+
+/**
+ * What discovery knows about a port given by name (`/dev/ttyACM0`, a
+ * `/dev/serial/by-id/…` link, `COM5`): esptool looks the USB product id up
+ * the same way to choose the USB-Serial/JTAG reset. Unknown ports give `{}`.
+ *
+ * @example
+ * ```ts
+ * import { lookupPortInfo } from "./ports.ts";
+ * console.log(await lookupPortInfo("/dev/ttyACM0"));
+ * ```
+ */
+export async function lookupPortInfo(
+  path: string,
+  options: ListPortsOptions = {},
+): Promise<Omit<PortDescription, "path" | "description">> {
+  let real = path;
+  try {
+    real = Deno.realPathSync(path);
+  } catch {
+    // not a file here (COM5, or gone): compare the name as given
+  }
+  try {
+    const same = (p: string) => p === path || p === real || p.toUpperCase() === path.toUpperCase();
+    const hit = (await listPorts(options)).find((p) => same(p.path));
+    if (!hit) return {};
+    const { path: _p, description: _d, ...facts } = hit;
+    return facts;
+  } catch {
+    return {};
+  }
 }

@@ -5,7 +5,19 @@
  * timeout, EscapeCommFunction for DTR/RTS, PurgeComm, CloseHandle.
  *
  * Everything Windows-specific is in this one file, so a Windows user's report
- * maps to one place. It cannot run on the Linux machines this project is
+ * maps to one place. Details worth knowing:
+ * - SetCommState also sets DTR and RTS (fDtrControl/fRtsControl), so the DCB
+ *   carries the lines' current states: a baud change must not pulse EN.
+ * - After every RTS change DTR is written again with its current state: the
+ *   usbser.sys driver (Espressif USB-Serial/JTAG, CDC-ACM bridges) only sends
+ *   SET_CONTROL_LINE_STATE on a DTR change (esptool reset.py _setRTS).
+ * - ReadFile/WriteFile run on Deno's FFI worker thread (`nonblocking`), so
+ *   GetLastError there would read the main thread's value. After such a
+ *   failure the port is probed with ClearCommError on the main thread and
+ *   that error is reported.
+ * - The handle is opened without FILE_FLAG_OVERLAPPED: Windows serialises
+ *   I/O on it, so a write waits for a pending read's timeout at most.
+ * It cannot run on the Linux machines this project is
  * built on: the struct layouts and the call sequence are unit-tested against
  * a fake kernel32 (the symbol table is injectable). Layout facts: winbase.h
  * (DCB, COMMTIMEOUTS), the Win32 API reference for the calls and error codes.
@@ -41,8 +53,18 @@ const ERROR_OPERATION_ABORTED = 995;
 const ERROR_DEVICE_NOT_CONNECTED = 1167;
 const ERROR_GEN_FAILURE = 31;
 const ERROR_BAD_COMMAND = 22;
+/** Errors that mean the device is gone (unplugged USB bridges answer with these). */
+const GONE_ERRORS = [
+  ERROR_OPERATION_ABORTED,
+  ERROR_DEVICE_NOT_CONNECTED,
+  ERROR_GEN_FAILURE,
+  ERROR_BAD_COMMAND,
+  ERROR_ACCESS_DENIED,
+];
 /** COMMTIMEOUTS "return at once with what is there, or wait up to the constant" (MAXDWORD rule). */
 const MAXDWORD = 0xffffffff;
+/** WriteTotalTimeoutConstant: a write that moves nothing for this long has stalled. */
+const WRITE_TIMEOUT_MS = 10_000;
 
 /** Size of struct DCB (winbase.h). */
 export const DCB_SIZE = 28;
@@ -87,6 +109,8 @@ export interface Kernel32 {
   EscapeCommFunction(handle: Deno.PointerValue, code: number): number;
   /** PurgeComm(handle, flags). */
   PurgeComm(handle: Deno.PointerValue, flags: number): number;
+  /** ClearCommError(handle, errors*, stat*): a cheap probe of whether the port is still there. */
+  ClearCommError(handle: Deno.PointerValue, errors: Uint8Array, stat: null): number;
   /** CloseHandle(handle). */
   CloseHandle(handle: Deno.PointerValue): number;
   /** GetLastError(). */
@@ -118,6 +142,7 @@ export function loadKernel32(): Kernel32 {
     },
     EscapeCommFunction: { parameters: ["pointer", "u32"], result: "i32" },
     PurgeComm: { parameters: ["pointer", "u32"], result: "i32" },
+    ClearCommError: { parameters: ["pointer", "buffer", "pointer"], result: "i32" },
     CloseHandle: { parameters: ["pointer"], result: "i32" },
     GetLastError: { parameters: [], result: "u32" },
   });
@@ -125,22 +150,71 @@ export function loadKernel32(): Kernel32 {
   return real;
 }
 
+/** DCB bit-field positions in the DWORD at offset 8 (winbase.h, in declaration order). */
+export const DCB_BITS = {
+  fBinary: 0,
+  fParity: 1,
+  fOutxCtsFlow: 2,
+  fOutxDsrFlow: 3,
+  /** Two bits: DTR_CONTROL_DISABLE 0, ENABLE 1, HANDSHAKE 2. */
+  fDtrControl: 4,
+  fDsrSensitivity: 6,
+  fTXContinueOnXoff: 7,
+  fOutX: 8,
+  fInX: 9,
+  fErrorChar: 10,
+  fNull: 11,
+  /** Two bits: RTS_CONTROL_DISABLE 0, ENABLE 1, HANDSHAKE 2, TOGGLE 3. */
+  fRtsControl: 12,
+  fAbortOnError: 14,
+} as const;
+/** DTR_CONTROL_ENABLE / RTS_CONTROL_ENABLE: the line is on while the port is configured (winbase.h). */
+const CONTROL_ENABLE = 1;
+/** Byte offsets of the DCB fields after the bit fields (winbase.h). */
+export const DCB_OFFSETS = {
+  DCBlength: 0,
+  BaudRate: 4,
+  bitFields: 8,
+  XonLim: 14,
+  XoffLim: 16,
+  ByteSize: 18,
+  Parity: 19,
+  StopBits: 20,
+} as const;
+
+/** Line states the DCB should leave DTR and RTS in. */
+export interface DcbLines {
+  /** DTR asserted. Default false. */
+  dtr?: boolean;
+  /** RTS asserted. Default false. */
+  rts?: boolean;
+}
+
 /**
- * Fill a DCB for raw 8N1 at `baud`: binary mode, no parity, DTR and RTS
- * controlled by EscapeCommFunction (DTR_CONTROL_DISABLE, RTS_CONTROL_DISABLE),
- * no hardware or software flow control.
+ * Fill a DCB for raw 8N1 at `baud`: binary mode, no parity, no hardware or
+ * software flow control, DTR and RTS left as `lines` says (ENABLE when
+ * asserted, DISABLE when not; EscapeCommFunction changes them later).
+ * Other fields keep what GetCommState returned.
+ *
+ * @example
+ * ```ts
+ * import { DCB_SIZE, encodeDcb } from "./serial_windows.ts";
+ * const dcb = encodeDcb(new Uint8Array(DCB_SIZE), 115200, { dtr: false, rts: false });
+ * ```
  */
-export function encodeDcb(dcb: Uint8Array, baud: number): Uint8Array {
+export function encodeDcb(dcb: Uint8Array, baud: number, lines: DcbLines = {}): Uint8Array {
   const v = new DataView(dcb.buffer, dcb.byteOffset, DCB_SIZE);
-  v.setUint32(0, DCB_SIZE, true); // DCBlength
-  v.setUint32(4, baud, true); // BaudRate
-  // Bit fields at offset 8: fBinary (bit 0) on; fParity, fOutxCtsFlow, fOutxDsrFlow off;
-  // fDtrControl (bits 4-5) and fRtsControl (bits 12-13) = 0 (disable: we drive them);
-  // fOutX/fInX (bits 8-9) off; fAbortOnError (bit 14) off.
-  v.setUint32(8, 0x1, true);
-  dcb[18] = 8; // ByteSize
-  dcb[19] = 0; // Parity: NOPARITY
-  dcb[20] = 0; // StopBits: ONESTOPBIT
+  v.setUint32(DCB_OFFSETS.DCBlength, DCB_SIZE, true);
+  v.setUint32(DCB_OFFSETS.BaudRate, baud, true);
+  // Every flag off (no parity check, no CTS/DSR/XON flow control, no abort on
+  // error) except binary mode, plus the two line-control fields.
+  const bits = (1 << DCB_BITS.fBinary) |
+    ((lines.dtr ? CONTROL_ENABLE : 0) << DCB_BITS.fDtrControl) |
+    ((lines.rts ? CONTROL_ENABLE : 0) << DCB_BITS.fRtsControl);
+  v.setUint32(DCB_OFFSETS.bitFields, bits >>> 0, true);
+  dcb[DCB_OFFSETS.ByteSize] = 8;
+  dcb[DCB_OFFSETS.Parity] = 0; // NOPARITY
+  dcb[DCB_OFFSETS.StopBits] = 0; // ONESTOPBIT
   return dcb;
 }
 
@@ -152,7 +226,7 @@ export function encodeTimeouts(ms: number): Uint8Array {
   v.setUint32(4, MAXDWORD, true); // ReadTotalTimeoutMultiplier
   v.setUint32(8, Math.max(1, Math.min(ms, MAXDWORD - 1)), true); // ReadTotalTimeoutConstant
   v.setUint32(12, 0, true); // WriteTotalTimeoutMultiplier
-  v.setUint32(16, 10_000, true); // WriteTotalTimeoutConstant
+  v.setUint32(16, WRITE_TIMEOUT_MS, true); // WriteTotalTimeoutConstant
   return t;
 }
 
@@ -172,24 +246,42 @@ function isInvalid(h: Deno.PointerValue): boolean {
   return v === 0n || v === 0xffffffffffffffffn || v === -1n;
 }
 
+/** Options for {@link openWindowsSerialPort}. */
+export interface WindowsSerialOptions {
+  /** Initial baud rate. Default 115200. */
+  baud?: number;
+  /** The kernel32 symbols (tests pass a fake). Default: the real kernel32.dll through Deno FFI. */
+  kernel32?: Kernel32;
+  /** USB facts from port discovery, reported in `info`. Default none. */
+  info?: Omit<PortInfo, "path">;
+}
+
 /** A Windows COM port. */
 export class WindowsSerialPort implements Transport {
   /** The name given (`COM3`). */
   readonly path: string;
-  /** Identity. */
+  /** Identity and USB facts. */
   readonly info: PortInfo;
   #k: Kernel32;
   #h: Deno.PointerValue;
   #baud: number;
   #timeout = -1;
   #closed = false;
+  #dtr = false;
+  #rts = false;
 
   /** Use {@link openWindowsSerialPort}. */
-  constructor(k: Kernel32, handle: Deno.PointerValue, path: string, baud: number) {
+  constructor(
+    k: Kernel32,
+    handle: Deno.PointerValue,
+    path: string,
+    baud: number,
+    info: Omit<PortInfo, "path"> = {},
+  ) {
     this.#k = k;
     this.#h = handle;
     this.path = path;
-    this.info = { path };
+    this.info = { ...info, path };
     this.#baud = baud;
   }
 
@@ -198,17 +290,9 @@ export class WindowsSerialPort implements Transport {
     return this.#baud;
   }
 
-  #gone(what: string): TransportError {
-    const e = this.#k.GetLastError();
-    if (
-      [
-        ERROR_OPERATION_ABORTED,
-        ERROR_DEVICE_NOT_CONNECTED,
-        ERROR_GEN_FAILURE,
-        ERROR_BAD_COMMAND,
-        ERROR_ACCESS_DENIED,
-      ].includes(e)
-    ) {
+  /** Map the calling thread's last error (valid only right after a synchronous call). */
+  #error(what: string, e: number): TransportError {
+    if (GONE_ERRORS.includes(e)) {
       return new TransportError(
         "E_PORT_GONE",
         `port ${this.path} went away during ${what} (Windows error ${e}): plug the board back in`,
@@ -217,76 +301,124 @@ export class WindowsSerialPort implements Transport {
     return new TransportError("E_PORT_IO", `${what} on ${this.path} failed (Windows error ${e})`);
   }
 
+  /** After a failed synchronous call. */
+  #failed(what: string): TransportError {
+    return this.#error(what, this.#k.GetLastError());
+  }
+
+  /** After a failed call on the FFI worker thread: probe on this thread. */
+  #failedElsewhere(what: string): TransportError {
+    const errors = new Uint8Array(4);
+    if (!this.#k.ClearCommError(this.#h, errors, null)) return this.#failed(what);
+    const flags = new DataView(errors.buffer).getUint32(0, true);
+    return new TransportError(
+      "E_PORT_IO",
+      `${what} on ${this.path} failed (line errors 0x${
+        flags.toString(16)
+      }); the port is still there, retry`,
+    );
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new TransportError("E_PORT_CLOSED", `port ${this.path} is closed`);
+  }
+
   /** Read; resolves on the first bytes or null after `timeoutMs`. */
   async read(timeoutMs: number): Promise<Uint8Array | null> {
-    if (this.#closed) throw new TransportError("E_PORT_CLOSED", `port ${this.path} is closed`);
+    this.#assertOpen();
     const ms = Math.max(1, Math.round(timeoutMs));
     if (ms !== this.#timeout) {
       if (!this.#k.SetCommTimeouts(this.#h, encodeTimeouts(ms))) {
-        throw this.#gone("setting read timeouts");
+        throw this.#failed("setting read timeouts");
       }
       this.#timeout = ms;
     }
     const buf = new Uint8Array(4096);
     const got = new Uint8Array(4);
-    if (!(await this.#k.ReadFile(this.#h, buf, buf.length, got, null))) throw this.#gone("read");
+    if (!(await this.#k.ReadFile(this.#h, buf, buf.length, got, null))) {
+      throw this.#failedElsewhere("read");
+    }
     const n = new DataView(got.buffer).getUint32(0, true);
     return n ? buf.subarray(0, n) : null;
   }
 
   /** Write all bytes. */
   async write(data: Uint8Array): Promise<void> {
+    this.#assertOpen();
     let off = 0;
     while (off < data.length) {
       const done = new Uint8Array(4);
       const chunk = data.slice(off);
       if (!(await this.#k.WriteFile(this.#h, chunk, chunk.length, done, null))) {
-        throw this.#gone("write");
+        throw this.#failedElsewhere("write");
       }
       const n = new DataView(done.buffer).getUint32(0, true);
-      if (n === 0) throw new TransportError("E_WRITE_TIMEOUT", `writing to ${this.path} stalled`);
+      if (n === 0) {
+        throw new TransportError(
+          "E_WRITE_TIMEOUT",
+          `writing to ${this.path} stalled for ${
+            WRITE_TIMEOUT_MS / 1000
+          } s: is the board still powered?`,
+        );
+      }
       off += n;
     }
   }
 
-  /** Change the baud rate (SetCommState). */
+  /** Change the baud rate (GetCommState, then SetCommState keeping DTR/RTS as they are). */
   setBaud(baud: number): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new TransportError("E_PORT_CLOSED", `port ${this.path} is closed`));
+    }
     const dcb = new Uint8Array(DCB_SIZE);
-    if (
-      !this.#k.GetCommState(this.#h, dcb) || !this.#k.SetCommState(this.#h, encodeDcb(dcb, baud))
-    ) {
+    if (!this.#k.GetCommState(this.#h, dcb)) return Promise.reject(this.#failed("GetCommState"));
+    if (!this.#k.SetCommState(this.#h, encodeDcb(dcb, baud, { dtr: this.#dtr, rts: this.#rts }))) {
       const e = this.#k.GetLastError();
       return Promise.reject(
-        new TransportError(
-          e === ERROR_INVALID_PARAMETER ? "E_BAUD_UNSUPPORTED" : "E_PORT_IO",
-          `${this.path} does not accept ${baud} baud (Windows error ${e})`,
-        ),
+        e === ERROR_INVALID_PARAMETER
+          ? new TransportError(
+            "E_BAUD_UNSUPPORTED",
+            `${this.path} does not accept ${baud} baud (Windows error ${e}): choose another --baud`,
+          )
+          : this.#error(`setting ${baud} baud`, e),
       );
     }
     this.#baud = baud;
     return Promise.resolve();
   }
 
-  /** DTR / RTS through EscapeCommFunction. */
+  /** DTR / RTS through EscapeCommFunction; DTR is written again after RTS (usbser.sys). */
   setSignals(signals: SerialSignals): Promise<void> {
-    if (
-      signals.dtr !== undefined &&
-      !this.#k.EscapeCommFunction(this.#h, signals.dtr ? SETDTR : CLRDTR)
-    ) {
-      return Promise.reject(this.#gone("setting DTR"));
+    if (this.#closed) {
+      return Promise.reject(new TransportError("E_PORT_CLOSED", `port ${this.path} is closed`));
     }
-    if (
-      signals.rts !== undefined &&
-      !this.#k.EscapeCommFunction(this.#h, signals.rts ? SETRTS : CLRRTS)
-    ) {
-      return Promise.reject(this.#gone("setting RTS"));
+    const escape = (code: number, what: string) => {
+      if (!this.#k.EscapeCommFunction(this.#h, code)) throw this.#failed(what);
+    };
+    try {
+      if (signals.dtr !== undefined) {
+        escape(signals.dtr ? SETDTR : CLRDTR, "setting DTR");
+        this.#dtr = signals.dtr;
+      }
+      if (signals.rts !== undefined) {
+        escape(signals.rts ? SETRTS : CLRRTS, "setting RTS");
+        this.#rts = signals.rts;
+        escape(this.#dtr ? SETDTR : CLRDTR, "setting DTR");
+      }
+    } catch (e) {
+      return Promise.reject(e);
     }
     return Promise.resolve();
   }
 
   /** Drop received bytes. */
   flushInput(): Promise<void> {
-    this.#k.PurgeComm(this.#h, PURGE_RXABORT | PURGE_RXCLEAR);
+    if (this.#closed) {
+      return Promise.reject(new TransportError("E_PORT_CLOSED", `port ${this.path} is closed`));
+    }
+    if (!this.#k.PurgeComm(this.#h, PURGE_RXABORT | PURGE_RXCLEAR)) {
+      return Promise.reject(this.#failed("discarding input"));
+    }
     return Promise.resolve();
   }
 
@@ -301,8 +433,10 @@ export class WindowsSerialPort implements Transport {
 }
 
 /**
- * Open `COMn` (or `\\.\COMn`) raw 8N1 at `baud`.
+ * Open `COMn` (or `\\.\COMn`) raw 8N1 at `baud`, DTR and RTS released.
  *
+ * @throws {TransportError} `E_PORT_NOT_FOUND` (no such port), `E_PORT_BUSY`
+ *   (another program holds it: Windows answers ERROR_ACCESS_DENIED), `E_PORT_OPEN`.
  * @example
  * ```ts
  * import { openWindowsSerialPort } from "./serial_windows.ts";
@@ -312,13 +446,13 @@ export class WindowsSerialPort implements Transport {
  */
 export async function openWindowsSerialPort(
   port: string,
-  options: { baud?: number; kernel32?: Kernel32 } = {},
+  options: WindowsSerialOptions = {},
 ): Promise<WindowsSerialPort> {
   const k = options.kernel32 ?? loadKernel32();
   const h = k.CreateFileW(
     deviceName(port),
     (GENERIC_READ | GENERIC_WRITE) >>> 0,
-    0,
+    0, // no sharing: a serial port has one owner
     null,
     OPEN_EXISTING,
     FILE_ATTRIBUTE_NORMAL,
@@ -340,7 +474,7 @@ export async function openWindowsSerialPort(
     }
     throw new TransportError("E_PORT_OPEN", `cannot open ${port} (Windows error ${e})`);
   }
-  const t = new WindowsSerialPort(k, h, port, options.baud ?? 115200);
+  const t = new WindowsSerialPort(k, h, port, options.baud ?? 115200, options.info);
   try {
     await t.setBaud(options.baud ?? 115200);
     await t.setSignals({ dtr: false, rts: false });
