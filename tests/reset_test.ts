@@ -1,54 +1,152 @@
 import assert from "node:assert/strict";
-import { openSimPort } from "../lib/sim/sim_port.ts";
+import { openSimPort, type SimPort } from "../lib/sim/sim_port.ts";
 import { LoaderSession } from "../lib/loader/session.ts";
 import {
   classicReset,
   connectStrategies,
   customReset,
   hardReset,
+  hardResetStrategy,
   readResetConfig,
   type ResetStrategy,
   unixTightReset,
   usbJtagSerialReset,
 } from "../lib/loader/reset.ts";
-import { UsageError } from "../lib/errors.ts";
+import { TransportError, UsageError } from "../lib/errors.ts";
+import type { SerialSignals, Transport } from "../lib/transport/transport.ts";
 
-async function bootsInto(strategy: ResetStrategy, usb: "uart" | "usb-jtag"): Promise<string> {
-  const port = openSimPort({
-    chip: usb === "usb-jtag" ? "esp32c3" : "esp32",
-    usb,
-    startMode: "app",
-  });
+/** The sim port, with every setSignals call recorded as "D1 R0" style text. */
+function recording(port: SimPort): { t: Transport; calls: string[] } {
+  const calls: string[] = [];
+  const t: Transport = {
+    get path() {
+      return port.path;
+    },
+    get baud() {
+      return port.baud;
+    },
+    get info() {
+      return port.info;
+    },
+    read: (ms) => port.read(ms),
+    write: (d) => port.write(d),
+    setBaud: (b) => port.setBaud(b),
+    setSignals(s: SerialSignals) {
+      calls.push(
+        [
+          s.dtr === undefined ? "" : `D${s.dtr ? 1 : 0}`,
+          s.rts === undefined ? "" : `R${s.rts ? 1 : 0}`,
+        ].filter(Boolean).join(" "),
+      );
+      return port.setSignals(s);
+    },
+    flushInput: () => port.flushInput(),
+    close: () => port.close(),
+  };
+  return { t, calls };
+}
+
+/** Run a strategy on a board running its app; return the mode it ends in and the line calls. */
+async function bootsInto(
+  strategy: ResetStrategy,
+  usb: "uart" | "usb-jtag",
+  startMode: "app" | "download" = "app",
+): Promise<{ mode: string; calls: string[] }> {
+  const port = openSimPort({ chip: usb === "usb-jtag" ? "esp32c3" : "esp32", usb, startMode });
   try {
-    await strategy.run(port);
-    await new Promise((r) => setTimeout(r, 30));
-    return port.chip.mode;
+    const { t, calls } = recording(port);
+    await strategy.run(t);
+    await new Promise((r) => setTimeout(r, 30)); // the chip samples IO0 a few ms after EN rises
+    return { mode: port.chip.mode, calls };
   } finally {
     await port.close();
   }
 }
 
-Deno.test("classic and unix-tight resets put a dev board (auto-reset circuit) in download mode", async () => {
-  assert.equal(await bootsInto(classicReset(), "uart"), "download");
-  assert.equal(await bootsInto(unixTightReset(), "uart"), "download");
+Deno.test("classic reset: one line per call, as esptool's ClassicReset; the board enters download mode", async () => {
+  const r = await bootsInto(classicReset(), "uart");
+  assert.equal(r.mode, "download");
+  assert.deepEqual(r.calls, ["D0", "R1", "D1", "R0", "D0"]);
 });
 
-Deno.test("the USB-Serial/JTAG reset puts a USB-JTAG chip in download mode", async () => {
-  assert.equal(await bootsInto(usbJtagSerialReset(), "usb-jtag"), "download");
+Deno.test("unix-tight reset: both lines in every call, as esptool's UnixTightReset; download mode", async () => {
+  const r = await bootsInto(unixTightReset(), "uart");
+  assert.equal(r.mode, "download");
+  assert.deepEqual(r.calls, ["D0 R0", "D1 R1", "D0 R1", "D1 R0", "D0 R0", "D0"]);
 });
 
-Deno.test("a custom sequence that keeps IO0 high boots the application; esptool's classic one enters download", async () => {
-  assert.equal(await bootsInto(customReset("D0|R1|W0.05|D0|R0|W0.05"), "uart"), "app");
-  assert.equal(await bootsInto(customReset("D0|R1|W0.1|D1|R0|W0.05|D0"), "uart"), "download");
+Deno.test("the USB-Serial/JTAG reset puts a USB-JTAG chip in download mode; esptool's exact order", async () => {
+  const r = await bootsInto(usbJtagSerialReset(), "usb-jtag");
+  assert.equal(r.mode, "download");
+  assert.deepEqual(r.calls, ["R0", "D0", "D1", "R0", "R1", "D0", "R1", "D0", "R0"]);
 });
 
-Deno.test("hard reset boots the application from download mode", async () => {
-  const port = openSimPort({ chip: "esp32" });
+Deno.test("in the virtual chip's USB-JTAG model the classic sequence boots the app, not download mode", async () => {
+  // The USB logic sees (1,1) between classic's steps as leaving reset with no
+  // download request captured: the app boots. Only the USB-JTAG sequence works.
+  assert.equal((await bootsInto(classicReset(), "usb-jtag")).mode, "app");
+});
+
+Deno.test("a custom sequence that keeps IO0 high boots the application; esptool's documented ones enter download", async () => {
+  assert.equal((await bootsInto(customReset("D0|R1|W0.05|D0|R0|W0.05"), "uart")).mode, "app");
+  const classic = await bootsInto(customReset("D0|R1|W0.1|D1|R0|W0.05|D0"), "uart");
+  assert.equal(classic.mode, "download");
+  assert.deepEqual(classic.calls, ["D0", "R1", "D1", "R0", "D0"]);
+  // esptool reset.py's docstring spells both-lines steps U1,1.
+  const tight = await bootsInto(customReset("U1,1|U0,1|W0.1|U1,0|W0.05|U0,0"), "uart");
+  assert.equal(tight.mode, "download");
+  assert.deepEqual(tight.calls, ["D1 R1", "D0 R1", "D1 R0", "D0 R0"]);
+  assert.deepEqual((await bootsInto(customReset(" u10 | w0 "), "uart")).calls, ["D1 R0"]);
+});
+
+Deno.test("custom sequences: each bad step is a usage error naming the step and the valid forms", () => {
+  const cases: [string, RegExp][] = [
+    ["X1", /step 1 "X1": unknown command; use D0\/D1/],
+    ["D0|D2", /step 2 "D2": D needs 0 or 1/],
+    ["Wfast", /the wait must be a number of seconds/],
+    ["W-1", /the wait must be a number of seconds/],
+    ["W", /the wait must be a number of seconds/],
+    ["U1", /U needs DTR,RTS as two bits, e.g. U1,0/],
+    ["", /custom reset sequence is empty/],
+  ];
+  for (const [bad, message] of cases) {
+    assert.throws(
+      () => customReset(bad),
+      (e) => e instanceof UsageError && message.test(e.message),
+      bad,
+    );
+  }
+});
+
+Deno.test("hard reset boots the application, on a bridge and (longer form) on USB-Serial/JTAG", async () => {
+  const uart = await bootsInto(hardResetStrategy(), "uart", "download");
+  assert.equal(uart.mode, "app");
+  assert.deepEqual(uart.calls, ["D0 R1", "R0"]);
+  assert.equal((await bootsInto(hardResetStrategy(true), "usb-jtag", "download")).mode, "app");
+  // hardReset() picks the USB form from the port's 303a:1001 ids and never throws.
+  const port = openSimPort({ chip: "esp32s3", usb: "usb-jtag" });
   try {
     assert.equal(port.chip.mode, "download");
-    await hardReset(port);
+    await hardReset(port, { config: {} });
     await new Promise((r) => setTimeout(r, 30));
     assert.equal(port.chip.mode, "app");
+  } finally {
+    await port.close();
+  }
+  const noLines = {
+    ...recording(openSimPort({ chip: "esp32" })).t,
+    setSignals: () => Promise.reject(new TransportError("E_NO_MODEM_LINES", "pty")),
+  };
+  await hardReset(noLines, { config: {} }); // resolves: a pty cannot reset, that is not an error
+  await noLines.close();
+});
+
+Deno.test("custom_hard_reset_sequence from the config replaces the hard reset pulse", async () => {
+  const port = openSimPort({ chip: "esp32" });
+  try {
+    const { t, calls } = recording(port);
+    await hardReset(t, { config: { customHardResetSequence: "R1|W0.01|R0" } });
+    assert.deepEqual(calls, ["R1", "R0"]);
   } finally {
     await port.close();
   }
@@ -70,16 +168,8 @@ Deno.test("connect() alternates strategies and gets through with each kind of po
 
 Deno.test("strategy choice follows esptool: USB-JTAG for 303a:1001, unix-tight then classic elsewhere", () => {
   const names = (s: ResetStrategy[]) => s.map((x) => x.name);
-  assert.deepEqual(
-    names(
-      connectStrategies("default-reset", { path: "/dev/ttyACM0", vid: 0x303a, pid: 0x1001 }, {
-        config: {},
-      }),
-    ),
-    [
-      "usb-jtag",
-    ],
-  );
+  const jtag = { path: "/dev/ttyACM0", vid: 0x303a, pid: 0x1001 };
+  assert.deepEqual(names(connectStrategies("default-reset", jtag, { config: {} })), ["usb-jtag"]);
   assert.deepEqual(
     names(connectStrategies("usb_reset", { path: "/dev/ttyUSB0" }, { config: {} })),
     ["usb-jtag"],
@@ -88,48 +178,77 @@ Deno.test("strategy choice follows esptool: USB-JTAG for 303a:1001, unix-tight t
     names(
       connectStrategies("default_reset", { path: "/dev/ttyUSB0" }, { config: {}, os: "linux" }),
     ),
-    [
-      "unix-tight(50 ms)",
-      "unix-tight(550 ms)",
+    ["unix-tight(50 ms)", "unix-tight(550 ms)", "classic(50 ms)", "classic(550 ms)"],
+  );
+  for (const [path, os] of [["COM3", "windows"], ["rfc2217://host:4000", "linux"]]) {
+    assert.deepEqual(names(connectStrategies("default-reset", { path }, { config: {}, os })), [
       "classic(50 ms)",
       "classic(550 ms)",
-    ],
-  );
+    ]);
+  }
   assert.deepEqual(
-    names(connectStrategies("default-reset", { path: "COM3" }, { config: {}, os: "windows" })),
-    [
-      "classic(50 ms)",
-      "classic(550 ms)",
-    ],
+    names(connectStrategies("default_reset", { path: "/dev/ttyUSB0" }, {
+      config: { resetDelaySeconds: 0.2 },
+      os: "darwin",
+    })),
+    ["unix-tight(200 ms)", "unix-tight(200 ms)", "classic(200 ms)", "classic(200 ms)"],
+    "reset_delay replaces both delays",
   );
-  assert.deepEqual(connectStrategies("no_reset", { path: "x" }), []);
+  assert.deepEqual(connectStrategies("no_reset", { path: "x" }, { config: {} }), []);
+  assert.deepEqual(connectStrategies("no-reset-no-sync", { path: "x" }, { config: {} }), []);
   assert.deepEqual(
-    names(
-      connectStrategies("default-reset", { path: "x" }, {
-        config: { customResetSequence: "D0|R1" },
-      }),
-    ),
-    [
-      "custom(D0|R1)",
-    ],
+    names(connectStrategies("default-reset", jtag, { config: { customResetSequence: "D0|R1" } })),
+    ["custom(D0|R1)"],
+    "a configured sequence wins, even over USB-JTAG",
+  );
+  assert.throws(
+    () => connectStrategies("hard_reset", { path: "x" }, { config: {} }),
+    (e) =>
+      e instanceof UsageError &&
+      /unknown --before "hard_reset": use one of default-reset/.test(e.message),
   );
 });
 
-Deno.test("custom sequences: bad steps are usage errors; the config file is read", async () => {
-  for (const bad of ["X1", "D2", "Wfast", "U1", ""]) {
-    assert.throws(() => customReset(bad), UsageError, bad);
-  }
+Deno.test("config files: the first with an [esptool] section wins; keys as esptool spells them", async () => {
   const dir = await Deno.makeTempDir();
   try {
+    assert.deepEqual(readResetConfig(dir, { file: `${dir}/none.cfg` }), {});
+    assert.deepEqual(readResetConfig(`${dir}/missing`), {});
+    await Deno.writeTextFile(`${dir}/setup.cfg`, "[metadata]\nname = x\n"); // no [esptool]: skipped
     await Deno.writeTextFile(
       `${dir}/tox.ini`,
-      "[tox]\nx=1\n[esptool]\ncustom_reset_sequence = D0|R1|W0.1|D1|R0|W0.05|D0\nreset_delay = 0.2\n",
+      "[tox]\nx=1\n[esptool]\n# comment\nCustom_Reset_Sequence = D0|R1|W0.1|D1|R0|W0.05|D0\n" +
+        "reset_delay: 0.2\ncustom_hard_reset_sequence = R1|W0.1|R0\n[other]\nreset_delay = 9\n",
     );
     assert.deepEqual(readResetConfig(dir), {
+      source: `${dir}/tox.ini`,
       customResetSequence: "D0|R1|W0.1|D1|R0|W0.05|D0",
+      customHardResetSequence: "R1|W0.1|R0",
       resetDelaySeconds: 0.2,
     });
-    assert.deepEqual(readResetConfig(`${dir}/missing`), {});
+    // An esptool.cfg with the section wins over tox.ini even with nothing in it; espline.cfg over both.
+    await Deno.writeTextFile(`${dir}/esptool.cfg`, "[esptool]\n");
+    assert.deepEqual(readResetConfig(dir), { source: `${dir}/esptool.cfg` });
+    await Deno.writeTextFile(`${dir}/espline.cfg`, "[esptool]\nreset_delay = 0.5\n");
+    assert.equal(readResetConfig(dir).resetDelaySeconds, 0.5);
+    // Mistakes name the file.
+    await Deno.writeTextFile(`${dir}/espline.cfg`, "[esptool]\nreset_delay = soon\n");
+    assert.throws(
+      () => readResetConfig(dir),
+      (e) =>
+        e instanceof UsageError && e.message.startsWith(`${dir}/espline.cfg: reset_delay = "soon"`),
+    );
+    await Deno.writeTextFile(`${dir}/espline.cfg`, "[esptool]\ncustom_reset_sequence = D0|Q1\n");
+    assert.throws(
+      () => readResetConfig(dir),
+      (e) =>
+        e instanceof UsageError &&
+        e.message.startsWith(`${dir}/espline.cfg: custom_reset_sequence: custom reset sequence`) &&
+        /step 2 "Q1"/.test(e.message),
+    );
+    assert.deepEqual(readResetConfig(dir, { file: `${dir}/esptool.cfg` }), {
+      source: `${dir}/esptool.cfg`,
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -29,28 +29,56 @@ export const EXTRA_RESET_DELAY_MS = DEFAULT_RESET_DELAY_MS + 500;
 export const USB_JTAG_SERIAL_PID = 0x1001;
 /** Espressif's USB vendor id. */
 export const ESPRESSIF_VID = 0x303a;
+/** esptool HardReset: EN held low this long on a bridge, ms. */
+const HARD_RESET_MS = 100;
+/** esptool HardReset(uses_usb): EN held low, and the wait after, on the chip's own USB, ms. */
+const HARD_RESET_USB_MS = 200;
 
 const set = (t: Transport, s: SerialSignals) => t.setSignals(s);
 
-/** Classic reset (esptool ClassicReset): EN low, then EN high with IO0 held low for `delayMs`. */
-export function classicReset(delayMs = DEFAULT_RESET_DELAY_MS): ResetStrategy {
+/**
+ * Classic reset (esptool ClassicReset): one line at a time, as pySerial's
+ * setDTR/setRTS do. EN low, then EN high with IO0 held low for `delayMs`.
+ * Between the two lines of a step the circuit briefly sees (1,1): the EN
+ * capacitor on real boards, and the virtual chip's strap-sampling delay,
+ * ride through it.
+ *
+ * @example
+ * ```ts
+ * import { classicReset } from "./reset.ts";
+ * import { openSimPort } from "../sim/sim_port.ts";
+ * const port = openSimPort({ chip: "esp32", startMode: "app" });
+ * await classicReset().run(port);
+ * await port.close();
+ * ```
+ */
+export function classicReset(delayMs: number = DEFAULT_RESET_DELAY_MS): ResetStrategy {
   return {
     name: `classic(${delayMs} ms)`,
     async run(t) {
-      await set(t, { dtr: false, rts: true }); // IO0 high, EN low: chip in reset
+      await set(t, { dtr: false }); // IO0 high
+      await set(t, { rts: true }); // EN low: chip in reset
       await delay(100);
-      await set(t, { dtr: true, rts: false }); // IO0 low, EN high: boot samples IO0
+      await set(t, { dtr: true }); // IO0 low
+      await set(t, { rts: false }); // EN high: chip out of reset, samples IO0
       await delay(delayMs);
-      await set(t, { dtr: false }); // release IO0
+      await set(t, { dtr: false }); // IO0 high: done
     },
   };
 }
 
 /**
- * The tight Unix variant (esptool UnixTightReset): sets both lines in one
- * call so no intermediate (0,0)/(1,1) state glitches the circuit.
+ * The tight Unix variant (esptool UnixTightReset): each step sets both lines
+ * in one `setSignals` call (one TIOCMSET on a serial port), so the circuit
+ * never sees an intermediate state.
+ *
+ * @example
+ * ```ts
+ * import { unixTightReset } from "./reset.ts";
+ * console.log(unixTightReset(550).name); // "unix-tight(550 ms)"
+ * ```
  */
-export function unixTightReset(delayMs = DEFAULT_RESET_DELAY_MS): ResetStrategy {
+export function unixTightReset(delayMs: number = DEFAULT_RESET_DELAY_MS): ResetStrategy {
   return {
     name: `unix-tight(${delayMs} ms)`,
     async run(t) {
@@ -61,12 +89,26 @@ export function unixTightReset(delayMs = DEFAULT_RESET_DELAY_MS): ResetStrategy 
       await set(t, { dtr: true, rts: false }); // IO0 low, EN high: out of reset
       await delay(delayMs);
       await set(t, { dtr: false, rts: false }); // IO0 high: done
-      await set(t, { dtr: false });
+      await set(t, { dtr: false }); // esptool: needed in some environments to ensure IO0 high
     },
   };
 }
 
-/** USB-Serial/JTAG reset (esptool USBJTAGSerialReset). */
+/**
+ * USB-Serial/JTAG reset (esptool USBJTAGSerialReset): the chip's USB logic,
+ * not a transistor pair, reads the lines. DTR alone requests download boot;
+ * RTS alone resets; the sequence goes through (1,1) rather than (0,0) so the
+ * request survives into the reset.
+ *
+ * @example
+ * ```ts
+ * import { usbJtagSerialReset } from "./reset.ts";
+ * import { openSimPort } from "../sim/sim_port.ts";
+ * const port = openSimPort({ chip: "esp32c3", usb: "usb-jtag", startMode: "app" });
+ * await usbJtagSerialReset().run(port);
+ * await port.close();
+ * ```
+ */
 export function usbJtagSerialReset(): ResetStrategy {
   return {
     name: "usb-jtag",
@@ -79,7 +121,7 @@ export function usbJtagSerialReset(): ResetStrategy {
       await delay(100);
       await set(t, { rts: true }); // reset, going through (1,1) rather than (0,0)
       await set(t, { dtr: false });
-      await set(t, { rts: true });
+      await set(t, { rts: true }); // Windows only propagates DTR on an RTS write
       await delay(100);
       await set(t, { dtr: false });
       await set(t, { rts: false }); // out of reset
@@ -88,108 +130,251 @@ export function usbJtagSerialReset(): ResetStrategy {
 }
 
 /**
- * Parse esptool's custom reset sequence: `D0|R1|W0.1|D1|R0|W0.05|D0`
- * (D = DTR, R = RTS, U = both as `U01`, W = wait in seconds).
+ * Hard reset as a strategy (esptool HardReset): RTS pulses EN low so the
+ * application boots. `usesUsb` (esptool's uses_usb, for chips on their own
+ * USB) holds the reset for 200 ms and waits 200 ms after it, so the chip can
+ * take further line changes.
  *
- * @throws {UsageError} naming the bad step.
+ * @example
+ * ```ts
+ * import { hardResetStrategy } from "./reset.ts";
+ * console.log(hardResetStrategy(true).name); // "hard-reset(usb)"
+ * ```
+ */
+export function hardResetStrategy(usesUsb = false): ResetStrategy {
+  return {
+    name: usesUsb ? "hard-reset(usb)" : "hard-reset",
+    async run(t) {
+      await set(t, { dtr: false, rts: true }); // IO0 high, EN low
+      await delay(usesUsb ? HARD_RESET_USB_MS : HARD_RESET_MS);
+      await set(t, { rts: false }); // EN high: the application boots
+      if (usesUsb) await delay(HARD_RESET_USB_MS);
+    },
+  };
+}
+
+/** One parsed step of a custom sequence. */
+type Step = (t: Transport) => Promise<void>;
+
+/**
+ * Parse esptool's custom reset sequence: steps separated by `|`, each a
+ * letter and an argument: `D0`/`D1` DTR, `R0`/`R1` RTS, `U0,1` both at once
+ * (DTR,RTS; `U01` is accepted too), `W0.1` wait in seconds. esptool's classic
+ * reset is `D0|R1|W0.1|D1|R0|W0.05|D0`.
+ *
+ * @throws {UsageError} naming the bad step and what would be valid.
+ * @example
+ * ```ts
+ * import { customReset } from "./reset.ts";
+ * const classic = customReset("D0|R1|W0.1|D1|R0|W0.05|D0");
+ * console.log(classic.name);
+ * ```
  */
 export function customReset(sequence: string): ResetStrategy {
-  const steps = sequence.split("|").map((s) => s.trim()).filter(Boolean).map((step) => {
-    const m = /^([DRUW])(.+)$/.exec(step);
-    if (!m) {
-      throw new UsageError(
-        `custom reset sequence: bad step "${step}" (use D0/D1, R0/R1, U00..U11, W<seconds>)`,
-      );
-    }
-    const [, cmd, arg] = m;
+  const hint = "use D0/D1 (DTR), R0/R1 (RTS), U0,1 (DTR,RTS together), W0.1 (wait seconds), " +
+    'joined by "|", e.g. D0|R1|W0.1|D1|R0|W0.05|D0';
+  const text = sequence.trim();
+  if (!text) throw new UsageError(`custom reset sequence is empty: ${hint}`);
+  const steps = text.split("|").map((raw, i): Step => {
+    const step = raw.trim();
+    const where = `custom reset sequence "${text}", step ${i + 1} "${step}"`;
+    const m = /^([DRUW])\s*(.*)$/i.exec(step);
+    if (!m) throw new UsageError(`${where}: unknown command; ${hint}`);
+    const cmd = m[1].toUpperCase();
+    const arg = m[2].trim();
     if (cmd === "W") {
       const s = Number(arg);
-      if (!Number.isFinite(s) || s < 0) {
-        throw new UsageError(`custom reset sequence: bad wait "${step}"`);
+      if (!arg || !Number.isFinite(s) || s < 0) {
+        throw new UsageError(`${where}: the wait must be a number of seconds, e.g. W0.1`);
       }
-      return (_t: Transport) => delay(s * 1000);
+      return () => delay(s * 1000);
     }
     if (cmd === "U") {
-      if (!/^[01][01]$/.test(arg)) {
-        throw new UsageError(`custom reset sequence: "${step}" needs two bits, e.g. U10`);
-      }
-      return (t: Transport) => set(t, { dtr: arg[0] === "1", rts: arg[1] === "1" });
+      const bits = /^([01])\s*,?\s*([01])$/.exec(arg);
+      if (!bits) throw new UsageError(`${where}: U needs DTR,RTS as two bits, e.g. U1,0`);
+      return (t) => set(t, { dtr: bits[1] === "1", rts: bits[2] === "1" });
     }
-    if (arg !== "0" && arg !== "1") {
-      throw new UsageError(`custom reset sequence: "${step}" needs 0 or 1`);
-    }
-    return (t: Transport) => set(t, cmd === "D" ? { dtr: arg === "1" } : { rts: arg === "1" });
+    if (arg !== "0" && arg !== "1") throw new UsageError(`${where}: ${cmd} needs 0 or 1`);
+    return (t) => set(t, cmd === "D" ? { dtr: arg === "1" } : { rts: arg === "1" });
   });
-  if (steps.length === 0) throw new UsageError("custom reset sequence is empty");
   return {
-    name: `custom(${sequence})`,
+    name: `custom(${text})`,
     async run(t) {
       for (const s of steps) await s(t);
     },
   };
 }
 
-/** esptool's config keys, read from an `[esptool]` section (espline.cfg, esptool.cfg, setup.cfg, tox.ini). */
+/** Config file names searched in a directory, in order (esptool config.py, plus our own first). */
+export const CONFIG_FILES: readonly string[] = [
+  "espline.cfg",
+  "esptool.cfg",
+  "setup.cfg",
+  "tox.ini",
+];
+
+/**
+ * Reset settings from the `[esptool]` section of a config file (esptool's
+ * option names).
+ */
 export interface ResetConfig {
-  /** `custom_reset_sequence`. */
+  /** `custom_reset_sequence`: replaces the connect strategies. */
   customResetSequence?: string;
-  /** `reset_delay` in seconds. */
+  /** `custom_hard_reset_sequence`: replaces the hard reset after a command. */
+  customHardResetSequence?: string;
+  /** `reset_delay` in seconds: replaces both the default and the extra delay. */
   resetDelaySeconds?: number;
+  /** The file these came from (for messages). */
+  source?: string;
 }
 
-/** Read the `[esptool]` section from the first config file found in `dir`. */
-export function readResetConfig(dir = "."): ResetConfig {
-  for (const name of ["espline.cfg", "esptool.cfg", "setup.cfg", "tox.ini"]) {
+/** Options for {@link readResetConfig}. */
+export interface ReadResetConfigOptions {
+  /**
+   * Read this file instead of searching (esptool's `ESPTOOL_CFGFILE`).
+   * Default: the `ESPTOOL_CFGFILE` environment variable when it is set and readable.
+   */
+  file?: string;
+}
+
+function envConfigFile(): string | undefined {
+  try {
+    return Deno.env.get("ESPTOOL_CFGFILE") || undefined;
+  } catch {
+    return undefined; // no --allow-env: search the directory
+  }
+}
+
+/** The `[esptool]` section of an INI text, or null when there is none (keys lowercased). */
+function esptoolSection(text: string): Map<string, string> | null {
+  let section: Map<string, string> | null = null;
+  let inSection = false;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#") || line.startsWith(";")) continue;
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header) {
+      inSection = header[1].trim() === "esptool";
+      if (inSection) section ??= new Map();
+      continue;
+    }
+    if (!inSection || !section) continue;
+    const kv = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(line);
+    if (kv) section.set(kv[1].toLowerCase(), kv[2].trim());
+  }
+  return section;
+}
+
+/**
+ * Read reset settings as esptool does: the first of {@link CONFIG_FILES} in
+ * `dir` that has an `[esptool]` section is the config file (files without
+ * the section are skipped); `ESPTOOL_CFGFILE` names one directly.
+ *
+ * @throws {UsageError} when `reset_delay` is not a number of seconds or a
+ *   sequence does not parse (the message names the file).
+ * @example
+ * ```ts
+ * import { readResetConfig } from "./reset.ts";
+ * const cfg = readResetConfig(".");
+ * console.log(cfg.customResetSequence ?? "default strategies");
+ * ```
+ */
+export function readResetConfig(dir = ".", options: ReadResetConfigOptions = {}): ResetConfig {
+  const named = options.file ?? envConfigFile();
+  const candidates = named ? [named] : CONFIG_FILES.map((name) => `${dir}/${name}`);
+  for (const path of candidates) {
     let text: string;
     try {
-      text = Deno.readTextFileSync(`${dir}/${name}`);
+      text = Deno.readTextFileSync(path);
     } catch {
       continue;
     }
-    const out: ResetConfig = {};
-    let inSection = false;
-    for (const raw of text.split(/\r?\n/)) {
-      const line = raw.replace(/[#;].*$/, "").trim();
-      const section = /^\[(.+)\]$/.exec(line);
-      if (section) {
-        inSection = section[1].trim() === "esptool";
-        continue;
-      }
-      if (!inSection) continue;
-      const kv = /^([\w-]+)\s*[=:]\s*(.*)$/.exec(line);
-      if (!kv) continue;
-      if (kv[1] === "custom_reset_sequence") out.customResetSequence = kv[2];
-      if (kv[1] === "reset_delay") out.resetDelaySeconds = Number(kv[2]);
+    const section = esptoolSection(text);
+    if (!section) continue;
+    const out: ResetConfig = { source: path };
+    // Sequences are parsed here so a mistake is reported with the file, at connect time.
+    const seq = section.get("custom_reset_sequence");
+    if (seq) {
+      configured(seq, path, "custom_reset_sequence");
+      out.customResetSequence = seq;
     }
-    if (out.customResetSequence !== undefined || out.resetDelaySeconds !== undefined) return out;
+    const hard = section.get("custom_hard_reset_sequence");
+    if (hard) {
+      configured(hard, path, "custom_hard_reset_sequence");
+      out.customHardResetSequence = hard;
+    }
+    const d = section.get("reset_delay");
+    if (d !== undefined) {
+      const n = Number(d);
+      if (!d || !Number.isFinite(n) || n < 0) {
+        throw new UsageError(
+          `${path}: reset_delay = "${d}" is not a number of seconds (e.g. reset_delay = 0.1)`,
+        );
+      }
+      out.resetDelaySeconds = n;
+    }
+    return out;
   }
   return {};
 }
 
+/** Custom sequence from a config file, with the file named in the error. */
+function configured(sequence: string, source: string | undefined, key: string): ResetStrategy {
+  try {
+    return customReset(sequence);
+  } catch (e) {
+    if (e instanceof UsageError && source) throw new UsageError(`${source}: ${key}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** `--before` values (esptool's; underscore spellings are accepted too). */
+export const BEFORE_CHOICES: readonly string[] = [
+  "default-reset",
+  "usb-reset",
+  "no-reset",
+  "no-reset-no-sync",
+];
+
 /** Options for {@link connectStrategies}. */
 export interface ConnectStrategiesOptions {
-  /** Config (default: read from the current directory). */
+  /** Reset settings. Default: {@link readResetConfig} on the current directory. */
   config?: ResetConfig;
-  /** Operating system (default Deno.build.os). */
+  /** Operating system. Default `Deno.build.os`. */
   os?: string;
 }
 
 /**
- * The strategies the connect loop alternates for a `--before` mode, as esptool
- * builds them: a custom sequence from the config if there is one; the
- * USB-Serial/JTAG reset for `usb-reset` or an Espressif 303a:1001 port;
- * otherwise the tight Unix variant (not on Windows or RFC 2217) and the
- * classic reset, each with the default and the extra delay.
+ * The strategies the connect loop alternates for a `--before` mode, as
+ * esptool's loader.py builds them: a configured custom sequence alone if
+ * there is one; the USB-Serial/JTAG reset alone for `usb-reset` or a
+ * 303a:1001 port; otherwise the tight Unix variant (not on Windows, not over
+ * RFC 2217) and the classic reset, each with the default delay and with the
+ * extra delay (`reset_delay` replaces both). `no-reset` modes get none.
+ *
+ * @throws {UsageError} for an unknown mode or a bad configured sequence.
+ * @example
+ * ```ts
+ * import { connectStrategies } from "./reset.ts";
+ * const names = connectStrategies("default_reset", { path: "/dev/ttyUSB0" }, { config: {}, os: "linux" })
+ *   .map((s) => s.name);
+ * // ["unix-tight(50 ms)", "unix-tight(550 ms)", "classic(50 ms)", "classic(550 ms)"]
+ * ```
  */
 export function connectStrategies(
   before: string,
   info: PortInfo,
   options: ConnectStrategiesOptions = {},
 ): ResetStrategy[] {
-  const mode = before.replaceAll("_", "-");
+  const mode = before.trim().toLowerCase().replaceAll("_", "-");
+  if (!BEFORE_CHOICES.includes(mode)) {
+    throw new UsageError(`unknown --before "${before}": use one of ${BEFORE_CHOICES.join(", ")}`);
+  }
   if (mode === "no-reset" || mode === "no-reset-no-sync") return [];
   const cfg = options.config ?? readResetConfig();
-  if (cfg.customResetSequence) return [customReset(cfg.customResetSequence)];
+  if (cfg.customResetSequence) {
+    return [configured(cfg.customResetSequence, cfg.source, "custom_reset_sequence")];
+  }
   const d = cfg.resetDelaySeconds !== undefined
     ? cfg.resetDelaySeconds * 1000
     : DEFAULT_RESET_DELAY_MS;
@@ -204,19 +389,48 @@ export function connectStrategies(
   return [classicReset(d), classicReset(extra)];
 }
 
+/** Options for {@link hardReset}. */
+export interface HardResetOptions {
+  /** Use the longer USB form. Default: the port is Espressif's USB-Serial/JTAG (303a:1001). */
+  usesUsb?: boolean;
+  /**
+   * Reset settings (`custom_hard_reset_sequence` replaces the pulse).
+   * Default: {@link readResetConfig} on the current directory.
+   */
+  config?: ResetConfig;
+}
+
 /**
- * Hard reset (esptool HardReset): pulse EN low so the application boots; on
- * USB-Serial/JTAG ports the pulse is longer. Ports without modem lines cannot
- * do it; that is not an error.
+ * Hard reset after a command (esptool hard_reset): a configured
+ * `custom_hard_reset_sequence`, else {@link hardResetStrategy}. Ports without
+ * modem lines cannot do it; that is not an error (the board keeps running
+ * what it runs).
+ *
+ * @example
+ * ```ts
+ * import { hardReset } from "./reset.ts";
+ * import { openSimPort } from "../sim/sim_port.ts";
+ * const port = openSimPort({ chip: "esp32" });
+ * await hardReset(port, { config: {} });
+ * await port.close();
+ * ```
  */
-export async function hardReset(t: Transport): Promise<void> {
-  const usb = t.info.vid === ESPRESSIF_VID && t.info.pid === USB_JTAG_SERIAL_PID;
+export async function hardReset(t: Transport, options: HardResetOptions = {}): Promise<void> {
+  const usesUsb = options.usesUsb ??
+    (t.info.vid === ESPRESSIF_VID && t.info.pid === USB_JTAG_SERIAL_PID);
+  let cfg: ResetConfig = {};
   try {
-    await set(t, { dtr: false, rts: true }); // EN low
-    await delay(usb ? 200 : 100);
-    await set(t, { rts: false });
-    if (usb) await delay(200);
+    cfg = options.config ?? readResetConfig();
   } catch {
-    // No modem lines (pty, raw socket): the board cannot be reset from here.
+    // A broken config must not stop the board from being reset the usual way.
+  }
+  const strategy = cfg.customHardResetSequence
+    ? customReset(cfg.customHardResetSequence) // validated by readResetConfig
+    : hardResetStrategy(usesUsb);
+  try {
+    await strategy.run(t);
+  } catch {
+    // No modem lines (pty, raw socket), or the port went away as a USB chip
+    // re-enumerated: the command itself already succeeded.
   }
 }
