@@ -1,115 +1,217 @@
 /**
  * `monitor` CLI command: reset the board into its application and show its
- * output. On a terminal, keys go to the board; Ctrl-C exits, Ctrl-R resets.
- * With `--expect`, it exits 0 on a match and 1 with the last lines on timeout.
+ * output. On a terminal, typed keys go to the board (Enter as CR LF, as
+ * ESP-IDF's monitor sends it); Ctrl-C exits and restores the terminal,
+ * Ctrl-R resets the board. Piped, it streams lines until Ctrl-C. With
+ * `--expect`, it exits 0 on a matching line and 1 with the last lines seen
+ * on timeout. With `--json`, each line is a `{"event":"line",…}` object.
  *
  * @module
  */
 
-import type { CommandSpec } from "./command.ts";
-import { openTransport } from "../transport/open.ts";
-import { openMonitor } from "../monitor/monitor.ts";
+import type { CommandContext, CommandSpec } from "./command.ts";
+import { openTransport, type OpenTransportOptions } from "../transport/open.ts";
+import type { Transport } from "../transport/transport.ts";
+import { type Monitor, type MonitorLine, openMonitor } from "../monitor/monitor.ts";
 
+/** Ctrl-C as a raw terminal delivers it (ASCII ETX). */
 const CTRL_C = 0x03;
+/** Ctrl-R (ASCII DC2). */
 const CTRL_R = 0x12;
+/** Enter in raw mode (ASCII CR). */
+const CR = 0x0d;
+/** ASCII LF. */
+const LF = 0x0a;
+/** `--timeout` unless given, seconds. */
+const DEFAULT_EXPECT_TIMEOUT_S = 10;
 
-/** The monitor command. */
-export const MONITOR_COMMANDS: CommandSpec[] = [{
-  name: "monitor",
-  summary: "show the application's serial output (Ctrl-C exits, Ctrl-R resets)",
-  usage: "monitor [--log FILE] [--no-reset] [--timestamps] [--expect PATTERN [--timeout SECONDS]]",
-  options: {
-    log: { type: "string", valueName: "FILE", help: "append timestamped lines to FILE" },
-    "no-reset": { type: "boolean", help: "do not reset the board first" },
-    timestamps: { type: "boolean", help: "prefix lines with the time since start" },
-    expect: {
-      type: "string",
-      valueName: "PATTERN",
-      help: "exit 0 when a line matches (regular expression)",
-    },
-    timeout: {
-      type: "string",
-      valueName: "SECONDS",
-      help: "with --expect: give up after this long (default 10)",
-    },
-  },
-  positionals: [0, 0],
-  async run(ctx) {
-    const o = ctx.options;
-    let pattern: RegExp | null = null;
-    if (o.expect) {
-      try {
-        pattern = new RegExp(o.expect as string);
-      } catch (e) {
-        throw ctx.usage(`--expect is not a valid regular expression: ${(e as Error).message}`);
-      }
-    }
-    const timeoutS = o.timeout === undefined ? 10 : Number(o.timeout);
-    if (!Number.isFinite(timeoutS) || timeoutS <= 0) {
-      throw ctx.usage("--timeout takes a positive number of seconds");
-    }
-    const transport = await openTransport(ctx.global.port, {
-      baud: ctx.global.baud,
-      portFilter: ctx.global.portFilter,
-    });
-    const show = (t: string, elapsedMs: number) =>
-      o.timestamps ? `[${(elapsedMs / 1000).toFixed(3).padStart(9)}] ${t}` : t;
-    const mon = await openMonitor(transport, {
-      baud: ctx.global.baud,
-      reset: !o["no-reset"],
-      logFile: o.log as string | undefined,
-      onLine: (l) => {
-        if (ctx.out.json) ctx.out.event({ type: "line", time: l.time.toISOString(), text: l.text });
-        else ctx.out.info(show(l.text, l.elapsedMs));
+/** The keyboard side of the monitor (replaceable in tests). */
+export interface MonitorKeyboard {
+  /** Whether keys come from a terminal (then raw mode and Ctrl-C / Ctrl-R handling apply). */
+  isTerminal(): boolean;
+  /** Switch the terminal's raw mode on or off. */
+  setRaw(raw: boolean): void;
+  /** Read typed bytes into `buffer`; the count, or null at the end of input. */
+  read(buffer: Uint8Array): Promise<number | null>;
+}
+
+/** Options for {@link monitorCommand}. */
+export interface MonitorCommandOptions {
+  /** Opens the port. Default {@link openTransport}. */
+  open?: (port: string, options: OpenTransportOptions) => Promise<Transport>;
+  /** Where keys come from. Default the process's stdin. */
+  keyboard?: MonitorKeyboard;
+}
+
+/** The process's stdin as a {@link MonitorKeyboard}. */
+const STDIN_KEYBOARD: MonitorKeyboard = {
+  isTerminal: () => Deno.stdin.isTerminal(),
+  setRaw: (raw) => Deno.stdin.setRaw(raw),
+  read: (buffer) => Deno.stdin.read(buffer),
+};
+
+/**
+ * Build the `monitor` command with its port opener and keyboard (tests pass
+ * fakes; {@link MONITOR_COMMANDS} uses the real ones).
+ *
+ * @example
+ * ```ts
+ * import { monitorCommand } from "./cmd_monitor.ts";
+ * const spec = monitorCommand();
+ * console.log(spec.usage);
+ * ```
+ */
+export function monitorCommand(options: MonitorCommandOptions = {}): CommandSpec {
+  const open = options.open ?? openTransport;
+  const keyboard = options.keyboard ?? STDIN_KEYBOARD;
+  return {
+    name: "monitor",
+    summary: "show the application's serial output (Ctrl-C exits, Ctrl-R resets)",
+    usage:
+      "monitor [--log FILE] [--no-reset] [--timestamps] [--expect PATTERN [--timeout SECONDS]]",
+    options: {
+      log: { type: "string", valueName: "FILE", help: "append timestamped lines to FILE" },
+      "no-reset": { type: "boolean", help: "do not reset the board first" },
+      timestamps: { type: "boolean", help: "prefix lines with the seconds since start" },
+      expect: {
+        type: "string",
+        valueName: "PATTERN",
+        help: "exit 0 when a line matches PATTERN (a regular expression), 1 on timeout",
       },
-    });
-    const interactive = !pattern && Deno.stdin.isTerminal() && !ctx.out.json;
+      timeout: {
+        type: "string",
+        valueName: "SECONDS",
+        help: `with --expect: give up after this long (default ${DEFAULT_EXPECT_TIMEOUT_S})`,
+      },
+    },
+    positionals: [0, 0],
+    run: (ctx) => runMonitor(ctx, open, keyboard),
+  };
+}
+
+async function runMonitor(
+  ctx: CommandContext,
+  open: NonNullable<MonitorCommandOptions["open"]>,
+  keyboard: MonitorKeyboard,
+): Promise<void> {
+  const o = ctx.options;
+  let pattern: RegExp | null = null;
+  if (typeof o.expect === "string") {
     try {
-      if (!ctx.out.json) {
-        ctx.out.info(
-          `--- espline monitor on ${transport.path} at ${ctx.global.baud} baud; ` +
-            (interactive ? "Ctrl-C exits, Ctrl-R resets ---" : "Ctrl-C exits ---"),
-        );
+      pattern = new RegExp(o.expect);
+    } catch (e) {
+      throw ctx.usage(`--expect is not a valid regular expression: ${(e as Error).message}`);
+    }
+  }
+  if (o.timeout !== undefined && !pattern) throw ctx.usage("--timeout only applies with --expect");
+  const timeoutS = o.timeout === undefined ? DEFAULT_EXPECT_TIMEOUT_S : Number(o.timeout);
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0) {
+    throw ctx.usage(`--timeout takes a positive number of seconds, not "${o.timeout}"`);
+  }
+  const baud = ctx.global.baud;
+  const transport = await open(ctx.global.port, { baud, portFilter: ctx.global.portFilter });
+  const interactive = !pattern && !ctx.out.json && keyboard.isTerminal();
+  const show = (l: MonitorLine) => {
+    if (ctx.out.json) {
+      ctx.out.event({ type: "line", time: l.time.toISOString(), text: l.text });
+    } else {
+      ctx.out.info(
+        o.timestamps ? `[${(l.elapsedMs / 1000).toFixed(3).padStart(9)}] ${l.text}` : l.text,
+      );
+    }
+  };
+  let mon: Monitor | null = null;
+  try {
+    if (!ctx.out.json) {
+      const keys = pattern
+        ? `waiting up to ${timeoutS} s for ${pattern}`
+        : interactive
+        ? "Ctrl-C exits, Ctrl-R resets"
+        : "Ctrl-C exits";
+      ctx.out.info(`--- espline monitor on ${transport.path} at ${baud}; ${keys} ---`);
+    }
+    mon = await openMonitor(transport, {
+      baud,
+      reset: !o["no-reset"],
+      logFile: typeof o.log === "string" ? o.log : undefined,
+      onLine: show,
+      signal: ctx.signal,
+    });
+    if (!o["no-reset"] && !mon.resetWorked) {
+      ctx.out.warn(
+        `${transport.path} has no modem lines, so the board was not reset: showing what it prints now`,
+      );
+    }
+    if (pattern) {
+      const { line, match } = await mon.expect(pattern, {
+        timeoutMs: timeoutS * 1000,
+        signal: ctx.signal,
+      });
+      ctx.out.result(
+        { matched: line.text, groups: [...match].slice(1), elapsedMs: line.elapsedMs },
+        `--- matched: ${line.text}`,
+      );
+      return;
+    }
+    // Runs until the monitor closes (Ctrl-C through ctx.signal) or the port fails.
+    const follow = (async () => {
+      for await (const _ of mon.lines({ since: "now" })) { /* printed by onLine */ }
+    })();
+    if (interactive) {
+      const stop = { now: false };
+      keyboard.setRaw(true);
+      try {
+        await Promise.race([follow, typeKeys(mon, keyboard, ctx, stop)]);
+      } finally {
+        // Restore the terminal even when the port failed while a key read is pending.
+        stop.now = true;
+        keyboard.setRaw(false);
       }
-      if (pattern) {
-        const { line } = await mon.expect(pattern, {
-          timeoutMs: timeoutS * 1000,
-          signal: ctx.signal,
-          since: "start",
-        });
-        ctx.out.result({ matched: line.text }, `--- matched: ${line.text}`);
+    } else {
+      await follow;
+    }
+  } finally {
+    await mon?.close();
+    await transport.close();
+  }
+}
+
+/** Forward keys to the board (raw mode is on) until Ctrl-C, the end of input or `stop`. */
+async function typeKeys(
+  mon: Monitor,
+  keyboard: MonitorKeyboard,
+  ctx: CommandContext,
+  stop: { now: boolean },
+): Promise<void> {
+  const buf = new Uint8Array(256);
+  for (;;) {
+    const n = await keyboard.read(buf);
+    if (n === null || stop.now) return;
+    const out: number[] = [];
+    const flush = async () => {
+      if (out.length) await mon.send(Uint8Array.from(out));
+      out.length = 0;
+    };
+    for (const b of buf.subarray(0, n)) {
+      if (b === CTRL_C) {
+        await flush();
         return;
       }
-      if (interactive) {
-        Deno.stdin.setRaw(true);
-        try {
-          const buf = new Uint8Array(64);
-          for (;;) {
-            const n = await Deno.stdin.read(buf);
-            if (n === null) break;
-            const keys = buf.subarray(0, n);
-            if (keys.includes(CTRL_C)) break;
-            if (keys.includes(CTRL_R)) {
-              ctx.out.info("--- reset ---");
-              await mon.reset();
-              continue;
-            }
-            await mon.send(keys.slice());
-          }
-        } finally {
-          Deno.stdin.setRaw(false);
+      if (b === CTRL_R) {
+        await flush();
+        ctx.out.info("--- reset ---");
+        if (!(await mon.reset())) {
+          ctx.out.warn(`${mon.transport.path} has no modem lines: cannot reset the board`);
         }
+      } else if (b === CR) {
+        out.push(CR, LF);
       } else {
-        // Piped: follow until Ctrl-C (the abort signal) or the port goes away.
-        await new Promise<void>((resolve, reject) => {
-          ctx.signal.addEventListener("abort", () => resolve(), { once: true });
-          (async () => {
-            for await (const _ of mon.lines()) { /* printed by onLine */ }
-          })().then(resolve, reject);
-        });
+        out.push(b);
       }
-    } finally {
-      await mon.close({ closeTransport: true });
     }
-  },
-}];
+    await flush();
+  }
+}
+
+/** The monitor command, with the real port opener and stdin. */
+export const MONITOR_COMMANDS: CommandSpec[] = [monitorCommand()];

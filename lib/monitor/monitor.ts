@@ -3,91 +3,214 @@
  * output as timestamped lines; wait for a pattern with `expect()`, type with
  * `send()`, keep a log file.
  *
+ * Lines end at `\n`, `\r\n` or a lone `\r`; a partial line (a prompt such as
+ * `login: `) is delivered after a short silence. Bytes are decoded as UTF-8
+ * incrementally, so a character split across two reads stays whole; invalid
+ * bytes become U+FFFD. ANSI colour codes are kept in the text ({@link stripAnsi}
+ * removes them).
+ *
+ * Which lines `expect()` searches (the "unread" rule): every monitor has a
+ * cursor. It starts at the first line after the monitor opened and moves past
+ * the line each `expect()` matches, and past everything printed before a
+ * successful `reset()`. By default `expect()` searches from the cursor, so
+ * the boot banner printed between `openMonitor()` and the first `expect()` is
+ * not missed, two expects in a row see the lines after the first match even
+ * if they arrived before the second call, and an expect after `reset()` does
+ * not match the output of the previous boot.
+ *
  * @module
  */
 
 import { AbortedError, EsplineError, TimeoutError } from "../errors.ts";
+import { ESPRESSIF_VID, hardResetStrategy, USB_JTAG_SERIAL_PID } from "../loader/reset.ts";
 import type { Transport } from "../transport/transport.ts";
-import { delay } from "../transport/transport.ts";
+
+/** Line speed the monitor uses unless told otherwise (ESP-IDF's console default). */
+export const DEFAULT_MONITOR_BAUD = 115200;
+/** How long `expect()` waits unless told otherwise, ms. */
+export const DEFAULT_EXPECT_TIMEOUT_MS = 10_000;
+/** Lines kept for `history()` and error messages unless told otherwise. */
+const DEFAULT_HISTORY_LINES = 200;
+/** Silence after which a partial line is delivered, ms. */
+const DEFAULT_PARTIAL_LINE_MS = 100;
+/** How long one read of the background loop waits before checking for close, ms. */
+const READ_POLL_MS = 50;
+/** Lines shown in an {@link ExpectTimeoutError}. */
+const ERROR_TAIL_LINES = 20;
 
 /** One line of output. */
 export interface MonitorLine {
-  /** When the line ended. */
+  /** When the line ended (its last byte arrived, or the silence that closed a partial line began). */
   time: Date;
   /** Milliseconds since the monitor opened. */
   elapsedMs: number;
-  /** The text, without the line ending. */
+  /** The text, without the line ending; ANSI codes kept. */
   text: string;
 }
 
 /** Options for {@link openMonitor}. */
 export interface MonitorOptions {
-  /** Reset into the application first (RTS pulse). Default true. */
+  /**
+   * Hard-reset into the application first (EN pulsed low through RTS, IO0
+   * released). On a port without modem lines the monitor goes on without a
+   * reset and {@link Monitor.resetWorked} is false. Default true.
+   */
   reset?: boolean;
-  /** Line speed. Default 115200. */
+  /** Line speed; `transport.setBaud` is called when the port is at another speed. Default 115200. */
   baud?: number;
-  /** Append timestamped lines to this file. */
+  /** Append `ISO-time text` lines to this file, each written as soon as the line ends. Default none. */
   logFile?: string;
-  /** Lines kept for `history()` and error messages. Default 200. */
+  /** Lines kept for `history()`, `since: "start"` and error messages. Default 200. */
   historyLines?: number;
-  /** Called for every line. */
+  /**
+   * Called for every line, in order. If it throws, the monitor stops as if
+   * the port had failed with that error. Default none.
+   */
   onLine?: (line: MonitorLine) => void;
-  /** Flush a partial line after this much silence, ms. Default 100. */
+  /** Aborting stops the monitor (as `close()`; the port stays open) and fails pending expects. */
+  signal?: AbortSignal;
+  /** Milliseconds since the epoch, for `time` and `elapsedMs` (tests). Default `Date.now` / `performance.now`. */
+  clock?: () => number;
+  /** Deliver a partial line after this much silence, ms. Default 100. */
   partialLineMs?: number;
 }
+
+/**
+ * Which lines a search starts from:
+ * - `"unread"` (default): from the monitor's cursor (see the module notes):
+ *   lines after the last match of an earlier `expect()`, after the last
+ *   successful `reset()`, or since the monitor opened;
+ * - `"start"`: every line still in the history;
+ * - `"now"`: only lines that end after the call.
+ */
+export type MonitorSince = "unread" | "start" | "now";
 
 /** Options for {@link Monitor.expect}. */
 export interface ExpectOptions {
   /** Give up after this long, ms. Default 10 000. */
   timeoutMs?: number;
-  /** Cancels the wait. */
+  /** Cancels the wait (rejects with `AbortedError`). */
   signal?: AbortSignal;
-  /**
-   * `unread` (default): lines not yet matched by an earlier expect(), so a
-   * line that arrived between reset and expect() is not missed;
-   * `start`: every line since the monitor opened; `now`: only new lines.
-   */
-  since?: "unread" | "start" | "now";
+  /** Which lines to search; see {@link MonitorSince}. Default `"unread"`. */
+  since?: MonitorSince;
 }
 
-/** `expect()` ran out of time. The message shows the last lines seen. */
+/** Options for {@link Monitor.lines}. */
+export interface LinesOptions {
+  /** Which lines to yield before the live ones; see {@link MonitorSince}. Default `"unread"`. */
+  since?: MonitorSince;
+}
+
+/** What {@link Monitor.expect} resolves with. */
+export interface ExpectResult {
+  /** The match (groups included). */
+  match: RegExpMatchArray;
+  /** The line that matched. */
+  line: MonitorLine;
+}
+
+/**
+ * `expect()` ran out of time. The message names the pattern and the timeout
+ * and shows the last lines seen (or says there was no output at all).
+ *
+ * @example
+ * ```ts
+ * import { ExpectTimeoutError } from "./monitor.ts";
+ * const e = new ExpectTimeoutError(/ready/, 500, ["booting", "panic"]);
+ * console.log(e.code, e.lastLines); // E_EXPECT_TIMEOUT [ "booting", "panic" ]
+ * ```
+ */
 export class ExpectTimeoutError extends TimeoutError {
-  /** The last lines seen. */
+  /** The last lines seen (at most 20), oldest first. */
   readonly lastLines: string[];
-  /** Create the error. */
+  /** Create the error from the pattern, the timeout and the lines seen. */
   constructor(pattern: RegExp, timeoutMs: number, lastLines: string[]) {
-    const tail = lastLines.slice(-20);
-    super(
-      `expected ${pattern} within ${timeoutMs} ms, ` +
-        (tail.length
-          ? `but it did not appear. Last ${tail.length} lines:\n${
-            tail.map((l) => `  | ${l}`).join("\n")
-          }`
-          : "but there was no output at all: is the baud rate right, and is the application running?"),
-      {
-        code: "E_EXPECT_TIMEOUT",
-        details: { pattern: String(pattern), timeoutMs, lastLines: tail },
-      },
-    );
+    const tail = lastLines.slice(-ERROR_TAIL_LINES);
+    let message = `expected ${pattern} within ${timeoutMs} ms, `;
+    if (tail.length === 0) {
+      message += "but there was no output at all: is the baud right, is the app running?";
+    } else {
+      message +=
+        `but it did not appear. Last ${tail.length} line${tail.length === 1 ? "" : "s"}:\n` +
+        tail.map((l) => `  | ${l}`).join("\n");
+      if (looksGarbled(tail)) {
+        message += "\nThe output looks garbled: is the baud right? " +
+          "(ESP8266 and 26 MHz boards print their ROM messages at 74880)";
+      }
+    }
+    super(message, {
+      code: "E_EXPECT_TIMEOUT",
+      details: { pattern: String(pattern), timeoutMs, lastLines: tail },
+    });
     this.lastLines = tail;
   }
 }
 
-/** Remove ANSI colour and cursor codes from a line. */
+/** True when much of the text is replacement characters or stray control bytes. */
+function looksGarbled(lines: string[]): boolean {
+  let bad = 0;
+  let total = 0;
+  for (const l of lines) {
+    for (const ch of stripAnsi(l)) {
+      total++;
+      const c = ch.codePointAt(0)!;
+      if (ch === "\uFFFD" || (c < 0x20 && ch !== "\t")) bad++;
+    }
+  }
+  return total >= 8 && bad / total > 0.25;
+}
+
+// CSI sequences (colours, cursor moves), OSC sequences (titles) and two-byte escapes.
+// deno-lint-ignore no-control-regex
+const ANSI_RE = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
+
+/**
+ * Remove ANSI colour, cursor and title escape codes from a line.
+ *
+ * @example
+ * ```ts
+ * import { stripAnsi } from "./monitor.ts";
+ * console.log(stripAnsi("\x1b[0;32mI (31) boot: ok\x1b[0m")); // "I (31) boot: ok"
+ * ```
+ */
 export function stripAnsi(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "");
+  return text.replace(ANSI_RE, "");
+}
+
+/** Options for {@link resetIntoApp}. */
+export interface ResetIntoAppOptions {
+  /**
+   * Hold and settle longer (200 ms each), as esptool does for chips on their
+   * own USB. Default: the port is Espressif's USB-Serial/JTAG (303a:1001).
+   */
+  usesUsb?: boolean;
 }
 
 /**
- * Reset the board into its application: pulse EN low through RTS with IO0
- * released (DTR off). Returns false when the port has no modem lines.
+ * Hard-reset the board into its application through the auto-reset circuit:
+ * RTS asserted (EN low) with DTR released (IO0 high) for about 100 ms, then
+ * released, so the chip boots from flash (esptool's HardReset).
+ *
+ * @returns true when the lines were driven; false when the port has no modem
+ * lines (a pty, raw TCP): the board then keeps running what it runs.
+ * @throws {TransportError} when the port itself fails.
+ * @example
+ * ```ts
+ * import { resetIntoApp } from "./monitor.ts";
+ * import { openSimPort } from "../sim/sim_port.ts";
+ * const port = openSimPort({ chip: "esp32" });
+ * console.log(await resetIntoApp(port)); // true: the app boots
+ * await port.close();
+ * ```
  */
-export async function resetIntoApp(transport: Transport): Promise<boolean> {
+export async function resetIntoApp(
+  transport: Transport,
+  options: ResetIntoAppOptions = {},
+): Promise<boolean> {
+  const usesUsb = options.usesUsb ??
+    (transport.info.vid === ESPRESSIF_VID && transport.info.pid === USB_JTAG_SERIAL_PID);
   try {
-    await transport.setSignals({ dtr: false, rts: true });
-    await delay(100);
-    await transport.setSignals({ dtr: false, rts: false });
+    await hardResetStrategy(usesUsb).run(transport);
     return true;
   } catch (e) {
     if (e instanceof EsplineError && e.code === "E_NO_MODEM_LINES") return false;
@@ -95,71 +218,115 @@ export async function resetIntoApp(transport: Transport): Promise<boolean> {
   }
 }
 
+/** A RegExp that matches like `pattern` but keeps no state between calls. */
+function toRegExp(pattern: RegExp | string): RegExp {
+  if (typeof pattern === "string") {
+    return new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  }
+  return pattern.global || pattern.sticky
+    ? new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ""))
+    : pattern;
+}
+
 interface Waiter {
   pattern: RegExp;
-  resolve: (v: { match: RegExpMatchArray; line: MonitorLine }) => void;
+  /** Called for each new line; returns true when the waiter is done. */
+  offer(line: MonitorLine, seq: number): boolean;
+  /** The monitor stopped (closed, aborted or failed). */
+  stop(error: unknown): void;
+}
+
+interface Subscriber {
+  line(line: MonitorLine): void;
+  end(error: unknown): void;
 }
 
 /**
- * A running monitor. Create with {@link openMonitor}.
+ * A running monitor. Create it with {@link openMonitor}.
  *
  * @example
  * ```ts
  * import { openMonitor } from "./monitor.ts";
- * import { openTransport } from "../transport/open.ts";
- * await using mon = await openMonitor(await openTransport("sim://esp32?start=app"));
- * const { line } = await mon.expect(/Hello/, { timeoutMs: 2000 });
- * console.log(line.text);
+ * import { openSimPort } from "../sim/sim_port.ts";
+ * const port = openSimPort({ chip: "esp32" });
+ * {
+ *   await using mon = await openMonitor(port);
+ *   const { line } = await mon.expect(/Hello/, { timeoutMs: 2000 });
+ *   console.log(line.text);
+ * }
+ * await port.close();
  * ```
  */
 export class Monitor {
-  /** The port. */
+  /** The port (it belongs to the caller; `close()` leaves it open unless asked). */
   readonly transport: Transport;
-  /** Whether the last reset worked (false on ports without modem lines). */
+  /** Whether the last reset drove the lines (false on ports without modem lines, or before any reset). */
   resetWorked = false;
   #options: MonitorOptions;
-  #t0 = performance.now();
+  #now: () => number;
+  #elapsed: () => number;
+  #t0: number;
   #decoder = new TextDecoder("utf-8", { fatal: false });
   #partial = "";
   #partialTimer: ReturnType<typeof setTimeout> | null = null;
   #lastWasCr = false;
-  #lines: MonitorLine[] = [];
-  #unread = 0; // index in #lines of the first line not yet matched by expect()
+  #keep: number;
+  #history: MonitorLine[] = [];
+  /** Sequence number of the next line to end; history holds seqs [#seq - history.length, #seq). */
+  #seq = 0;
+  /** First line seq that counts as unread (see the module notes). */
+  #cursor = 0;
   #waiters = new Set<Waiter>();
-  #subscribers = new Set<(line: MonitorLine | null, error?: unknown) => void>();
+  #subscribers = new Set<Subscriber>();
+  #stopping = false;
+  /** Why the monitor stopped: null while running, else the error (or a close/abort marker). */
+  #stopReason: unknown = null;
+  #failed = false;
   #loop: Promise<void>;
-  #closed = false;
-  #error: unknown = null;
-  #log: Deno.FsFile | null = null;
+  #closing: Promise<void> | null = null;
+  #log: Deno.FsFile | null;
+  #encoder = new TextEncoder();
+  #onAbort: (() => void) | null = null;
 
-  /** Use {@link openMonitor}. */
-  constructor(transport: Transport, options: MonitorOptions, log: Deno.FsFile | null) {
+  /** Use {@link openMonitor}, which also sets the baud, opens the log and resets. */
+  constructor(transport: Transport, options: MonitorOptions = {}, log: Deno.FsFile | null = null) {
     this.transport = transport;
     this.#options = options;
     this.#log = log;
+    this.#keep = Math.max(1, options.historyLines ?? DEFAULT_HISTORY_LINES);
+    const clock = options.clock;
+    this.#now = clock ?? Date.now;
+    this.#elapsed = clock ?? (() => performance.now());
+    this.#t0 = this.#elapsed();
+    const signal = options.signal;
+    if (signal) {
+      this.#onAbort = () => void this.#shutdown(new AbortedError("monitor stopped: cancelled"));
+      signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
     this.#loop = this.#readLoop();
   }
 
   async #readLoop(): Promise<void> {
-    while (!this.#closed) {
+    while (!this.#stopping) {
       let chunk: Uint8Array | null;
       try {
-        chunk = await this.transport.read(50);
+        chunk = await this.transport.read(READ_POLL_MS);
       } catch (e) {
-        if (!this.#closed) this.#fail(e);
+        if (!this.#stopping) this.#fail(e);
         return;
       }
-      if (this.#closed) return;
-      if (chunk) this.#feed(this.#decoder.decode(chunk, { stream: true }));
+      if (this.#stopping) return;
+      if (chunk && chunk.length) this.#feed(this.#decoder.decode(chunk, { stream: true }));
     }
   }
 
   #feed(text: string): void {
     for (const ch of text) {
+      if (this.#stopping) return;
       if (ch === "\n") {
         if (this.#lastWasCr) {
-          this.#lastWasCr = false;
-          continue; // \r\n: the line already ended at \r
+          this.#lastWasCr = false; // \r\n: the line already ended at \r
+          continue;
         }
         this.#endLine();
       } else if (ch === "\r") {
@@ -170,188 +337,388 @@ export class Monitor {
         this.#partial += ch;
       }
     }
-    if (this.#partialTimer) clearTimeout(this.#partialTimer);
+    this.#armPartialTimer();
+  }
+
+  #armPartialTimer(): void {
+    if (this.#partialTimer !== null) clearTimeout(this.#partialTimer);
     this.#partialTimer = null;
-    if (this.#partial) {
-      this.#partialTimer = setTimeout(() => {
-        this.#partialTimer = null;
-        if (this.#partial) this.#endLine();
-      }, this.#options.partialLineMs ?? 100);
-    }
+    if (!this.#partial || this.#stopping) return;
+    this.#partialTimer = setTimeout(() => {
+      this.#partialTimer = null;
+      if (this.#partial && !this.#stopping) this.#endLine();
+    }, this.#options.partialLineMs ?? DEFAULT_PARTIAL_LINE_MS);
   }
 
   #endLine(): void {
-    const now = new Date();
     const line: MonitorLine = {
-      time: now,
-      elapsedMs: performance.now() - this.#t0,
+      time: new Date(this.#now()),
+      elapsedMs: this.#elapsed() - this.#t0,
       text: this.#partial,
     };
     this.#partial = "";
-    this.#lines.push(line);
-    const keep = this.#options.historyLines ?? 200;
-    if (this.#lines.length > keep) {
-      const drop = this.#lines.length - keep;
-      this.#lines.splice(0, drop);
-      this.#unread = Math.max(0, this.#unread - drop);
+    const seq = this.#seq++;
+    this.#history.push(line);
+    if (this.#history.length > this.#keep) {
+      this.#history.splice(0, this.#history.length - this.#keep);
     }
-    this.#log?.writeSync(new TextEncoder().encode(`${now.toISOString()} ${line.text}\n`));
-    this.#options.onLine?.(line);
-    for (const s of this.#subscribers) s(line);
+    try {
+      this.#writeLog(`${line.time.toISOString()} ${line.text}\n`);
+      this.#options.onLine?.(line);
+    } catch (e) {
+      this.#fail(e);
+      return;
+    }
+    for (const s of this.#subscribers) s.line(line);
     for (const w of this.#waiters) {
-      const m = line.text.match(w.pattern);
-      if (m) {
-        this.#waiters.delete(w);
-        this.#unread = this.#lines.length;
-        w.resolve({ match: m, line });
-      }
+      if (w.offer(line, seq)) this.#waiters.delete(w);
     }
   }
 
-  #fail(e: unknown): void {
-    this.#error = e;
-    for (const s of this.#subscribers) s(null, e);
+  #writeLog(text: string): void {
+    if (!this.#log) return;
+    const bytes = this.#encoder.encode(text);
+    for (let off = 0; off < bytes.length;) off += this.#log.writeSync(bytes.subarray(off));
   }
 
-  /** Lines kept so far (oldest first). */
+  /** Flush the partial line and the decoder (end of output, or before a reset). */
+  #flushPartial(): void {
+    if (this.#partialTimer !== null) clearTimeout(this.#partialTimer);
+    this.#partialTimer = null;
+    this.#partial += this.#decoder.decode();
+    this.#lastWasCr = false;
+    if (this.#partial) this.#endLine();
+  }
+
+  #fail(error: unknown): void {
+    if (this.#stopping) return;
+    this.#failed = true;
+    void this.#shutdown(error);
+  }
+
+  /** Stop everything once: the loop, timers, waiters, iterators, the log. */
+  #shutdown(reason: unknown): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#stopping = true;
+    this.#stopReason = reason;
+    if (this.#onAbort) this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    this.#onAbort = null;
+    this.#closing = (async () => {
+      await this.#loop;
+      // Deliver what arrived before the end (a prompt, a last line without \n).
+      this.#flushPartial();
+      const reason = this.#stopReason;
+      for (const w of this.#waiters) w.stop(reason);
+      this.#waiters.clear();
+      for (const s of this.#subscribers) s.end(this.#failed ? reason : null);
+      this.#subscribers.clear();
+      const log = this.#log;
+      this.#log = null;
+      log?.close();
+    })();
+    return this.#closing;
+  }
+
+  /**
+   * The lines still kept (at most `historyLines`), oldest first.
+   *
+   * @example
+   * ```ts
+   * import { openMonitor } from "./monitor.ts";
+   * import { openSimPort } from "../sim/sim_port.ts";
+   * const port = openSimPort({ chip: "esp32" });
+   * const mon = await openMonitor(port);
+   * await mon.expect(/Hello/, { timeoutMs: 2000 });
+   * console.log(mon.history().length);
+   * await mon.close({ closeTransport: true });
+   * ```
+   */
   history(): MonitorLine[] {
-    return [...this.#lines];
+    return [...this.#history];
   }
 
-  /** Every line from now on, until the monitor closes or the port fails. */
-  async *lines(): AsyncIterable<MonitorLine> {
-    const queue: (MonitorLine | null)[] = [];
-    let wake: (() => void) | null = null;
+  /** History lines with their sequence numbers, from `since`. */
+  #backlog(since: MonitorSince): { line: MonitorLine; seq: number }[] {
+    if (since === "now") return [];
+    const first = this.#seq - this.#history.length;
+    const from = since === "start" ? first : Math.max(first, this.#cursor);
+    const out: { line: MonitorLine; seq: number }[] = [];
+    for (let seq = from; seq < this.#seq; seq++) {
+      out.push({ line: this.#history[seq - first], seq });
+    }
+    return out;
+  }
+
+  /**
+   * The lines from `since` (default: unread ones, see {@link MonitorSince}),
+   * then each new line as it ends. The iteration ends when the monitor is
+   * closed or aborted, and throws the port's error (e.g. `E_PORT_GONE`) when
+   * the port fails. Reading lines does not move the cursor.
+   *
+   * @example
+   * ```ts
+   * import { openMonitor } from "./monitor.ts";
+   * import { openSimPort } from "../sim/sim_port.ts";
+   * const port = openSimPort({ chip: "esp32" });
+   * const mon = await openMonitor(port);
+   * for await (const line of mon.lines()) {
+   *   if (line.text.includes("Hello")) break;
+   * }
+   * await mon.close({ closeTransport: true });
+   * ```
+   */
+  lines(options: LinesOptions = {}): AsyncIterable<MonitorLine> {
+    const since = options.since ?? "unread";
+    return { [Symbol.asyncIterator]: () => this.#iterate(since) };
+  }
+
+  async *#iterate(since: MonitorSince): AsyncGenerator<MonitorLine> {
+    if (this.#closing) {
+      // Already stopping: let the final partial line land, then replay and end.
+      await this.#closing;
+      for (const b of this.#backlog(since)) yield b.line;
+      if (this.#failed) throw this.#stopReason;
+      return;
+    }
+    // Take the backlog and subscribe in one synchronous step, so no line falls between.
+    const queue: MonitorLine[] = this.#backlog(since).map((b) => b.line);
+    let ended = false;
     let failure: unknown = null;
-    const sub = (line: MonitorLine | null, error?: unknown) => {
-      if (error) failure = error;
-      queue.push(line);
-      wake?.();
+    let wake: (() => void) | null = null;
+    const sub: Subscriber = {
+      line: (l) => {
+        queue.push(l);
+        wake?.();
+      },
+      end: (e) => {
+        ended = true;
+        failure = e;
+        wake?.();
+      },
     };
     this.#subscribers.add(sub);
     try {
       while (true) {
-        if (queue.length === 0) {
-          if (this.#closed) return;
-          await new Promise<void>((r) => (wake = r));
-          wake = null;
-        }
         const next = queue.shift();
-        if (next === null || next === undefined) {
+        if (next) {
+          yield next;
+          continue;
+        }
+        if (ended) {
           if (failure) throw failure;
           return;
         }
-        yield next;
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
       }
     } finally {
       this.#subscribers.delete(sub);
     }
   }
 
-  /** Wait for a line matching `pattern`; fails with {@link ExpectTimeoutError} showing the last lines. */
-  expect(
-    pattern: RegExp | string,
-    options: ExpectOptions = {},
-  ): Promise<{ match: RegExpMatchArray; line: MonitorLine }> {
-    const re = typeof pattern === "string"
-      ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
-      : pattern;
-    const timeoutMs = options.timeoutMs ?? 10_000;
-    const since = options.since ?? "unread";
-    const from = since === "start" ? 0 : since === "unread" ? this.#unread : this.#lines.length;
-    for (let i = from; i < this.#lines.length; i++) {
-      const m = this.#lines[i].text.match(re);
-      if (m) {
-        this.#unread = i + 1;
-        return Promise.resolve({ match: m, line: this.#lines[i] });
+  /**
+   * Wait for a line matching `pattern` (a RegExp, or a string matched
+   * literally). Searches from `since` (default the unread lines, see the
+   * module notes), then new lines; the match moves the cursor past its line.
+   *
+   * @throws {ExpectTimeoutError} (code `E_EXPECT_TIMEOUT`) after `timeoutMs`,
+   * with the last lines seen in its message.
+   * @throws {AbortedError} when `options.signal` (or the monitor's) aborts.
+   * @throws {EsplineError} `E_MONITOR_CLOSED` when the monitor is closed
+   * meanwhile; the port's {@link TransportError} when it fails.
+   * @example
+   * ```ts
+   * import { openMonitor } from "./monitor.ts";
+   * import { openSimPort } from "../sim/sim_port.ts";
+   * const port = openSimPort({ chip: "esp32", mac: "02:aa:bb:cc:dd:01" });
+   * const mon = await openMonitor(port);
+   * const { match } = await mon.expect(/base MAC (\S+)/, { timeoutMs: 3000 });
+   * console.log(match[1]); // "02:aa:bb:cc:dd:01"
+   * await mon.close({ closeTransport: true });
+   * ```
+   */
+  expect(pattern: RegExp | string, options: ExpectOptions = {}): Promise<ExpectResult> {
+    const re = toRegExp(pattern);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_EXPECT_TIMEOUT_MS;
+    for (const { line, seq } of this.#backlog(options.since ?? "unread")) {
+      const match = line.text.match(re);
+      if (match) {
+        this.#cursor = Math.max(this.#cursor, seq + 1);
+        return Promise.resolve({ match, line });
       }
     }
-    if (this.#error) return Promise.reject(this.#error);
-    if (this.#closed) {
-      return Promise.reject(new EsplineError("E_MONITOR_CLOSED", "the monitor is closed"));
+    if (this.#closing) return Promise.reject(this.#stoppedError(this.#stopReason, re));
+    if (options.signal?.aborted) {
+      return Promise.reject(new AbortedError(`expect(${re}) cancelled`));
     }
-    return new Promise((resolve, reject) => {
+    return new Promise<ExpectResult>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(waiter);
+        options.signal?.removeEventListener("abort", onAbort);
+      };
       const waiter: Waiter = {
         pattern: re,
-        resolve: (v) => {
+        offer: (line, seq) => {
+          const match = line.text.match(re);
+          if (!match) return false;
+          this.#cursor = Math.max(this.#cursor, seq + 1);
           cleanup();
-          resolve(v);
+          resolve({ match, line });
+          return true;
+        },
+        stop: (reason) => {
+          cleanup();
+          reject(this.#stoppedError(reason, re));
         },
       };
       const onAbort = () => {
         cleanup();
         reject(new AbortedError(`expect(${re}) cancelled`));
       };
-      const onFail = (_l: MonitorLine | null, e?: unknown) => {
-        if (_l !== null) return;
-        cleanup();
-        reject(
-          e ?? new EsplineError("E_MONITOR_CLOSED", `the monitor closed while waiting for ${re}`),
-        );
-      };
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(waiter);
-        this.#subscribers.delete(onFail);
-        options.signal?.removeEventListener("abort", onAbort);
-      };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new ExpectTimeoutError(re, timeoutMs, this.#lines.map((l) => l.text)));
+        const seen = this.#history.map((l) => l.text);
+        if (this.#partial) seen.push(this.#partial);
+        reject(new ExpectTimeoutError(re, timeoutMs, seen));
       }, timeoutMs);
       this.#waiters.add(waiter);
-      this.#subscribers.add(onFail);
       options.signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
 
-  /** Send text or bytes to the board. */
-  async send(data: string | Uint8Array): Promise<void> {
-    await this.transport.write(typeof data === "string" ? new TextEncoder().encode(data) : data);
-  }
-
-  /** Reset the board into its application again. */
-  async reset(): Promise<void> {
-    this.resetWorked = await resetIntoApp(this.transport);
+  #stoppedError(reason: unknown, re: RegExp): unknown {
+    if (this.#failed || reason instanceof AbortedError) return reason;
+    return new EsplineError(
+      "E_MONITOR_CLOSED",
+      `the monitor on ${this.transport.path} was closed while waiting for ${re}`,
+    );
   }
 
   /**
-   * Stop reading. The port stays open (it belongs to the caller) unless
-   * `closeTransport` is set.
+   * Send text (as UTF-8) or bytes to the board. Nothing is added: include
+   * `"\r\n"` yourself where the application wants a line ending.
+   *
+   * @example
+   * ```ts
+   * import { openMonitor } from "./monitor.ts";
+   * import { openSimPort } from "../sim/sim_port.ts";
+   * const port = openSimPort({ chip: "esp32" });
+   * const mon = await openMonitor(port);
+   * await mon.send("help\r\n");
+   * await mon.close({ closeTransport: true });
+   * ```
+   */
+  async send(data: string | Uint8Array): Promise<void> {
+    if (this.#closing) {
+      throw new EsplineError(
+        "E_MONITOR_CLOSED",
+        `the monitor on ${this.transport.path} is closed: open a new one to send`,
+      );
+    }
+    await this.transport.write(typeof data === "string" ? this.#encoder.encode(data) : data);
+  }
+
+  /**
+   * Hard-reset the board into its application again ({@link resetIntoApp}).
+   * When it worked, the output printed before it no longer counts as unread,
+   * so the next `expect()` waits for the new boot's lines.
+   *
+   * @returns whether the lines could be driven (also in {@link resetWorked}).
+   * @example
+   * ```ts
+   * import { openMonitor } from "./monitor.ts";
+   * import { openSimPort } from "../sim/sim_port.ts";
+   * const port = openSimPort({ chip: "esp32" });
+   * const mon = await openMonitor(port);
+   * await mon.expect(/Hello/, { timeoutMs: 2000 });
+   * await mon.reset();
+   * await mon.expect(/Hello/, { timeoutMs: 2000 }); // the second boot's greeting
+   * await mon.close({ closeTransport: true });
+   * ```
+   */
+  async reset(): Promise<boolean> {
+    this.resetWorked = await resetIntoApp(this.transport);
+    if (this.resetWorked && !this.#closing) {
+      // The chip was held in reset: whatever is pending belongs to the old boot.
+      this.#flushPartial();
+      this.#cursor = this.#seq;
+    }
+    return this.resetWorked;
+  }
+
+  /**
+   * Stop reading and wait for the background loop to end. A partial line is
+   * delivered, pending expects reject with `E_MONITOR_CLOSED`, `lines()`
+   * iterations end, the log file is closed. The port stays open (it belongs
+   * to the caller) unless `closeTransport` is set. Idempotent.
+   *
+   * @example
+   * ```ts
+   * import { openMonitor } from "./monitor.ts";
+   * import { openSimPort } from "../sim/sim_port.ts";
+   * const mon = await openMonitor(openSimPort({ chip: "esp32" }));
+   * await mon.close({ closeTransport: true });
+   * ```
    */
   async close(options: { closeTransport?: boolean } = {}): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      await this.#loop;
-      if (this.#partialTimer) clearTimeout(this.#partialTimer);
-      if (this.#partial) this.#endLine();
-      for (const s of this.#subscribers) s(null);
-      this.#log?.close();
-      this.#log = null;
-    }
+    await this.#shutdown(null);
     if (options.closeTransport) await this.transport.close();
   }
 
-  /** `await using` support: stops reading, keeps the port. */
+  /** `await using` support: {@link close} without closing the port. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 }
 
 /**
- * Start monitoring `transport`: set the baud, reset into the application
- * (unless `reset: false`) and start collecting lines.
+ * Start monitoring `transport`: set the baud, open the log file, start the
+ * background read loop and (unless `reset: false`) hard-reset the board into
+ * its application. Lines printed from then on are unread for the first
+ * `expect()`, whenever it is called.
+ *
+ * @throws {AbortedError} when `options.signal` is already aborted.
+ * @example
+ * ```ts
+ * import { openMonitor } from "./monitor.ts";
+ * import { openSimPort } from "../sim/sim_port.ts";
+ * const port = openSimPort({ chip: "esp32c3" });
+ * {
+ *   await using mon = await openMonitor(port, { logFile: "/tmp/boot.log" });
+ *   await mon.expect("Hello from espline sim", { timeoutMs: 3000 });
+ * }
+ * await port.close();
+ * ```
  */
 export async function openMonitor(
   transport: Transport,
   options: MonitorOptions = {},
 ): Promise<Monitor> {
-  const baud = options.baud ?? 115200;
+  if (options.signal?.aborted) throw new AbortedError("monitor not started: cancelled");
+  const baud = options.baud ?? DEFAULT_MONITOR_BAUD;
   if (transport.baud !== baud) await transport.setBaud(baud);
-  const log = options.logFile
-    ? await Deno.open(options.logFile, { append: true, create: true })
-    : null;
+  let log: Deno.FsFile | null = null;
+  if (options.logFile) {
+    try {
+      log = await Deno.open(options.logFile, { append: true, create: true });
+    } catch (e) {
+      throw new EsplineError(
+        "E_LOG_FILE",
+        `cannot open the log file ${options.logFile}: ${(e as Error).message}; ` +
+          "check the folder exists and is writable",
+        { cause: e },
+      );
+    }
+  }
   const mon = new Monitor(transport, options, log);
-  if (options.reset ?? true) await mon.reset();
+  if (options.reset ?? true) {
+    try {
+      await mon.reset();
+    } catch (e) {
+      await mon.close();
+      throw e;
+    }
+  }
   return mon;
 }
