@@ -26,12 +26,19 @@ const COM_PORT_OPTION = 44;
 /** RFC 2217 client-to-server commands; the server answers with code + 100. */
 const SET_BAUDRATE = 1;
 const SET_CONTROL = 5;
-const PURGE_DATA = 12;
 /** SET-CONTROL values. */
 const DTR_ON = 8;
 const DTR_OFF = 9;
 const RTS_ON = 11;
 const RTS_OFF = 12;
+
+/** Where to listen. */
+export interface SimRfc2217ListenOptions {
+  /** Interface to bind. Default "127.0.0.1". */
+  hostname?: string;
+  /** TCP port. Default 0 (pick a free one). */
+  port?: number;
+}
 
 /** A running RFC 2217 server. */
 export interface SimRfc2217Server {
@@ -44,7 +51,8 @@ export interface SimRfc2217Server {
 }
 
 /**
- * Serve one virtual chip over RFC 2217 on loopback.
+ * Serve one virtual chip over RFC 2217 on loopback. Several clients may
+ * connect; each sees the chip's output and drives its lines.
  *
  * @example
  * ```ts
@@ -56,7 +64,7 @@ export interface SimRfc2217Server {
  */
 export function serveSimRfc2217(
   options: VirtualChipOptions,
-  listen: { hostname?: string; port?: number } = {},
+  listen: SimRfc2217ListenOptions = {},
 ): SimRfc2217Server {
   const chip = new VirtualChip(options);
   const listener = Deno.listen({
@@ -66,6 +74,15 @@ export function serveSimRfc2217(
   let closed = false;
   const conns = new Set<Deno.Conn>();
   const tasks = new Set<Promise<void>>();
+  const dropAll = () => {
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+  };
+  // A disconnect fault: the port vanishes, as a USB bridge pulled out of the serial server.
+  const offGone = chip.onGone(dropAll);
 
   const serve = async (conn: Deno.Conn) => {
     conns.add(conn);
@@ -104,20 +121,27 @@ export function serveSimRfc2217(
     const subnegotiation = (bytes: number[]) => {
       if (bytes[0] !== COM_PORT_OPTION) return;
       const cmd = bytes[1];
-      const value = bytes.slice(2);
+      let value = bytes.slice(2);
       if (cmd === SET_BAUDRATE && value.length === 4) {
         const baud = ((value[0] << 24) | (value[1] << 16) | (value[2] << 8) | value[3]) >>> 0;
         if (baud) {
           hostBaud = baud;
           chip.setHostBaud(baud);
         }
+        // The answer carries the rate in force (a value of 0 asks for it).
+        value = [
+          hostBaud >>> 24,
+          (hostBaud >>> 16) & 0xff,
+          (hostBaud >>> 8) & 0xff,
+          hostBaud & 0xff,
+        ];
       } else if (cmd === SET_CONTROL) {
         if (value[0] === DTR_ON) chip.setSignals({ dtr: true });
         else if (value[0] === DTR_OFF) chip.setSignals({ dtr: false });
         else if (value[0] === RTS_ON) chip.setSignals({ rts: true });
         else if (value[0] === RTS_OFF) chip.setSignals({ rts: false });
       }
-      void PURGE_DATA; // nothing buffered server-side to purge
+      // PURGE_DATA: nothing is buffered on this side; the answer below is all it needs.
       const reply = [IAC, SB, COM_PORT_OPTION, cmd + 100];
       for (const b of value) {
         reply.push(b);
@@ -195,15 +219,13 @@ export function serveSimRfc2217(
     port: (listener.addr as Deno.NetAddr).port,
     chip,
     async close() {
+      if (closed) return;
       closed = true;
+      offGone();
       try {
         listener.close();
       } catch { /* closed */ }
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
+      dropAll();
       await accepting;
       await Promise.all(tasks);
       await chip.close();

@@ -54,12 +54,27 @@ export function iacEscape(data: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Splits a Telnet stream into data and commands (streaming). */
+/**
+ * Splits a Telnet stream into data and commands (streaming: a command may
+ * span chunks). Doubled IAC bytes in data become one 0xFF; subnegotiations
+ * (the server's RFC 2217 answers, code + 100, and its notifications) are
+ * collected without their IAC doubling.
+ *
+ * @example
+ * ```ts
+ * import { TelnetParser } from "./rfc2217.ts";
+ * const p = new TelnetParser();
+ * p.feed(Uint8Array.from([0x41, 255, 255, 255, 253, 44])); // data [0x41, 0xff]; request [DO, 44]
+ * ```
+ */
 export class TelnetParser {
   #state: "data" | "iac" | "opt" | "sb" | "sb-iac" = "data";
   #verb = 0;
+  #sb: number[] = [];
   /** Negotiation requests seen (verb, option) — the transport answers them. */
   requests: [number, number][] = [];
+  /** Subnegotiations seen (option, then its bytes), e.g. `[44, 101, 0, 1, 194, 0]`. */
+  subnegotiations: number[][] = [];
   /** Feed received bytes; returns the data bytes. */
   feed(chunk: Uint8Array): Uint8Array {
     const out: number[] = [];
@@ -73,8 +88,10 @@ export class TelnetParser {
           if (b === IAC) {
             out.push(IAC);
             this.#state = "data";
-          } else if (b === SB) this.#state = "sb";
-          else if (b === WILL || b === WONT || b === DO || b === DONT) {
+          } else if (b === SB) {
+            this.#sb = [];
+            this.#state = "sb";
+          } else if (b === WILL || b === WONT || b === DO || b === DONT) {
             this.#verb = b;
             this.#state = "opt";
           } else this.#state = "data";
@@ -85,14 +102,30 @@ export class TelnetParser {
           break;
         case "sb":
           if (b === IAC) this.#state = "sb-iac";
+          else this.#sb.push(b);
           break;
         case "sb-iac":
-          this.#state = b === IAC ? "sb" : "data"; // IAC SE ends it; server answers are not needed
+          if (b === IAC) {
+            this.#sb.push(IAC);
+            this.#state = "sb";
+          } else {
+            // IAC SE ends it (anything else is a protocol error; end it too).
+            this.subnegotiations.push(this.#sb);
+            this.#state = "data";
+          }
           break;
       }
     }
     return Uint8Array.from(out);
   }
+}
+
+/** Options for {@link openRfc2217}. */
+export interface Rfc2217Options {
+  /** Baud rate to set on the remote port. Default 115200. */
+  baud?: number;
+  /** How long to wait for the server to accept COM-PORT-OPTION, ms. Default 3000. */
+  negotiationTimeoutMs?: number;
 }
 
 /** A serial port reached over RFC 2217. */
@@ -102,16 +135,17 @@ export class Rfc2217Transport implements Transport {
   /** Identity. */
   readonly info: PortInfo;
   #stream: TcpStream;
-  #conn: Deno.TcpConn;
   #parser: TelnetParser;
   #baud: number;
   #closed = false;
+  /** The server's answer to our WILL COM-PORT-OPTION: DO (true), DONT (false), none yet. */
+  #comPort: boolean | undefined;
+  #onComPort: (() => void) | null = null;
 
   /** Use {@link openRfc2217}. */
   constructor(path: string, conn: Deno.TcpConn, baud: number) {
     this.path = path;
     this.info = { path };
-    this.#conn = conn;
     this.#baud = baud;
     this.#parser = new TelnetParser();
     this.#stream = new TcpStream(conn, (chunk) => {
@@ -132,7 +166,15 @@ export class Rfc2217Transport implements Transport {
 
   #answerNegotiation(): void {
     const replies: number[] = [];
+    // Answers to our commands (code + 100) and notifications carry nothing we act on.
+    this.#parser.subnegotiations.length = 0;
     for (const [verb, opt] of this.#parser.requests.splice(0)) {
+      if (
+        opt === COM_PORT_OPTION && (verb === DO || verb === DONT) && this.#comPort === undefined
+      ) {
+        this.#comPort = verb === DO;
+        this.#onComPort?.();
+      }
       const ok = opt === BINARY || opt === SGA || opt === COM_PORT_OPTION;
       if (verb === DO && !this.#willSent.has(opt)) {
         replies.push(IAC, ok ? WILL : WONT, opt);
@@ -158,8 +200,12 @@ export class Rfc2217Transport implements Transport {
     return this.#raw(Uint8Array.from([IAC, SB, COM_PORT_OPTION, cmd, ...body, IAC, SE]));
   }
 
-  /** Negotiate and set the line (called by {@link openRfc2217}). */
-  async start(): Promise<void> {
+  /**
+   * Negotiate and set the line (called by {@link openRfc2217}): offer BINARY,
+   * SGA and COM-PORT-OPTION, wait until the server accepts COM-PORT-OPTION,
+   * then set baud and 8N1.
+   */
+  async start(negotiationTimeoutMs = 3000): Promise<void> {
     await this.#raw(Uint8Array.from([
       IAC,
       WILL,
@@ -177,6 +223,29 @@ export class Rfc2217Transport implements Transport {
       WILL,
       COM_PORT_OPTION,
     ]));
+    if (this.#comPort === undefined) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#onComPort = null;
+          resolve();
+        }, negotiationTimeoutMs);
+        this.#onComPort = () => {
+          clearTimeout(timer);
+          this.#onComPort = null;
+          resolve();
+        };
+      });
+    }
+    if (this.#comPort !== true) {
+      throw new TransportError(
+        "E_RFC2217_UNSUPPORTED",
+        this.#comPort === false
+          ? `${this.path}: the server refused RFC 2217 (COM-PORT-OPTION): it cannot set baud or DTR/RTS; ` +
+            "if it is a raw TCP bridge, use socket://"
+          : `${this.path}: no Telnet answer from the server within ${negotiationTimeoutMs} ms; ` +
+            "if it is a raw TCP bridge (ser2net raw mode, esp-link), use socket://",
+      );
+    }
     await this.setBaud(this.#baud);
     await this.#command(SET_DATASIZE, [8]);
     await this.#command(SET_PARITY, [PARITY_NONE]);
@@ -228,13 +297,14 @@ export class Rfc2217Transport implements Transport {
     if (this.#closed) return;
     this.#closed = true;
     await this.#stream.close();
-    void this.#conn;
   }
 }
 
 /**
- * Open `rfc2217://host:port`.
+ * Open `rfc2217://host:port` and negotiate the serial line.
  *
+ * @throws {TransportError} `E_PORT_NOT_FOUND` (nothing listens there),
+ *   `E_RFC2217_UNSUPPORTED` (the server does not do COM-PORT-OPTION).
  * @example
  * ```ts
  * import { openRfc2217 } from "./rfc2217.ts";
@@ -245,9 +315,14 @@ export class Rfc2217Transport implements Transport {
  */
 export async function openRfc2217(
   url: string,
-  options: { baud?: number } = {},
+  options: Rfc2217Options = {},
 ): Promise<Rfc2217Transport> {
   const t = new Rfc2217Transport(url, await connectTcp(url), options.baud ?? 115200);
-  await t.start();
+  try {
+    await t.start(options.negotiationTimeoutMs);
+  } catch (e) {
+    await t.close();
+    throw e;
+  }
   return t;
 }
