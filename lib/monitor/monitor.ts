@@ -22,8 +22,8 @@
  */
 
 import { AbortedError, EsplineError, TimeoutError } from "../errors.ts";
-import { ESPRESSIF_VID, hardResetStrategy, USB_JTAG_SERIAL_PID } from "../loader/reset.ts";
-import type { Transport } from "../transport/transport.ts";
+import { ESPRESSIF_VID, USB_JTAG_SERIAL_PID } from "../loader/reset.ts";
+import { delay, type Transport } from "../transport/transport.ts";
 
 /** Line speed the monitor uses unless told otherwise (ESP-IDF's console default). */
 export const DEFAULT_MONITOR_BAUD = 115200;
@@ -177,6 +177,11 @@ export function stripAnsi(text: string): string {
   return text.replace(ANSI_RE, "");
 }
 
+/** esptool reset.py HardReset: EN held low this long through a USB-UART bridge, ms. */
+const HARD_RESET_HOLD_MS = 100;
+/** esptool reset.py HardReset(uses_usb): EN held low, and the wait after, on the chip's own USB, ms. */
+const HARD_RESET_USB_MS = 200;
+
 /** Options for {@link resetIntoApp}. */
 export interface ResetIntoAppOptions {
   /**
@@ -184,12 +189,17 @@ export interface ResetIntoAppOptions {
    * own USB. Default: the port is Espressif's USB-Serial/JTAG (303a:1001).
    */
   usesUsb?: boolean;
+  /**
+   * Called while the chip is held in reset, just before it is let go: output
+   * seen after this belongs to the new boot. Default none.
+   */
+  onHeld?: () => void;
 }
 
 /**
  * Hard-reset the board into its application through the auto-reset circuit:
  * RTS asserted (EN low) with DTR released (IO0 high) for about 100 ms, then
- * released, so the chip boots from flash (esptool's HardReset).
+ * released, so the chip boots from flash (esptool's HardReset sequence).
  *
  * @returns true when the lines were driven; false when the port has no modem
  * lines (a pty, raw TCP): the board then keeps running what it runs.
@@ -210,12 +220,16 @@ export async function resetIntoApp(
   const usesUsb = options.usesUsb ??
     (transport.info.vid === ESPRESSIF_VID && transport.info.pid === USB_JTAG_SERIAL_PID);
   try {
-    await hardResetStrategy(usesUsb).run(transport);
-    return true;
+    await transport.setSignals({ dtr: false, rts: true }); // IO0 high, EN low: held in reset
   } catch (e) {
     if (e instanceof EsplineError && e.code === "E_NO_MODEM_LINES") return false;
     throw e;
   }
+  await delay(usesUsb ? HARD_RESET_USB_MS : HARD_RESET_HOLD_MS);
+  options.onHeld?.();
+  await transport.setSignals({ rts: false }); // EN high: the application boots
+  if (usesUsb) await delay(HARD_RESET_USB_MS);
+  return true;
 }
 
 /** A RegExp that matches like `pattern` but keeps no state between calls. */
@@ -638,12 +652,14 @@ export class Monitor {
    * ```
    */
   async reset(): Promise<boolean> {
-    this.resetWorked = await resetIntoApp(this.transport);
-    if (this.resetWorked && !this.#closing) {
-      // The chip was held in reset: whatever is pending belongs to the old boot.
-      this.#flushPartial();
-      this.#cursor = this.#seq;
-    }
+    this.resetWorked = await resetIntoApp(this.transport, {
+      onHeld: () => {
+        if (this.#closing) return;
+        // The chip is held in reset: what arrived so far belongs to the old boot.
+        this.#flushPartial();
+        this.#cursor = this.#seq;
+      },
+    });
     return this.resetWorked;
   }
 
