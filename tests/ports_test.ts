@@ -197,6 +197,13 @@ Deno.test("a port given by name gets its USB facts (the reset choice depends on 
     assert.equal(info.pid, 0x1001);
     assert.equal(info.serialNumber, "F4:12:FA:00:00:01");
     assert.deepEqual(await lookupPortInfo("/dev/ttyUSB7", { sysfsRoot: root }), {});
+    // A stable /dev/serial/by-id link resolves to the node it names.
+    const dev = await Deno.realPath(await Deno.makeTempDir({ dir: root }));
+    await Deno.writeTextFile(`${dev}/ttyACM0`, "");
+    await Deno.mkdir(`${dev}/serial/by-id`, { recursive: true });
+    const link = `${dev}/serial/by-id/usb-Espressif_USB_JTAG_serial_debug_unit-if00`;
+    await Deno.symlink(`${dev}/ttyACM0`, link);
+    assert.equal((await lookupPortInfo(link, { sysfsRoot: root, devRoot: dev })).pid, 0x1001);
   });
 });
 

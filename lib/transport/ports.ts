@@ -460,7 +460,10 @@ export async function lookupPortInfo(
     // not a file here (COM5, or gone): compare the name as given
   }
   try {
-    const same = (p: string) => p === path || p === real || p.toUpperCase() === path.toUpperCase();
+    // macOS lists the callout device (/dev/cu.X); people also pass the dial-in one (/dev/tty.X).
+    const asked = [path, real].map((x) => x.replace(/^\/dev\/tty\./, "/dev/cu."));
+    const same = (p: string) =>
+      asked.includes(p) || (/^COM\d+$/i.test(p) && p.toUpperCase() === path.toUpperCase());
     const hit = (await listPorts(options)).find((p) => same(p.path));
     if (!hit) return {};
     const { path: _p, description: _d, ...facts } = hit;
