@@ -38,6 +38,9 @@ const READ_POLL_MS = 50;
 /** Lines shown in an {@link ExpectTimeoutError}. */
 const ERROR_TAIL_LINES = 20;
 
+/** Where a search or an iteration starts (see {@link ExpectOptions.since}). */
+type Since = "unread" | "start" | "now";
+
 /** One line of output. */
 export interface MonitorLine {
   /** When the line ended (its last byte arrived, or the silence that closed a partial line began). */
@@ -75,38 +78,21 @@ export interface MonitorOptions {
   partialLineMs?: number;
 }
 
-/**
- * Which lines a search starts from:
- * - `"unread"` (default): from the monitor's cursor (see the module notes):
- *   lines after the last match of an earlier `expect()`, after the last
- *   successful `reset()`, or since the monitor opened;
- * - `"start"`: every line still in the history;
- * - `"now"`: only lines that end after the call.
- */
-export type MonitorSince = "unread" | "start" | "now";
-
 /** Options for {@link Monitor.expect}. */
 export interface ExpectOptions {
   /** Give up after this long, ms. Default 10 000. */
   timeoutMs?: number;
   /** Cancels the wait (rejects with `AbortedError`). */
   signal?: AbortSignal;
-  /** Which lines to search; see {@link MonitorSince}. Default `"unread"`. */
-  since?: MonitorSince;
-}
-
-/** Options for {@link Monitor.lines}. */
-export interface LinesOptions {
-  /** Which lines to yield before the live ones; see {@link MonitorSince}. Default `"unread"`. */
-  since?: MonitorSince;
-}
-
-/** What {@link Monitor.expect} resolves with. */
-export interface ExpectResult {
-  /** The match (groups included). */
-  match: RegExpMatchArray;
-  /** The line that matched. */
-  line: MonitorLine;
+  /**
+   * Which lines to search before waiting for new ones:
+   * - `"unread"` (default): from the monitor's cursor: lines after the last
+   *   match of an earlier `expect()`, after the last successful `reset()`, or
+   *   since the monitor opened (see the module notes);
+   * - `"start"`: every line still in the history;
+   * - `"now"`: only lines that end after the call.
+   */
+  since?: "unread" | "start" | "now";
 }
 
 /**
@@ -182,20 +168,6 @@ const HARD_RESET_HOLD_MS = 100;
 /** esptool reset.py HardReset(uses_usb): EN held low, and the wait after, on the chip's own USB, ms. */
 const HARD_RESET_USB_MS = 200;
 
-/** Options for {@link resetIntoApp}. */
-export interface ResetIntoAppOptions {
-  /**
-   * Hold and settle longer (200 ms each), as esptool does for chips on their
-   * own USB. Default: the port is Espressif's USB-Serial/JTAG (303a:1001).
-   */
-  usesUsb?: boolean;
-  /**
-   * Called while the chip is held in reset, just before it is let go: output
-   * seen after this belongs to the new boot. Default none.
-   */
-  onHeld?: () => void;
-}
-
 /**
  * Hard-reset the board into its application through the auto-reset circuit:
  * RTS asserted (EN low) with DTR released (IO0 high) for about 100 ms, then
@@ -215,7 +187,18 @@ export interface ResetIntoAppOptions {
  */
 export async function resetIntoApp(
   transport: Transport,
-  options: ResetIntoAppOptions = {},
+  options: {
+    /**
+     * Hold and settle longer (200 ms each), as esptool does for chips on their
+     * own USB. Default: the port is Espressif's USB-Serial/JTAG (303a:1001).
+     */
+    usesUsb?: boolean;
+    /**
+     * Called while the chip is held in reset, just before it is let go:
+     * output seen after this belongs to the new boot. Default none.
+     */
+    onHeld?: () => void;
+  } = {},
 ): Promise<boolean> {
   const usesUsb = options.usesUsb ??
     (transport.info.vid === ESPRESSIF_VID && transport.info.pid === USB_JTAG_SERIAL_PID);
@@ -452,7 +435,7 @@ export class Monitor {
   }
 
   /** History lines with their sequence numbers, from `since`. */
-  #backlog(since: MonitorSince): { line: MonitorLine; seq: number }[] {
+  #backlog(since: Since): { line: MonitorLine; seq: number }[] {
     if (since === "now") return [];
     const first = this.#seq - this.#history.length;
     const from = since === "start" ? first : Math.max(first, this.#cursor);
@@ -464,7 +447,7 @@ export class Monitor {
   }
 
   /**
-   * The lines from `since` (default: unread ones, see {@link MonitorSince}),
+   * The lines from `since` (default: unread ones, as for {@link ExpectOptions.since}),
    * then each new line as it ends. The iteration ends when the monitor is
    * closed or aborted, and throws the port's error (e.g. `E_PORT_GONE`) when
    * the port fails. Reading lines does not move the cursor.
@@ -481,12 +464,12 @@ export class Monitor {
    * await mon.close({ closeTransport: true });
    * ```
    */
-  lines(options: LinesOptions = {}): AsyncIterable<MonitorLine> {
+  lines(options: { since?: "unread" | "start" | "now" } = {}): AsyncIterable<MonitorLine> {
     const since = options.since ?? "unread";
     return { [Symbol.asyncIterator]: () => this.#iterate(since) };
   }
 
-  async *#iterate(since: MonitorSince): AsyncGenerator<MonitorLine> {
+  async *#iterate(since: Since): AsyncGenerator<MonitorLine> {
     if (this.#closing) {
       // Already stopping: let the final partial line land, then replay and end.
       await this.#closing;
@@ -551,7 +534,10 @@ export class Monitor {
    * await mon.close({ closeTransport: true });
    * ```
    */
-  expect(pattern: RegExp | string, options: ExpectOptions = {}): Promise<ExpectResult> {
+  expect(
+    pattern: RegExp | string,
+    options: ExpectOptions = {},
+  ): Promise<{ match: RegExpMatchArray; line: MonitorLine }> {
     const re = toRegExp(pattern);
     const timeoutMs = options.timeoutMs ?? DEFAULT_EXPECT_TIMEOUT_MS;
     for (const { line, seq } of this.#backlog(options.since ?? "unread")) {
@@ -565,7 +551,7 @@ export class Monitor {
     if (options.signal?.aborted) {
       return Promise.reject(new AbortedError(`expect(${re}) cancelled`));
     }
-    return new Promise<ExpectResult>((resolve, reject) => {
+    return new Promise<{ match: RegExpMatchArray; line: MonitorLine }>((resolve, reject) => {
       const cleanup = () => {
         clearTimeout(timer);
         this.#waiters.delete(waiter);
