@@ -43,7 +43,7 @@ type Since = "unread" | "start" | "now";
 
 /** One line of output. */
 export interface MonitorLine {
-  /** When the line ended (its last byte arrived, or the silence that closed a partial line began). */
+  /** When the line ended: its line ending arrived, or (a partial line) the silence timer delivered it. */
   time: Date;
   /** Milliseconds since the monitor opened. */
   elapsedMs: number;
@@ -312,14 +312,14 @@ export class Monitor {
         if (!this.#stopping) this.#fail(e);
         return;
       }
-      if (this.#stopping) return;
+      // Bytes that arrive while close() waits for this read are still delivered.
       if (chunk && chunk.length) this.#feed(this.#decoder.decode(chunk, { stream: true }));
     }
   }
 
   #feed(text: string): void {
     for (const ch of text) {
-      if (this.#stopping) return;
+      if (this.#failed) return;
       if (ch === "\n") {
         if (this.#lastWasCr) {
           this.#lastWasCr = false; // \r\n: the line already ended at \r
