@@ -285,11 +285,16 @@ export class Monitor {
   #encoder = new TextEncoder();
   #onAbort: (() => void) | null = null;
 
-  /** Use {@link openMonitor}, which also sets the baud, opens the log and resets. */
-  constructor(transport: Transport, options: MonitorOptions = {}, log: Deno.FsFile | null = null) {
+  /**
+   * Start reading `transport` (and open the log file). Prefer
+   * {@link openMonitor}, which also sets the baud and resets the board.
+   *
+   * @throws {EsplineError} `E_LOG_FILE` when the log file cannot be opened.
+   */
+  constructor(transport: Transport, options: MonitorOptions = {}) {
     this.transport = transport;
     this.#options = options;
-    this.#log = log;
+    this.#log = options.logFile ? openLog(options.logFile) : null;
     this.#keep = Math.max(1, options.historyLines ?? DEFAULT_HISTORY_LINES);
     const clock = options.clock;
     this.#now = clock ?? Date.now;
@@ -700,20 +705,7 @@ export async function openMonitor(
   if (options.signal?.aborted) throw new AbortedError("monitor not started: cancelled");
   const baud = options.baud ?? DEFAULT_MONITOR_BAUD;
   if (transport.baud !== baud) await transport.setBaud(baud);
-  let log: Deno.FsFile | null = null;
-  if (options.logFile) {
-    try {
-      log = await Deno.open(options.logFile, { append: true, create: true });
-    } catch (e) {
-      throw new EsplineError(
-        "E_LOG_FILE",
-        `cannot open the log file ${options.logFile}: ${(e as Error).message}; ` +
-          "check the folder exists and is writable",
-        { cause: e },
-      );
-    }
-  }
-  const mon = new Monitor(transport, options, log);
+  const mon = new Monitor(transport, options);
   if (options.reset ?? true) {
     try {
       await mon.reset();
@@ -723,4 +715,19 @@ export async function openMonitor(
     }
   }
   return mon;
+}
+
+/** Open `path` for appending, as a typed error when that fails. */
+function openLog(path: string): Deno.FsFile {
+  try {
+    return Deno.openSync(path, { append: true, create: true });
+  } catch (e) {
+    throw new EsplineError(
+      "E_LOG_FILE",
+      `cannot open the log file ${path}: ${
+        (e as Error).message
+      }; check the folder exists and is writable`,
+      { cause: e, details: { path } },
+    );
+  }
 }
