@@ -1,13 +1,17 @@
 import assert from "node:assert/strict";
 import {
+  formatUsbId,
+  listPortPaths,
   listPorts,
   lookupPortInfo,
   matchesFilter,
   parseIoreg,
   parsePortFilter,
-  parseWindowsPorts,
   selectAutoPort,
 } from "../lib/transport/ports.ts";
+import { parseInstanceId } from "../lib/transport/ports_windows.ts";
+import { waitForDevice } from "../lib/station/wait.ts";
+import { fakeWindowsDevices, SAMPLE_DEVICES, SAMPLE_SERIALCOMM } from "./support/fake_setupapi.ts";
 import { formatPortTable, NO_PORTS_MESSAGE } from "../lib/cli/cmd_ports.ts";
 import { runCli } from "../lib/cli/main.ts";
 import { UsageError } from "../lib/errors.ts";
@@ -282,49 +286,268 @@ Deno.test("macOS: ioreg output gives each callout device its USB device's facts"
   assert.deepEqual(parseIoreg(""), []);
 });
 
-Deno.test("Windows: PnP entities give COM names, USB ids and real serial numbers", () => {
-  const json = JSON.stringify([
-    {
-      Name: "USB Serial Device (COM10)",
-      PNPDeviceID: "USB\\VID_303A&PID_1001&MI_00\\6&2A3B4C5D&0&0000",
-      Manufacturer: "Microsoft",
-    },
-    {
-      Name: "Communications Port (COM1)",
-      PNPDeviceID: "ACPI\\PNP0501\\0",
-      Manufacturer: "(Standard port types)",
-    },
-    {
-      Name: "Silicon Labs CP210x USB to UART Bridge (COM3)",
-      PNPDeviceID: "USB\\VID_10C4&PID_EA60\\0001",
-      Manufacturer: "Silicon Labs",
-    },
-    {
-      Name: "USB Serial Port (COM4)",
-      PNPDeviceID: "FTDIBUS\\VID_0403+PID_6001+A50285BIA\\0000",
-      Manufacturer: "FTDI",
-    },
-    { Name: "Bluetooth link without a COM name", PNPDeviceID: "BTHENUM\\X" },
-  ]);
+Deno.test("Windows: SetupAPI gives each COM port its USB ids, serial number, product and maker; bridges first", async () => {
+  const win = fakeWindowsDevices(SAMPLE_DEVICES, { serialComm: SAMPLE_SERIALCOMM });
+  const ports = await listPorts({ os: "windows", windowsApi: win });
+  assert.deepEqual(win.problems, []);
+  assert.deepEqual(win.leaks(), [], "every device info set destroyed, every key closed");
   assert.deepEqual(
-    parseWindowsPorts(json).map((p) => [p.path, p.vid, p.pid, p.serialNumber, p.description]),
+    ports.map((p) => [p.path, formatUsbId(p), p.serialNumber, p.bridge, p.description]),
     [
-      ["COM10", 0x303a, 0x1001, undefined, "USB Serial Device"],
-      ["COM3", 0x10c4, 0xea60, "0001", "Silicon Labs CP210x USB to UART Bridge"],
-      ["COM4", 0x0403, 0x6001, "A50285BIA", "USB Serial Port"],
-      ["COM1", undefined, undefined, undefined, "Communications Port"],
+      [
+        "COM10",
+        "303a:1001",
+        "F4:12:FA:00:00:01", // from the composite parent's instance id
+        "Espressif USB-Serial/JTAG",
+        "USB JTAG/serial debug unit", // what the device reports, as on Linux and macOS
+      ],
+      [
+        "COM3",
+        "10c4:ea60",
+        "9C3A7E5F21D4EB11A3F2A6C1E0B47D21",
+        "CP210x",
+        "CP2102N USB to UART Bridge Controller",
+      ],
+      ["COM7", "1a86:55d3", "5434012345", "CH343", "USB Single Serial"],
+      ["COM4", "0403:6001", "A50285BI", "FTDI FT232R", "USB Serial Port"], // no channel letter
+      [
+        "COM15",
+        "2c7c:0125",
+        undefined, // a generated parent id is no serial number
+        undefined,
+        `LTE Module ${"(modem interface, AT commands) ".repeat(10).trim()}`,
+      ],
+      ["CNCA0", "", undefined, undefined, "serial port (\\Device\\com0com10)"], // only in SERIALCOMM
+      ["COM1", "", undefined, undefined, "Communications Port"],
+      ["COM5", "", undefined, undefined, "Standard Serial over Bluetooth link"],
     ],
   );
-  // One port: PowerShell prints an object, not an array.
   assert.deepEqual(
-    parseWindowsPorts(
-      JSON.stringify({ Name: "X (COM7)", PNPDeviceID: "USB\\VID_1A86&PID_55D3\\5" }),
-    )
-      .map((p) => [p.path, p.bridge]),
-    [["COM7", "CH343"]],
+    ports.map((p) => p.manufacturer),
+    [
+      "Microsoft",
+      "Silicon Labs",
+      "wch.cn",
+      "FTDI",
+      "Quectel",
+      undefined,
+      "(Standard port types)",
+      "Microsoft",
+    ],
   );
-  assert.deepEqual(parseWindowsPorts(""), []);
-  assert.deepEqual(parseWindowsPorts("not json"), []);
+  assert.ok(!ports.some((p) => p.path.startsWith("LPT")), "printer ports are not serial ports");
+});
+
+Deno.test("Windows: the exact SetupAPI and registry calls, structure sizes and UTF-16 arguments", async () => {
+  const win = fakeWindowsDevices([SAMPLE_DEVICES[1]], {
+    serialComm: [["\\Device\\USBSER000", "COM10"]],
+  });
+  await listPorts({ os: "windows", windowsApi: win });
+  assert.deepEqual(win.problems, []);
+  assert.deepEqual(win.calls, [
+    // GUID_DEVCLASS_PORTS, DIGCF_PRESENT
+    "SetupDiGetClassDevsW({4D36E978-E325-11CE-BFC1-08002BE10318}, 0x2)",
+    "SetupDiEnumDeviceInfo(0, cbSize 32 in 32 bytes)", // sizeof(SP_DEVINFO_DATA) on 64-bit Windows
+    // DICS_FLAG_GLOBAL, profile 0, DIREG_DEV, KEY_QUERY_VALUE
+    "SetupDiOpenDevRegKey(scope 1, profile 0, type 1, sam 0x1)",
+    "RegQueryValueExW(PortName, 512 bytes in 512)",
+    "RegCloseKey",
+    "SetupDiGetDeviceInstanceIdW(256 chars in 512 bytes)",
+    "SetupDiGetDevicePropertyW({4340A6C5-93FA-4706-972C-7B648008A5A7} 8, 512 bytes in 512)", // DEVPKEY_Device_Parent
+    "SetupDiGetDeviceRegistryPropertyW(0xc, 512 bytes in 512)", // SPDRP_FRIENDLYNAME
+    "SetupDiGetDeviceRegistryPropertyW(0xb, 512 bytes in 512)", // SPDRP_MFG
+    // DEVPKEY_Device_BusReportedDeviceDesc
+    "SetupDiGetDevicePropertyW({540B947E-8B40-45BC-A8A2-6A0B894CBDA2} 4, 512 bytes in 512)",
+    "SetupDiEnumDeviceInfo(1, cbSize 32 in 32 bytes)",
+    "SetupDiDestroyDeviceInfoList",
+    // GUID_DEVCLASS_MODEM
+    "SetupDiGetClassDevsW({4D36E96D-E325-11CE-BFC1-08002BE10318}, 0x2)",
+    "SetupDiEnumDeviceInfo(0, cbSize 32 in 32 bytes)",
+    "SetupDiDestroyDeviceInfoList",
+    // HKEY_LOCAL_MACHINE as the sign-extended 64-bit handle, KEY_QUERY_VALUE
+    "RegOpenKeyExW(0xffffffff80000002, HARDWARE\\DEVICEMAP\\SERIALCOMM, 0, 0x1)",
+    "RegEnumValueW(0, 16384 chars in 32768 bytes, 512 bytes in 512)",
+    "RegEnumValueW(1, 16384 chars in 32768 bytes, 512 bytes in 512)",
+    "RegCloseKey",
+  ]);
+});
+
+Deno.test("Windows: a long property is read again with the size SetupAPI asks for", async () => {
+  const win = fakeWindowsDevices([SAMPLE_DEVICES[7]], { serialComm: null });
+  const [modem] = await listPorts({ os: "windows", windowsApi: win });
+  assert.deepEqual(win.problems, []);
+  const long = SAMPLE_DEVICES[7].busReportedDesc!;
+  assert.ok((long.length + 1) * 2 > 512, "longer than the first buffer");
+  assert.equal(modem.product, long);
+  const reads = win.calls.filter((c) => c.includes("540B947E"));
+  assert.deepEqual(reads, [
+    "SetupDiGetDevicePropertyW({540B947E-8B40-45BC-A8A2-6A0B894CBDA2} 4, 512 bytes in 512)",
+    `SetupDiGetDevicePropertyW({540B947E-8B40-45BC-A8A2-6A0B894CBDA2} 4, ${
+      (modem.product!.length + 1) * 2
+    } bytes in ${(modem.product!.length + 1) * 2})`,
+  ]);
+});
+
+Deno.test("Windows: when SetupAPI fails, the registry's SERIALCOMM still names the ports (no USB facts, never auto-picked)", async () => {
+  const win = fakeWindowsDevices(SAMPLE_DEVICES, {
+    serialComm: SAMPLE_SERIALCOMM,
+    setupApiFails: true,
+  });
+  const ports = await listPorts({ os: "windows", windowsApi: win });
+  assert.deepEqual(win.problems, []);
+  assert.deepEqual(win.leaks(), []);
+  assert.deepEqual(ports.map((p) => [p.path, p.vid, p.description]), [
+    ["CNCA0", undefined, "serial port (\\Device\\com0com10)"],
+    ["COM1", undefined, "serial port (\\Device\\Serial0)"],
+    ["COM3", undefined, "serial port (\\Device\\Silabser0)"],
+    ["COM4", undefined, "serial port (\\Device\\VCP0)"],
+    ["COM5", undefined, "serial port (\\Device\\BthModem0)"],
+    ["COM7", undefined, "serial port (\\Device\\CH343SER0)"],
+    ["COM10", undefined, "serial port (\\Device\\USBSER000)"],
+    ["COM15", undefined, "serial port (\\Device\\QCUSB_COM15_3)"],
+  ]);
+  await assert.rejects(
+    () => selectAutoPort({ os: "windows", windowsApi: win }),
+    (e) =>
+      e instanceof UsageError && e.code === "E_NO_PORT" && /COM10 \(serial port/.test(e.message),
+  );
+  // Neither source: nothing listed, no error.
+  const none = fakeWindowsDevices([], { serialComm: null, setupApiFails: true });
+  assert.deepEqual(await listPorts({ os: "windows", windowsApi: none }), []);
+});
+
+Deno.test("Windows: --port auto and port lookup on SetupAPI's data", async () => {
+  const windowsApi = fakeWindowsDevices(SAMPLE_DEVICES, { serialComm: SAMPLE_SERIALCOMM });
+  await assert.rejects(
+    () => selectAutoPort({ os: "windows", windowsApi }),
+    (e) =>
+      e instanceof UsageError && e.code === "E_SEVERAL_PORTS" &&
+      e.message.startsWith(
+        "several serial ports found: COM10 (303a:1001 USB JTAG/serial debug unit), COM3 (10c4:ea60",
+      ) && !/COM5|COM1 /.test(e.message),
+  );
+  assert.equal(
+    (await selectAutoPort({ os: "windows", windowsApi, portFilter: "vid=303a" })).path,
+    "COM10",
+  );
+  assert.equal(
+    (await selectAutoPort({ os: "windows", windowsApi, portFilter: "pid=55d3" })).path,
+    "COM7",
+  );
+  assert.equal(
+    (await selectAutoPort({ os: "windows", windowsApi, portFilter: "serial=A50285BI" })).path,
+    "COM4",
+  );
+  // Without the USB bridges, the Bluetooth link and COM1 are named but not picked.
+  const onlyLocal = fakeWindowsDevices(
+    SAMPLE_DEVICES.filter((d) =>
+      !d.instanceId.startsWith("USB") && !d.instanceId.startsWith("FTDI")
+    ),
+    { serialComm: null },
+  );
+  await assert.rejects(
+    () => selectAutoPort({ os: "windows", windowsApi: onlyLocal }),
+    (e) =>
+      e instanceof UsageError && e.code === "E_NO_PORT" &&
+      /not chosen automatically\): COM1 \(Communications Port\), COM5 \(Standard Serial over Bluetooth link\)/
+        .test(e.message),
+  );
+  // A port given by name (any case) gets its USB facts: 303a:1001 then gets the USB-JTAG reset.
+  assert.deepEqual(await lookupPortInfo("com10", { os: "windows", windowsApi }), {
+    vid: 0x303a,
+    pid: 0x1001,
+    serialNumber: "F4:12:FA:00:00:01",
+    manufacturer: "Microsoft",
+    product: "USB JTAG/serial debug unit",
+    bridge: "Espressif USB-Serial/JTAG",
+  });
+});
+
+Deno.test("Windows: device instance ids", () => {
+  assert.deepEqual(parseInstanceId("USB\\VID_10C4&PID_EA60\\0001"), {
+    vid: 0x10c4,
+    pid: 0xea60,
+    serialNumber: "0001",
+  });
+  assert.deepEqual(parseInstanceId("USB\\VID_303A&PID_1001&MI_00\\7&2A3B4C5D&0&0000"), {
+    vid: 0x303a,
+    pid: 0x1001,
+    composite: true,
+  });
+  assert.deepEqual(parseInstanceId("USB\\VID_1A86&PID_7523\\5&1A2B3C4D&0&3"), {
+    vid: 0x1a86,
+    pid: 0x7523,
+  }, "a CH340 reports no serial number: Windows made the id up");
+  assert.deepEqual(parseInstanceId("FTDIBUS\\VID_0403+PID_6010+FT4ABCDEB\\0000"), {
+    vid: 0x0403,
+    pid: 0x6010,
+    channelSerial: "FT4ABCDEB",
+  });
+  assert.deepEqual(
+    parseInstanceId(
+      "BTHENUM\\{00001101-0000-1000-8000-00805F9B34FB}_VID&000105D6_PID&000A\\8&2E2D6C9&0&001122334455_C00000000",
+    ),
+    {},
+  );
+  assert.deepEqual(parseInstanceId("ACPI\\PNP0501\\0"), {});
+  assert.deepEqual(parseInstanceId(""), {});
+});
+
+Deno.test({
+  name: "asked for Windows ports where there is no Windows, the listing is empty, not an error",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    assert.deepEqual(await listPorts({ os: "windows" }), []);
+    assert.deepEqual(await listPortPaths({ os: "windows" }), []);
+  },
+});
+
+Deno.test({
+  name: "Linux and macOS never load a Windows DLL: importing, listing and opening leave them alone",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const url = (p: string) => JSON.stringify(new URL(p, import.meta.url).href);
+    // A fresh process, so the spy is in place before any module is evaluated.
+    const script = `
+      const seen = [];
+      const dlopen = Deno.dlopen;
+      Deno.dlopen = (path, symbols) => { seen.push(path); return dlopen(path, symbols); };
+      const ports = await import(${url("../lib/transport/ports.ts")});
+      const open = await import(${url("../lib/transport/open.ts")});
+      await import(${url("../mod.ts")});
+      await ports.listPorts();
+      await ports.listPortPaths();
+      await (await import(${url("../lib/station/wait.ts")})).listSerialDevices();
+      await ports.lookupPortInfo("/dev/ttyUSB9");
+      await (await open.openTransport("sim://esp32")).close();
+      console.log(JSON.stringify(seen));
+    `;
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--quiet", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(r.success, new TextDecoder().decode(r.stderr));
+    const seen: string[] = JSON.parse(
+      new TextDecoder().decode(r.stdout).trim().split("\n").at(-1)!,
+    );
+    assert.deepEqual(seen.filter((p) => /\.dll$/i.test(p)), []);
+  },
+});
+
+Deno.test("waitForDevice on Windows: a COM port appearing in SetupAPI's list, then going", async () => {
+  const devices = SAMPLE_DEVICES.filter((d) => d.portName === "COM1");
+  const windowsApi = fakeWindowsDevices(devices, { serialComm: null });
+  const list = () => listPortPaths({ os: "windows", windowsApi });
+  assert.deepEqual(await list(), ["COM1"]);
+  const appeared = waitForDevice({ list, pollMs: 5 });
+  setTimeout(() => devices.push(SAMPLE_DEVICES[1]), 20);
+  assert.equal(await appeared, "COM10", "the new port, not the one already there");
+  const gone = waitForDevice({ list, gone: "COM10", pollMs: 5 });
+  setTimeout(() => devices.pop(), 20);
+  assert.equal(await gone, "COM10");
+  assert.deepEqual(windowsApi.problems, []);
+  assert.deepEqual(windowsApi.leaks(), []);
 });
 
 Deno.test("list-ports table: aligned columns, bridge and maker shown; a clear line when empty", async () => {
@@ -366,4 +589,26 @@ Deno.test("--port auto with no matching port says what to do", async () => {
   });
   assert.equal(code, 2);
   assert.match(err, /no USB serial port found matching --port-filter vid=dead: plug the board in/);
+});
+
+Deno.test("waitForDevice with a --port-filter: only a board with matching USB ids counts", async () => {
+  const devices = SAMPLE_DEVICES.filter((d) => d.portName === "COM1" || d.portName === "COM3");
+  const windowsApi = fakeWindowsDevices(devices, { serialComm: null });
+  // The FTDI board comes first; the Espressif one only after two polls have seen the FTDI.
+  let polls = 0;
+  const listed = async () => {
+    const ports = await listPorts({ os: "windows", windowsApi });
+    polls++;
+    if (polls === 2) devices.push(SAMPLE_DEVICES[5]); // FTDI: not the one asked for
+    if (polls === 4) devices.push(SAMPLE_DEVICES[1]); // Espressif USB-Serial/JTAG
+    return ports;
+  };
+  const waiting = waitForDevice({ portFilter: "vid=303a,pid=1001", listPorts: listed, pollMs: 1 });
+  assert.equal(await waiting, "COM10");
+  assert.ok(polls >= 5, "the FTDI port was listed by earlier polls and passed over");
+  await assert.rejects(
+    () => waitForDevice({ portFilter: "vendor=303a", listPorts: listed }),
+    (e) => e instanceof UsageError && /unknown key "vendor"/.test(e.message),
+  );
+  assert.deepEqual(windowsApi.problems, []);
 });

@@ -8,9 +8,8 @@
  *   USB device directory that holds `idVendor`). Tested against fixture trees.
  * - macOS: parse `ioreg -r -c IOUSBHostDevice -l` (the parser is tested
  *   against sample text; the command itself is untested here).
- * - Windows: ask PowerShell for `Win32_PnPEntity` objects of class `Ports`
- *   (the parser is tested against sample JSON; the command itself is untested
- *   here).
+ * - Windows: SetupAPI and the registry through FFI (ports_windows.ts; tested
+ *   against fakes of the DLLs, never on a real Windows machine here).
  *
  * Written by hand: no reachable library lists serial ports for Deno.
  *
@@ -19,6 +18,7 @@
 
 import { UsageError } from "../errors.ts";
 import type { PortInfo } from "./transport.ts";
+import { listWindowsPorts, type WindowsPortsOptions } from "./ports_windows.ts";
 
 /** A serial port and what is known about the device behind it. */
 export interface PortDescription extends PortInfo {
@@ -55,9 +55,9 @@ function bridgeRank(p: PortDescription): number {
   return p.vid !== undefined ? KNOWN_BRIDGES.length : KNOWN_BRIDGES.length + 1;
 }
 
-/** Fill `bridge` and `description` from the USB facts and sort, known bridges first. */
+/** Fill `bridge` and `description` (unless given) from the USB facts and sort, known bridges first. */
 function finish(
-  ports: Omit<PortDescription, "description">[],
+  ports: (Omit<PortDescription, "description"> & { description?: string })[],
   fallback: string,
 ): PortDescription[] {
   const out = ports.map((p): PortDescription => {
@@ -65,7 +65,8 @@ function finish(
     return {
       ...p,
       ...(bridge ? { bridge } : {}),
-      description: p.product ?? bridge ?? (p.vid !== undefined ? "USB serial device" : fallback),
+      description: p.product ?? p.description ?? bridge ??
+        (p.vid !== undefined ? "USB serial device" : fallback),
     };
   });
   // Numbers inside names compare as numbers: COM3 before COM10, ttyUSB2 before ttyUSB10.
@@ -99,6 +100,8 @@ export interface ListPortsOptions {
   devRoot?: string;
   /** Operating system to list for. Default `Deno.build.os`. */
   os?: string;
+  /** The Windows DLL calls (tests pass fakes). Default: setupapi.dll and advapi32.dll through FFI, on Windows only. */
+  windowsApi?: WindowsPortsOptions;
 }
 
 /**
@@ -116,11 +119,7 @@ export async function listPorts(options: ListPortsOptions = {}): Promise<PortDes
   if (os === "darwin") {
     return parseIoreg(await runText("ioreg", ["-r", "-c", "IOUSBHostDevice", "-l"]));
   }
-  if (os === "windows") {
-    return parseWindowsPorts(
-      await runText("powershell", ["-NoProfile", "-NonInteractive", "-Command", WINDOWS_QUERY]),
-    );
-  }
+  if (os === "windows") return finish(listWindowsPorts(options.windowsApi), "serial port");
   return listLinuxPorts(options.sysfsRoot ?? "/sys", options.devRoot ?? "/dev");
 }
 
@@ -255,58 +254,6 @@ export function parseIoreg(text: string): PortDescription[] {
   return finish(found.map(dropUndefined), "serial port");
 }
 
-/** PowerShell that prints the COM ports as JSON (Name, PNPDeviceID, Manufacturer). */
-export const WINDOWS_QUERY =
-  "Get-CimInstance -ClassName Win32_PnPEntity -Filter \"PNPClass='Ports'\" | " +
-  "Select-Object Name,PNPDeviceID,Manufacturer | ConvertTo-Json -Compress";
-
-/**
- * Parse the JSON printed by {@link WINDOWS_QUERY}: `Name` carries `(COMn)`,
- * `PNPDeviceID` carries the USB ids (`USB\VID_303A&PID_1001&MI_00\…`,
- * `FTDIBUS\VID_0403+PID_6001+A50285BIA\0000`) and, for single-interface
- * devices, the serial number. Untested on a real Windows machine.
- *
- * @example
- * ```ts
- * import { parseWindowsPorts } from "./ports.ts";
- * console.log(parseWindowsPorts("[]")); // []
- * ```
- */
-export function parseWindowsPorts(json: string): PortDescription[] {
-  if (!json.trim()) return [];
-  let data: unknown;
-  try {
-    data = JSON.parse(json);
-  } catch {
-    return [];
-  }
-  const found: Omit<PortDescription, "description">[] = [];
-  for (const item of Array.isArray(data) ? data : [data]) {
-    if (!item || typeof item !== "object") continue;
-    const o = item as Record<string, unknown>;
-    const name = typeof o.Name === "string" ? o.Name : "";
-    const com = /\((COM\d+)\)/i.exec(name);
-    if (!com) continue;
-    const id = typeof o.PNPDeviceID === "string" ? o.PNPDeviceID : "";
-    const ids = /VID_([0-9A-F]{4})[&+]PID_([0-9A-F]{4})(?:\+([^\\]+))?/i.exec(id);
-    const parts = id.split("\\");
-    let serialNumber: string | undefined;
-    if (ids?.[3]) serialNumber = ids[3]; // FTDI driver: VID+PID+SERIAL
-    else if (ids && !/&MI_/i.test(id) && parts.length >= 3 && !parts[2].includes("&")) {
-      serialNumber = parts[2]; // a generated instance id has '&' in it; a real serial does not
-    }
-    found.push(dropUndefined({
-      path: com[1].toUpperCase(),
-      vid: ids ? parseInt(ids[1], 16) : undefined,
-      pid: ids ? parseInt(ids[2], 16) : undefined,
-      serialNumber,
-      manufacturer: typeof o.Manufacturer === "string" ? o.Manufacturer : undefined,
-      product: name.replace(/\s*\(COM\d+\)\s*$/i, "") || undefined,
-    }));
-  }
-  return finish(found, "serial port");
-}
-
 function dropUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
@@ -364,23 +311,27 @@ export function matchesFilter(p: PortInfo, f: PortFilter): boolean {
 }
 
 /**
- * USB serial device nodes under /dev (Linux ttyUSB/ttyACM, macOS cu.usb*):
- * a cheap poll for hot-plug waiting.
+ * The serial ports to watch for hot-plug, cheap enough to poll: USB serial
+ * device nodes under /dev on Linux and macOS (ttyUSB*, ttyACM*, cu.usb*);
+ * every COM port on Windows (SetupAPI, then the registry's SERIALCOMM map).
  *
  * @example
  * ```ts
- * import { listSerialDevices } from "./ports.ts";
- * console.log(await listSerialDevices());
+ * import { listPortPaths } from "./ports.ts";
+ * console.log(await listPortPaths());
  * ```
  */
-export async function listSerialDevices(): Promise<string[]> {
+export async function listPortPaths(options: ListPortsOptions = {}): Promise<string[]> {
+  if ((options.os ?? Deno.build.os) === "windows") {
+    return (await listPorts({ ...options, os: "windows" })).map((p) => p.path);
+  }
   const out: string[] = [];
   try {
     for await (const e of Deno.readDir("/dev")) {
       if (/^(ttyUSB|ttyACM)\d+$|^cu\.(usb|wchusb|SLAB)/.test(e.name)) out.push(`/dev/${e.name}`);
     }
   } catch {
-    // no /dev (Windows): nothing to list this way
+    // no /dev: nothing to list this way
   }
   return out.sort();
 }

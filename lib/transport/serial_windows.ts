@@ -4,8 +4,9 @@
  * control), COMMTIMEOUTS for reads that return on the first byte or after a
  * timeout, EscapeCommFunction for DTR/RTS, PurgeComm, CloseHandle.
  *
- * Everything Windows-specific is in this one file, so a Windows user's report
- * maps to one place. Details worth knowing:
+ * Talking to an open COM port on Windows is all in this one file (finding
+ * ports is ports_windows.ts), so a Windows user's report maps to one place.
+ * Details worth knowing:
  * - SetCommState also sets DTR and RTS (fDtrControl/fRtsControl), so the DCB
  *   carries the lines' current states: a baud change must not pulse EN.
  * - After every RTS change DTR is written again with its current state: the
@@ -17,6 +18,9 @@
  *   that error is reported.
  * - The handle is opened without FILE_FLAG_OVERLAPPED: Windows serialises
  *   I/O on it, so a write waits for a pending read's timeout at most.
+ * - Some drivers (Bluetooth, virtual COM ports) have no modem lines and fail
+ *   EscapeCommFunction with error 50 or 1: that is `E_NO_MODEM_LINES`, the
+ *   port still opens, and resets are skipped.
  * It cannot run on the Linux machines this project is
  * built on: the struct layouts and the call sequence are unit-tested against
  * a fake kernel32 (the symbol table is injectable). Layout facts: winbase.h
@@ -27,6 +31,7 @@
 
 import { TransportError } from "../errors.ts";
 import type { PortInfo, SerialSignals, Transport } from "./transport.ts";
+import { isInvalidHandle, utf16z } from "./win32.ts";
 
 /** Access and creation flags (winnt.h, fileapi.h). */
 const GENERIC_READ = 0x80000000;
@@ -45,22 +50,47 @@ export const CLRDTR = 6;
 const PURGE_RXABORT = 0x0002;
 const PURGE_RXCLEAR = 0x0008;
 /** GetLastError values (winerror.h). */
+const ERROR_INVALID_FUNCTION = 1;
 const ERROR_FILE_NOT_FOUND = 2;
 const ERROR_PATH_NOT_FOUND = 3;
 const ERROR_ACCESS_DENIED = 5;
-const ERROR_INVALID_PARAMETER = 87;
-const ERROR_OPERATION_ABORTED = 995;
-const ERROR_DEVICE_NOT_CONNECTED = 1167;
-const ERROR_GEN_FAILURE = 31;
+const ERROR_NOT_READY = 21;
 const ERROR_BAD_COMMAND = 22;
-/** Errors that mean the device is gone (unplugged USB bridges answer with these). */
+const ERROR_GEN_FAILURE = 31;
+const ERROR_NOT_SUPPORTED = 50;
+const ERROR_DEV_NOT_EXIST = 55;
+const ERROR_INVALID_PARAMETER = 87;
+const ERROR_NO_SUCH_DEVICE = 433;
+const ERROR_OPERATION_ABORTED = 995;
+const ERROR_IO_DEVICE = 1117;
+const ERROR_DEVICE_NOT_CONNECTED = 1167;
+const ERROR_DEVICE_REMOVED = 1617;
+/**
+ * Errors that mean the device is gone. Unplugged USB bridges answer with
+ * 22, 31, 995, 1167 or 5 depending on the driver; a vanished virtual port
+ * with 21 (device not ready); the others are winerror.h's own words for a
+ * device that is no longer there (55, 433, 1617) or no longer answers (1117).
+ */
 const GONE_ERRORS = [
-  ERROR_OPERATION_ABORTED,
-  ERROR_DEVICE_NOT_CONNECTED,
-  ERROR_GEN_FAILURE,
+  ERROR_NOT_READY,
   ERROR_BAD_COMMAND,
+  ERROR_GEN_FAILURE,
+  ERROR_DEV_NOT_EXIST,
+  ERROR_NO_SUCH_DEVICE,
+  ERROR_OPERATION_ABORTED,
+  ERROR_IO_DEVICE,
+  ERROR_DEVICE_NOT_CONNECTED,
+  ERROR_DEVICE_REMOVED,
   ERROR_ACCESS_DENIED,
 ];
+/**
+ * What EscapeCommFunction answers on a port without modem lines (some
+ * Bluetooth and virtual COM drivers): the request is not supported (50) or
+ * not a function the driver has (1). pyserial ignores EscapeCommFunction's
+ * result altogether; here it becomes E_NO_MODEM_LINES, which resets treat
+ * as "cannot reset", as the POSIX backend does for ENOTTY.
+ */
+const NO_MODEM_LINE_ERRORS = [ERROR_NOT_SUPPORTED, ERROR_INVALID_FUNCTION];
 /** COMMTIMEOUTS "return at once with what is there, or wait up to the constant" (MAXDWORD rule). */
 const MAXDWORD = 0xffffffff;
 /** WriteTotalTimeoutConstant: a write that moves nothing for this long has stalled. */
@@ -232,18 +262,7 @@ export function encodeTimeouts(ms: number): Uint8Array {
 
 /** `COM3` or `\\.\COM3` → the UTF-16 NUL-terminated device name CreateFileW wants. */
 export function deviceName(port: string): Uint8Array {
-  const name = port.startsWith("\\\\.\\") ? port : `\\\\.\\${port}`;
-  const out = new Uint8Array((name.length + 1) * 2);
-  for (let i = 0; i < name.length; i++) {
-    new DataView(out.buffer).setUint16(i * 2, name.charCodeAt(i), true);
-  }
-  return out;
-}
-
-function isInvalid(h: Deno.PointerValue): boolean {
-  if (h === null) return true;
-  const v = Deno.UnsafePointer.value(h);
-  return v === 0n || v === 0xffffffffffffffffn || v === -1n;
+  return utf16z(port.startsWith("\\\\.\\") ? port : `\\\\.\\${port}`);
 }
 
 /** Options for {@link openWindowsSerialPort}. */
@@ -387,13 +406,27 @@ export class WindowsSerialPort implements Transport {
     return Promise.resolve();
   }
 
-  /** DTR / RTS through EscapeCommFunction; DTR is written again after RTS (usbser.sys). */
+  /**
+   * DTR / RTS through EscapeCommFunction; DTR is written again after RTS
+   * (usbser.sys). A port whose driver has no modem lines rejects with
+   * `E_NO_MODEM_LINES`.
+   */
   setSignals(signals: SerialSignals): Promise<void> {
     if (this.#closed) {
       return Promise.reject(new TransportError("E_PORT_CLOSED", `port ${this.path} is closed`));
     }
     const escape = (code: number, what: string) => {
-      if (!this.#k.EscapeCommFunction(this.#h, code)) throw this.#failed(what);
+      if (this.#k.EscapeCommFunction(this.#h, code)) return;
+      const e = this.#k.GetLastError();
+      if (NO_MODEM_LINE_ERRORS.includes(e)) {
+        throw new TransportError(
+          "E_NO_MODEM_LINES",
+          `${this.path} has no DTR/RTS lines (its driver answers Windows error ${e} to ${what}), ` +
+            "so it cannot reset the board: put the board in download mode by hand " +
+            "(hold BOOT, tap EN), or use a port with modem lines",
+        );
+      }
+      throw this.#error(what, e);
     };
     try {
       if (signals.dtr !== undefined) {
@@ -434,6 +467,8 @@ export class WindowsSerialPort implements Transport {
 
 /**
  * Open `COMn` (or `\\.\COMn`) raw 8N1 at `baud`, DTR and RTS released.
+ * A port without modem lines opens too; its `setSignals` then rejects with
+ * `E_NO_MODEM_LINES`.
  *
  * @throws {TransportError} `E_PORT_NOT_FOUND` (no such port), `E_PORT_BUSY`
  *   (another program holds it: Windows answers ERROR_ACCESS_DENIED), `E_PORT_OPEN`.
@@ -458,7 +493,7 @@ export async function openWindowsSerialPort(
     FILE_ATTRIBUTE_NORMAL,
     null,
   );
-  if (isInvalid(h)) {
+  if (isInvalidHandle(h)) {
     const e = k.GetLastError();
     if (e === ERROR_FILE_NOT_FOUND || e === ERROR_PATH_NOT_FOUND) {
       throw new TransportError(
@@ -476,8 +511,13 @@ export async function openWindowsSerialPort(
   }
   const t = new WindowsSerialPort(k, h, port, options.baud ?? 115200, options.info);
   try {
+    // SetCommState (in setBaud) already releases both lines through the DCB;
+    // EscapeCommFunction then confirms it. A port without modem lines cannot,
+    // and that is no reason to refuse it: data still flows.
     await t.setBaud(options.baud ?? 115200);
-    await t.setSignals({ dtr: false, rts: false });
+    await t.setSignals({ dtr: false, rts: false }).catch((e) => {
+      if (!(e instanceof TransportError && e.code === "E_NO_MODEM_LINES")) throw e;
+    });
     await t.flushInput();
     return t;
   } catch (e) {
