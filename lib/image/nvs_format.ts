@@ -149,14 +149,6 @@ export function nvsHeaderCrc(page: Uint8Array): number {
   return nvsCrc32(page.subarray(4, 28));
 }
 
-/** Details attached to NVS errors (CSV line, key, file …). */
-export interface NvsErrorDetails extends Record<string, unknown> {
-  /** 1-based line of the CSV row, when the input was CSV. */
-  line?: number;
-  /** The key the problem is about. */
-  key?: string;
-}
-
 /**
  * A mistake in what was asked to be written into an NVS partition: a bad
  * value, key, encoding or size. A usage error (exit code 2 in the CLI); the

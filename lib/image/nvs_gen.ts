@@ -418,16 +418,24 @@ function checkKey(key: string, what: string, where: string): void {
 }
 
 const FILL_ENCODING = /^(blob_fill|blob_sz_fill)\((\d+);(0x[0-9a-fA-F]{2})\)/;
-/** Largest blob_fill length accepted (larger cannot fit any partition). */
-const MAX_FILL = NVS_MAX_SIZE;
 
 function scalarText(value: NvsScalar): string {
   if (value instanceof Uint8Array) return new TextDecoder().decode(value);
   return String(value);
 }
 
-/** Decode a row's value by its encoding, as the generator's `NVS.write_entry` does. */
-function decodeValue(encoding: string, value: NvsScalar, where: string, key: string): Op {
+/**
+ * Decode a row's value by its encoding, as the generator's `NVS.write_entry`
+ * does. `room` (the partition size) bounds fill lengths before any memory is
+ * taken for them.
+ */
+function decodeValue(
+  encoding: string,
+  value: NvsScalar,
+  where: string,
+  key: string,
+  room: number,
+): Op {
   const fail = (code: string, message: string) =>
     new NvsInputError(code, `${where}: ${message}`, { details: { key, encoding } });
   if (encoding.startsWith("blob_fill") || encoding.startsWith("blob_sz_fill")) {
@@ -443,7 +451,12 @@ function decodeValue(encoding: string, value: NvsScalar, where: string, key: str
       throw fail("E_NVS_ENCODING", `${m[1]} takes its value from the row: use type data`);
     }
     const length = Number(m[2]);
-    if (length > MAX_FILL) throw fail("E_NVS_TOO_LONG", `${m[1]} length ${m[2]} is too large`);
+    if (length > room) {
+      throw fail(
+        "E_NVS_TOO_LONG",
+        `${m[1]} reserves ${m[2]} bytes, more than the whole 0x${room.toString(16)}-byte partition`,
+      );
+    }
     const pad = parseInt(m[3], 16);
     const text = new TextEncoder().encode(String(value));
     if (text.length > length) {
@@ -546,8 +559,9 @@ function layOut(
   rows: readonly NvsRow[],
   versionByte: number,
   dataBytes: number,
-  wifiExtras: boolean,
+  options: { wifiExtras: boolean; room: number },
 ): PageWriter {
+  const { wifiExtras, room } = options;
   const w = new PageWriter(versionByte, dataBytes);
   const namespaces = new Map<string, number>();
   let ns: number | null = null;
@@ -608,14 +622,14 @@ function layOut(
           { details: { key: row.key } },
         );
       }
-      put(row.key, decodeValue(row.encoding, value, where, row.key), where, ns);
+      put(row.key, decodeValue(row.encoding, value, where, row.key, room), where, ns);
       if (!staExtrasWritten) {
         for (const [k, bytes] of STA_EXTRAS) put(k, { kind: "blob", bytes }, where, ns);
         staExtrasWritten = true;
       }
       continue;
     }
-    put(row.key, decodeValue(row.encoding, value, where, row.key), where, ns);
+    put(row.key, decodeValue(row.encoding, value, where, row.key, room), where, ns);
   }
   return w;
 }
@@ -718,13 +732,13 @@ export function buildNvs(input: NvsData | readonly NvsRow[], options: BuildNvsOp
   const rows = Array.isArray(input)
     ? input as readonly NvsRow[]
     : nvsRowsFromData(input as NvsData);
-  const wifi = options.wifiExtras ?? true;
+  const layoutOptions = { wifiExtras: options.wifiExtras ?? true, room: options.size };
   let writer: PageWriter;
   try {
-    writer = layOut(rows, versionByte, layout.dataPages * NVS_PAGE_SIZE, wifi);
+    writer = layOut(rows, versionByte, layout.dataPages * NVS_PAGE_SIZE, layoutOptions);
   } catch (e) {
     if (!(e instanceof OutOfPages)) throw e;
-    const needed = layOut(rows, versionByte, Infinity, wifi).pageCount;
+    const needed = layOut(rows, versionByte, Infinity, layoutOptions).pageCount;
     const minSize = Math.max(needed + 1, 3) * NVS_PAGE_SIZE;
     throw new NvsInputError(
       "E_NVS_FULL",
