@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { nvsErrorCode } from "./nvs_test_util.ts";
 import {
   decodeBase64Py,
   decodeHex2bin,
@@ -14,16 +15,6 @@ const hex = (b: Uint8Array | string) =>
   typeof b === "string"
     ? `error: ${b}`
     : Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof NvsInputError, `not an NvsInputError: ${e}`);
-    return e.code;
-  }
-  throw new Error("did not throw");
-}
 
 Deno.test("CSV records follow Python's csv module: quotes, doubled quotes, text after a closing quote, multi-line fields", () => {
   // Expected fields are what Python 3.11's csv.reader returns for the same text.
@@ -64,11 +55,17 @@ Deno.test("parseNvsCsv maps columns by the header, keeps keys and values verbati
 });
 
 Deno.test("parseNvsCsv refuses a missing header column, a row without its fields and an unknown type", () => {
-  assert.equal(code(() => parseNvsCsv("key,type,value\nns,namespace,\n")), "E_NVS_CSV");
-  assert.equal(code(() => parseNvsCsv("")), "E_NVS_CSV");
-  assert.equal(code(() => parseNvsCsv("key,type,encoding,value\nns\n")), "E_NVS_CSV");
-  assert.equal(code(() => parseNvsCsv("key,type,encoding,value\nk,data,u8\n")), "E_NVS_CSV");
-  assert.equal(code(() => parseNvsCsv("key,type,encoding,value\nk,dat,u8,1\n")), "E_NVS_TYPE");
+  assert.equal(nvsErrorCode(() => parseNvsCsv("key,type,value\nns,namespace,\n")), "E_NVS_CSV");
+  assert.equal(nvsErrorCode(() => parseNvsCsv("")), "E_NVS_CSV");
+  assert.equal(nvsErrorCode(() => parseNvsCsv("key,type,encoding,value\nns\n")), "E_NVS_CSV");
+  assert.equal(
+    nvsErrorCode(() => parseNvsCsv("key,type,encoding,value\nk,data,u8\n")),
+    "E_NVS_CSV",
+  );
+  assert.equal(
+    nvsErrorCode(() => parseNvsCsv("key,type,encoding,value\nk,dat,u8,1\n")),
+    "E_NVS_TYPE",
+  );
   assert.throws(
     () =>
       parseNvsCsv("key,type,encoding,value\nns,namespace,,\nk,blob,u8,1\n", { source: "f.csv" }),

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { nvsErrorCode } from "./nvs_test_util.ts";
 import { crc32 } from "node:zlib";
 import { buildNvs, nvsLayout, nvsRowsFromData, parseNvsSize } from "./nvs_gen.ts";
 import { type NvsRow, parseNvsCsv } from "./nvs_csv.ts";
@@ -6,16 +7,6 @@ import { NvsInputError } from "./nvs_format.ts";
 import { parseNvs } from "./nvs_parse.ts";
 
 const CSV_HEAD = "key,type,encoding,value\n";
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof NvsInputError, `not an NvsInputError: ${e}`);
-    return e.code;
-  }
-  throw new Error("did not throw");
-}
 
 function message(fn: () => unknown): string {
   try {
@@ -107,7 +98,7 @@ Deno.test("version 1: single-page blobs of type 0x41 and header version 0xFF", (
   assert.deepEqual(item.value, Uint8Array.from([9, 8, 7]));
   assert.equal(item.chunks, undefined);
   assert.equal(
-    code(() => buildNvs({ ns: { b: new Uint8Array(1985) } }, { size: 0x3000, version: 1 })),
+    nvsErrorCode(() => buildNvs({ ns: { b: new Uint8Array(1985) } }, { size: 0x3000, version: 1 })),
     "E_NVS_TOO_LONG",
   );
 });
@@ -129,7 +120,7 @@ Deno.test("partition sizes: whole pages, read-only below 0x3000, hex in any case
   assert.deepEqual(nvsLayout(0x2000), { pages: 2, dataPages: 2, readOnly: true });
   assert.deepEqual(nvsLayout(0x1000), { pages: 1, dataPages: 1, readOnly: true });
   for (const bad of [0, 0x1800, -4096, 0x3001, 1.5, 0x10000000]) {
-    assert.equal(code(() => nvsLayout(bad)), "E_NVS_SIZE", String(bad));
+    assert.equal(nvsErrorCode(() => nvsLayout(bad)), "E_NVS_SIZE", String(bad));
   }
   assert.deepEqual(
     ["0x6000", "0X6000", "0x6a000", "0X6A000", "24576", "24K", "24k", " 1M ", "24KB"].map(
@@ -138,7 +129,7 @@ Deno.test("partition sizes: whole pages, read-only below 0x3000, hex in any case
     [0x6000, 0x6000, 0x6a000, 0x6a000, 24576, 24576, 24576, 0x100000, 24576],
   );
   for (const bad of ["", "0x", "six", "0x6000g", "-4096", "1.5K"]) {
-    assert.equal(code(() => parseNvsSize(bad)), "E_NVS_SIZE", bad);
+    assert.equal(nvsErrorCode(() => parseNvsSize(bad)), "E_NVS_SIZE", bad);
   }
   // A read-only image holds only the pages in use, as the generator writes it.
   assert.equal(buildNvs({ ns: { a: 1 } }, { size: 0x2000 }).length, 0x1000);
@@ -163,35 +154,43 @@ Deno.test("data that does not fit says how large the partition must be, and that
 Deno.test("input mistakes are typed errors that name the row", () => {
   const csv = (body: string) => () =>
     buildNvs(parseNvsCsv(CSV_HEAD + body, { source: "f.csv" }), { size: 0x3000 });
-  assert.equal(code(csv("k,data,u8,1\n")), "E_NVS_NO_NAMESPACE");
+  assert.equal(nvsErrorCode(csv("k,data,u8,1\n")), "E_NVS_NO_NAMESPACE");
   assert.doesNotThrow(csv("ns,namespace,,\nk,data,u8,1\n"));
-  assert.equal(code(csv("ns,namespace,,\nkey_is_16_chars_,data,u8,1\n")), "E_NVS_KEY");
-  assert.equal(code(csv("namespace_is_16c,namespace,,\n")), "E_NVS_KEY");
-  assert.equal(code(csv("ns,namespace,,\nschlüssel,data,u8,1\n")), "E_NVS_KEY");
-  assert.equal(code(csv("ns,namespace,,\nk,data,u16,65536\n")), "E_NVS_RANGE");
-  assert.equal(code(csv("ns,namespace,,\nk,data,i64,-9223372036854775809\n")), "E_NVS_RANGE");
-  assert.equal(code(csv("ns,namespace,,\nk,data,u8,1.5\n")), "E_NVS_VALUE");
-  assert.equal(code(csv("ns,namespace,,\nk,data,float,1\n")), "E_NVS_ENCODING");
-  assert.equal(code(csv("ns,namespace,,\nk,data,,1\n")), "E_NVS_ENCODING");
-  assert.equal(code(csv("ns,namespace,,\nk,data,Hex2bin,00\n")), "E_NVS_ENCODING");
-  assert.equal(code(csv("ns,namespace,,\nk,data,blob_fill(x;0xff),a\n")), "E_NVS_ENCODING");
+  assert.equal(nvsErrorCode(csv("ns,namespace,,\nkey_is_16_chars_,data,u8,1\n")), "E_NVS_KEY");
+  assert.equal(nvsErrorCode(csv("namespace_is_16c,namespace,,\n")), "E_NVS_KEY");
+  assert.equal(nvsErrorCode(csv("ns,namespace,,\nschlüssel,data,u8,1\n")), "E_NVS_KEY");
+  assert.equal(nvsErrorCode(csv("ns,namespace,,\nk,data,u16,65536\n")), "E_NVS_RANGE");
   assert.equal(
-    code(csv("ns,namespace,,\nk,data,string," + "a".repeat(3968) + "\n")),
+    nvsErrorCode(csv("ns,namespace,,\nk,data,i64,-9223372036854775809\n")),
+    "E_NVS_RANGE",
+  );
+  assert.equal(nvsErrorCode(csv("ns,namespace,,\nk,data,u8,1.5\n")), "E_NVS_VALUE");
+  assert.equal(nvsErrorCode(csv("ns,namespace,,\nk,data,float,1\n")), "E_NVS_ENCODING");
+  assert.equal(nvsErrorCode(csv("ns,namespace,,\nk,data,,1\n")), "E_NVS_ENCODING");
+  assert.equal(nvsErrorCode(csv("ns,namespace,,\nk,data,Hex2bin,00\n")), "E_NVS_ENCODING");
+  assert.equal(nvsErrorCode(csv("ns,namespace,,\nk,data,blob_fill(x;0xff),a\n")), "E_NVS_ENCODING");
+  assert.equal(
+    nvsErrorCode(csv("ns,namespace,,\nk,data,string," + "a".repeat(3968) + "\n")),
     "E_NVS_TOO_LONG",
   );
-  assert.equal(code(csv("ns,namespace,,\nk,file,binary,nothing.bin\n")), "E_NVS_FILE");
+  assert.equal(nvsErrorCode(csv("ns,namespace,,\nk,file,binary,nothing.bin\n")), "E_NVS_FILE");
   assert.match(
     message(csv("ns,namespace,,\nk,data,u8,256\n")),
     /^f\.csv line 3 \(key "k"\): 256 is out of range for u8 \(0 to 255\)/,
   );
-  assert.equal(code(() => buildNvs({ ns: { k: 2 ** 31 } }, { size: 0x3000 })), "E_NVS_TYPE");
-  assert.equal(code(() => buildNvs({ ns: { k: 0.5 } }, { size: 0x3000 })), "E_NVS_TYPE");
   assert.equal(
-    code(() => buildNvs({ ns: { k: { type: "float", value: 1 } } } as never, { size: 0x3000 })),
+    nvsErrorCode(() => buildNvs({ ns: { k: 2 ** 31 } }, { size: 0x3000 })),
+    "E_NVS_TYPE",
+  );
+  assert.equal(nvsErrorCode(() => buildNvs({ ns: { k: 0.5 } }, { size: 0x3000 })), "E_NVS_TYPE");
+  assert.equal(
+    nvsErrorCode(() =>
+      buildNvs({ ns: { k: { type: "float", value: 1 } } } as never, { size: 0x3000 })
+    ),
     "E_NVS_TYPE",
   );
   assert.equal(
-    code(() => buildNvs({ ns: { k: 1 } }, { size: 0x3000, version: 3 as never })),
+    nvsErrorCode(() => buildNvs({ ns: { k: 1 } }, { size: 0x3000, version: 3 as never })),
     "E_NVS_VERSION",
   );
   // 254 namespaces fit (indices 1..254); the 255th does not.
@@ -199,7 +198,7 @@ Deno.test("input mistakes are typed errors that name the row", () => {
   for (let i = 0; i < 254; i++) many[`n${i}`] = {};
   assert.equal(parseNvs(buildNvs(many, { size: 0x5000 })).namespaces.length, 254);
   many.n254 = {};
-  assert.equal(code(() => buildNvs(many, { size: 0x5000 })), "E_NVS_NAMESPACES");
+  assert.equal(nvsErrorCode(() => buildNvs(many, { size: 0x5000 })), "E_NVS_NAMESPACES");
 });
 
 Deno.test("a namespace named again takes the keys that follow it", () => {
@@ -231,9 +230,15 @@ Deno.test("Wi-Fi keys get the generator's companion entries; ap.pmk_info holds t
   ]);
   // The PMK, computed here with WebCrypto: PBKDF2-HMAC-SHA1(password, ssid, 4096 rounds, 32 bytes).
   const enc = new TextEncoder();
-  const base = await crypto.subtle.importKey("raw", enc.encode("secret12"), "PBKDF2", false, [
-    "deriveBits",
-  ]);
+  const base = await crypto.subtle.importKey(
+    "raw",
+    enc.encode("secret12"),
+    "PBKDF2",
+    false,
+    [
+      "deriveBits",
+    ],
+  );
   const pmk = new Uint8Array(
     await crypto.subtle.deriveBits(
       { name: "PBKDF2", hash: "SHA-1", salt: enc.encode("espline"), iterations: 4096 },
