@@ -15,10 +15,11 @@
  *
  * Building is pure and fast (no I/O): call it once per board.
  *
- * Room for encryption: pages are laid out in plain text first; XTS-AES NVS
- * encryption (the generator's `encrypt` mode) encrypts each written 32-byte
- * entry with a tweak made of the entry's offset in the partition, which can
- * be applied to the finished image without changing the layout code.
+ * Room for encryption: pages are laid out in plain text first. NVS
+ * encryption (the generator's `encrypt` mode) is XTS-AES-256 over each
+ * 32-byte entry the bitmap marks written, with the entry's offset in the
+ * partition as the tweak, and leaves headers and bitmaps plain, so it is a
+ * pass over the finished image that needs nothing from the layout code.
  *
  * @module
  */
@@ -565,6 +566,7 @@ function layOut(
   const w = new PageWriter(versionByte, dataBytes);
   const namespaces = new Map<string, number>();
   let ns: number | null = null;
+  let nsName = "";
   let staExtrasWritten = false;
   const ap: { ssid?: string; passwd?: string; authmode?: string } = {};
   const put = (key: string, op: Op, where: string, nsIndex: number) => {
@@ -572,12 +574,20 @@ function layOut(
     else w.writeVarlen(nsIndex, key, op.bytes, op.kind === "string", where);
   };
   for (const row of rows) {
-    const where = rowPlace(row);
+    // CSV rows are named by line; typed data by namespace/key.
+    const where = row.line !== undefined
+      ? rowPlace(row)
+      : row.type === "namespace"
+      ? `namespace "${row.key}"`
+      : ns === null
+      ? `key "${row.key}"`
+      : `${nsName}/${row.key}`;
     checkKey(row.key, row.type === "namespace" ? "namespace name" : "key", where);
     if (row.type === "namespace") {
       const known = namespaces.get(row.key);
       if (known !== undefined) {
         ns = known;
+        nsName = row.key;
         continue;
       }
       // Indices 1..254: 0 holds the namespace entries, 255 means "any" (nvs_storage.cpp).
@@ -590,6 +600,7 @@ function layOut(
       }
       ns = namespaces.size + 1;
       namespaces.set(row.key, ns);
+      nsName = row.key;
       w.writeInt(NVS_NAMESPACE_INDEX, row.key, "u8", BigInt(ns));
       continue;
     }
