@@ -128,3 +128,44 @@ export { preflight, type PreflightIssue } from "./lib/image/preflight.ts";
 export { type FlashParams, patchFlashParams, type PatchResult } from "./lib/flash/flash_params.ts";
 export { runCli, type RunCliOptions } from "./lib/cli/main.ts";
 export type { OutputSinks } from "./lib/cli/output.ts";
+export {
+  buildNvs,
+  type BuildNvsOptions,
+  NVS_ENCODINGS,
+  type NvsData,
+  type NvsEncoding,
+  type NvsLayout,
+  nvsLayout,
+  nvsRowsFromData,
+  type NvsTypedValue,
+  type NvsValue,
+  parseNvsSize,
+} from "./lib/image/nvs_gen.ts";
+export {
+  loadNvsCsv,
+  type LoadNvsCsvOptions,
+  type NvsDataRow,
+  type NvsFileRow,
+  type NvsNamespaceRow,
+  type NvsRow,
+  type NvsRowType,
+  type NvsScalar,
+  parseNvsCsv,
+  type ParseNvsCsvOptions,
+} from "./lib/image/nvs_csv.ts";
+export {
+  formatNvsReport,
+  formatNvsValue,
+  type NvsErasedEntry,
+  type NvsItem,
+  type NvsItemType,
+  type NvsItemValue,
+  type NvsPageInfo,
+  type NvsPageState,
+  type NvsProblem,
+  type NvsProblemKind,
+  type NvsReport,
+  nvsReportToJson,
+  parseNvs,
+} from "./lib/image/nvs_parse.ts";
+export { NvsFormatError, NvsInputError, type NvsIntegerType } from "./lib/image/nvs_format.ts";

@@ -18,6 +18,7 @@ import { JOURNAL_COMMANDS } from "./cmd_journal.ts";
 import { MONITOR_COMMANDS } from "./cmd_monitor.ts";
 import { IMAGE_COMMANDS } from "./cmd_image.ts";
 import { PORT_COMMANDS } from "./cmd_ports.ts";
+import { NVS_COMMANDS } from "./cmd_nvs.ts";
 
 /** Options every command accepts (esptool's global options). */
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
@@ -64,6 +65,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...FLASH_COMMANDS,
   ...MONITOR_COMMANDS,
   ...IMAGE_COMMANDS,
+  ...NVS_COMMANDS,
   ...PORT_COMMANDS,
   ...JOURNAL_COMMANDS,
 ];
