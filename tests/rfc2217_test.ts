@@ -42,8 +42,37 @@ async function until(ok: () => boolean, what: string): Promise<void> {
   }
 }
 
-/** A hand-made Telnet peer: records what the client sends, answers WILL COM-PORT-OPTION as told. */
-function fakeServer(answer: "accept" | "refuse" | "silent") {
+/**
+ * SET-BAUDRATE requests in what a client sent (`IAC SB 44 1 b3 b2 b1 b0 IAC SE`,
+ * IAC doubled inside): the rates asked for, in order.
+ */
+function baudRequests(bytes: number[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + 3 < bytes.length; i++) {
+    if (bytes[i] !== IAC || bytes[i + 1] !== SB || bytes[i + 2] !== 44 || bytes[i + 3] !== 1) {
+      continue;
+    }
+    const v: number[] = [];
+    let j = i + 4;
+    while (j < bytes.length && v.length < 4) {
+      if (bytes[j] === IAC && bytes[j + 1] === IAC) j++;
+      v.push(bytes[j++]);
+    }
+    if (v.length === 4) out.push(((v[0] << 24) | (v[1] << 16) | (v[2] << 8) | v[3]) >>> 0);
+  }
+  return out;
+}
+
+/**
+ * A hand-made Telnet peer: records what the client sends, answers WILL
+ * COM-PORT-OPTION as told and, when it accepts, answers each SET-BAUDRATE
+ * (RFC 2217: code 101 with the rate set) with `setBaud(asked)`, or not at
+ * all when that returns null.
+ */
+function fakeServer(
+  answer: "accept" | "refuse" | "silent",
+  setBaud: (asked: number) => number | null = (asked) => asked,
+) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const received: number[] = [];
   let conn: Deno.Conn | null = null;
@@ -59,7 +88,18 @@ function fakeServer(answer: "accept" | "refuse" | "silent") {
       }
       if (n === null) break;
       const before = received.length;
+      const bauds = baudRequests(received).length;
       received.push(...buf.subarray(0, n));
+      if (answer === "accept") {
+        for (const asked of baudRequests(received).slice(bauds)) {
+          const set = setBaud(asked);
+          if (set === null) continue;
+          const body = [24, 16, 8, 0].map((sh) => (set >>> sh) & 0xff).flatMap((b) =>
+            b === IAC ? [IAC, IAC] : [b]
+          );
+          await conn.write(Uint8Array.from([IAC, SB, 44, 101, ...body, IAC, SE]));
+        }
+      }
       for (let i = Math.max(0, before - 2); i + 2 < received.length; i++) {
         if (received[i] === IAC && received[i + 1] === WILL && received[i + 2] === 44) {
           if (i + 2 >= before && answer !== "silent") {
@@ -172,6 +212,45 @@ Deno.test("a server that refuses or ignores COM-PORT-OPTION is reported, pointin
       await srv.close();
     }
   }
+});
+
+Deno.test("a server that sets another baud rate than asked is an error naming both; no answer is taken at its word", async () => {
+  const srv = fakeServer(
+    "accept",
+    (asked) => asked === 921600 ? 460800 : asked === 57600 ? null : asked,
+  );
+  try {
+    const t = await openRfc2217(srv.url, { baud: 115200 });
+    try {
+      assert.equal(t.baud, 115200);
+      await assert.rejects(
+        () => t.setBaud(921600),
+        (e) =>
+          e instanceof TransportError && e.code === "E_BAUD_REFUSED" &&
+          /set 460800 baud when asked for 921600/.test(e.message),
+      );
+      assert.equal(t.baud, 460800, "the transport reports the rate really in force");
+      await t.setBaud(57600); // this server does not answer: accepted as asked
+      assert.equal(t.baud, 57600);
+    } finally {
+      await t.close();
+    }
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("a subnegotiation that never ends does not grow memory without limit", () => {
+  const p = new TelnetParser();
+  const endless = new Uint8Array(1_000_000).fill(0x41);
+  p.feed(Uint8Array.of(IAC, SB, 44, 107));
+  for (let i = 0; i < 10; i++) p.feed(endless);
+  const data = p.feed(Uint8Array.of(IAC, SE, 0x42));
+  assert.deepEqual([...data], [0x42], "data after the cut-off subnegotiation still flows");
+  assert.equal(p.subnegotiations.length, 0, "the oversized subnegotiation is dropped");
+  assert.equal(p.oversized, 1);
+  p.feed(Uint8Array.of(IAC, SB, 44, 101, 0, 1, 0xc2, 0, IAC, SE));
+  assert.deepEqual(p.subnegotiations, [[44, 101, 0, 1, 0xc2, 0]], "normal ones are still kept");
 });
 
 Deno.test("nothing listening: a clear transport error", async () => {

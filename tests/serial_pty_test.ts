@@ -65,6 +65,66 @@ Deno.test({
   },
 });
 
+/** Start `deno eval CODE` and wait for its first output line. */
+async function childWithLine(code: string): Promise<{ line: string; child: Deno.ChildProcess }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", code],
+    stdout: "piped",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`child ended before printing a line: ${text}`);
+    text += value;
+  }
+  reader.releaseLock();
+  return { line: text.split("\n")[0].trim(), child };
+}
+
+Deno.test({
+  name: "the busy-port message names the program holding the port, not the pty server behind it",
+  ignore: !linux,
+  async fn() {
+    const root = new URL("..", import.meta.url).href;
+    // A: serves a virtual chip on a pty (it keeps the slave side open too).
+    const server = await childWithLine(
+      `import { serveSimPty } from "${root}lib/sim/pty.ts";
+       const p = serveSimPty({ chip: "esp32" }); console.log(p.path); setInterval(() => {}, 60_000);`,
+    );
+    let holder: { line: string; child: Deno.ChildProcess } | null = null;
+    try {
+      // B: the program that opened the port (a serial monitor left running).
+      holder = await childWithLine(
+        `import { openSerialPort } from "${root}lib/transport/serial_posix.ts";
+         openSerialPort(${
+          JSON.stringify(server.line)
+        }); console.log("held"); setInterval(() => {}, 60_000);`,
+      );
+      assert.equal(holder.line, "held");
+      let err: unknown = null;
+      try {
+        openSerialPort(server.line);
+      } catch (e) {
+        err = e;
+      }
+      assert.ok(err instanceof TransportError && err.code === "E_PORT_BUSY", String(err));
+      assert.equal(err.details.pid, holder.child.pid, err.message);
+      assert.match(err.message, new RegExp(`pid ${holder.child.pid}: .*deno`));
+      assert.doesNotMatch(err.message, new RegExp(`pid ${server.child.pid}\\b`));
+    } finally {
+      for (const c of [holder?.child, server.child]) {
+        if (!c) continue;
+        c.kill("SIGKILL");
+        await c.status;
+        await c.stdout.cancel().catch(() => {});
+      }
+    }
+  },
+});
+
 Deno.test({
   name: "read timeouts return null and leave later bytes to the next read",
   ignore: !linux,

@@ -39,6 +39,16 @@ const RTS_OFF = 12;
 const PARITY_NONE = 1;
 const STOPSIZE_1 = 1;
 const PURGE_RX = 1;
+/** The server answers a command with the command's code plus 100 (RFC 2217 "Server to Client"). */
+const SERVER_ANSWER_OFFSET = 100;
+/**
+ * Longest subnegotiation kept. RFC 2217's are a few bytes (SIGNATURE text is
+ * the longest); a server that never sends IAC SE must not grow memory
+ * without limit: the excess is dropped until the subnegotiation ends.
+ */
+export const MAX_SUBNEGOTIATION_BYTES = 256;
+/** How long setBaud waits for the server's SET-BAUDRATE answer, ms. */
+const BAUD_ANSWER_TIMEOUT_MS = 1000;
 
 /** Escape IAC bytes in outgoing data. */
 export function iacEscape(data: Uint8Array): Uint8Array {
@@ -71,6 +81,9 @@ export class TelnetParser {
   #state: "data" | "iac" | "opt" | "sb" | "sb-iac" = "data";
   #verb = 0;
   #sb: number[] = [];
+  #sbOverflow = false;
+  /** Subnegotiations cut short because they exceeded {@link MAX_SUBNEGOTIATION_BYTES}. */
+  oversized = 0;
   /** Negotiation requests seen (verb, option) — the transport answers them. */
   requests: [number, number][] = [];
   /** Subnegotiations seen (option, then its bytes), e.g. `[44, 101, 0, 1, 194, 0]`. */
@@ -90,6 +103,7 @@ export class TelnetParser {
             this.#state = "data";
           } else if (b === SB) {
             this.#sb = [];
+            this.#sbOverflow = false;
             this.#state = "sb";
           } else if (b === WILL || b === WONT || b === DO || b === DONT) {
             this.#verb = b;
@@ -102,21 +116,28 @@ export class TelnetParser {
           break;
         case "sb":
           if (b === IAC) this.#state = "sb-iac";
-          else this.#sb.push(b);
+          else this.#sbPush(b);
           break;
         case "sb-iac":
           if (b === IAC) {
-            this.#sb.push(IAC);
+            this.#sbPush(IAC);
             this.#state = "sb";
           } else {
             // IAC SE ends it (anything else is a protocol error; end it too).
-            this.subnegotiations.push(this.#sb);
+            if (this.#sbOverflow) this.oversized++;
+            else this.subnegotiations.push(this.#sb);
+            this.#sb = [];
             this.#state = "data";
           }
           break;
       }
     }
     return Uint8Array.from(out);
+  }
+
+  #sbPush(b: number): void {
+    if (this.#sb.length < MAX_SUBNEGOTIATION_BYTES) this.#sb.push(b);
+    else this.#sbOverflow = true;
   }
 }
 
@@ -141,6 +162,8 @@ export class Rfc2217Transport implements Transport {
   /** The server's answer to our WILL COM-PORT-OPTION: DO (true), DONT (false), none yet. */
   #comPort: boolean | undefined;
   #onComPort: (() => void) | null = null;
+  /** Waiting for the server's SET-BAUDRATE answer (the rate it set). */
+  #onBaudAnswer: ((baud: number) => void) | null = null;
 
   /** Use {@link openRfc2217}. */
   constructor(path: string, conn: Deno.TcpConn, baud: number) {
@@ -166,8 +189,17 @@ export class Rfc2217Transport implements Transport {
 
   #answerNegotiation(): void {
     const replies: number[] = [];
-    // Answers to our commands (code + 100) and notifications carry nothing we act on.
-    this.#parser.subnegotiations.length = 0;
+    // Of the answers to our commands (code + 100) and the notifications, only the
+    // baud rate the server actually set matters: the others carry nothing we act on.
+    for (const sub of this.#parser.subnegotiations.splice(0)) {
+      if (
+        sub[0] === COM_PORT_OPTION && sub[1] === SET_BAUDRATE + SERVER_ANSWER_OFFSET &&
+        sub.length >= 6
+      ) {
+        const baud = ((sub[2] << 24) | (sub[3] << 16) | (sub[4] << 8) | sub[5]) >>> 0;
+        this.#onBaudAnswer?.(baud);
+      }
+    }
     for (const [verb, opt] of this.#parser.requests.splice(0)) {
       if (
         opt === COM_PORT_OPTION && (verb === DO || verb === DONT) && this.#comPort === undefined
@@ -265,14 +297,49 @@ export class Rfc2217Transport implements Transport {
     return this.#raw(iacEscape(data));
   }
 
-  /** SET-BAUDRATE on the remote port. */
+  /**
+   * SET-BAUDRATE on the remote port, then wait (up to 1 s) for the server's
+   * answer, which names the rate it actually set. A server that set another
+   * rate (its UART cannot do the one asked for) is an error: talking on at
+   * the wrong speed would only garble. A server that does not answer is
+   * taken at its word.
+   *
+   * @throws {TransportError} `E_BAUD_REFUSED` when the server set another rate.
+   */
   async setBaud(baud: number): Promise<void> {
-    await this.#command(SET_BAUDRATE, [
-      (baud >>> 24) & 0xff,
-      (baud >>> 16) & 0xff,
-      (baud >>> 8) & 0xff,
-      baud & 0xff,
-    ]);
+    const answer = new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#onBaudAnswer = null;
+        resolve(null);
+      }, BAUD_ANSWER_TIMEOUT_MS);
+      this.#onBaudAnswer = (set) => {
+        clearTimeout(timer);
+        this.#onBaudAnswer = null;
+        resolve(set);
+      };
+    });
+    try {
+      await this.#command(SET_BAUDRATE, [
+        (baud >>> 24) & 0xff,
+        (baud >>> 16) & 0xff,
+        (baud >>> 8) & 0xff,
+        baud & 0xff,
+      ]);
+    } catch (e) {
+      this.#onBaudAnswer?.(baud); // settle the wait: nothing will answer a failed write
+      await answer;
+      throw e;
+    }
+    const set = await answer;
+    if (set !== null && set !== baud) {
+      this.#baud = set;
+      throw new TransportError(
+        "E_BAUD_REFUSED",
+        `${this.path}: the serial server set ${set} baud when asked for ${baud}; ` +
+          "use a --baud the server's port supports",
+        { details: { asked: baud, set } },
+      );
+    }
     this.#baud = baud;
   }
 

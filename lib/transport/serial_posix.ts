@@ -114,8 +114,56 @@ function cstr(s: string): Uint8Array {
   return new TextEncoder().encode(s + "\0");
 }
 
-/** Which process holds `path` open (Linux: scan /proc/PID/fd), or null. */
+/** glibc's dev_t encoding (sys/sysmacros.h gnu_dev_major/gnu_dev_minor). */
+function devMajorMinor(dev: number): [number, number] {
+  const d = BigInt(dev);
+  const major = Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
+  const minor = Number((d & 0xffn) | ((d >> 12n) & ~0xffn));
+  return [major, minor];
+}
+
+/**
+ * The process holding the exclusive lock (flock) on `path`, from
+ * /proc/locks: lines `N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE …` with
+ * major/minor in hex and the inode in decimal (Linux fs/locks.c). This
+ * names the program that opened the port, not another one that merely has
+ * it open too (a pty server keeps the slave side open, for instance).
+ */
+function lockHolder(path: string): number | null {
+  let st: Deno.FileInfo;
+  let locks: string;
+  try {
+    st = Deno.statSync(path);
+    locks = Deno.readTextFileSync("/proc/locks");
+  } catch {
+    return null;
+  }
+  if (st.dev === null || st.ino === null) return null;
+  const [major, minor] = devMajorMinor(st.dev);
+  for (const line of locks.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    // f: ["1:", "FLOCK", "ADVISORY", "WRITE", "4711", "00:19:6", "0", "EOF"]; blocked waiters have "->" first.
+    if (f[1] !== "FLOCK") continue;
+    const id = /^([0-9a-f]+):([0-9a-f]+):(\d+)$/.exec(f[5] ?? "");
+    if (!id) continue;
+    if (
+      parseInt(id[1], 16) === major && parseInt(id[2], 16) === minor && Number(id[3]) === st.ino
+    ) {
+      const pid = Number(f[4]);
+      if (pid > 0 && pid !== Deno.pid) return pid;
+    }
+  }
+  return null;
+}
+
+/**
+ * Which process holds `path` open: the one holding its lock (/proc/locks),
+ * else the first other process with it open (/proc/PID/fd); null when
+ * neither tells (not Linux, no permission).
+ */
 export function findHolder(path: string): number | null {
+  const locked = lockHolder(path);
+  if (locked !== null) return locked;
   let real: string;
   try {
     real = Deno.realPathSync(path);
@@ -137,6 +185,20 @@ export function findHolder(path: string): number | null {
     }
   } catch { /* no /proc */ }
   return null;
+}
+
+/** A short description of a process for messages: its command line, cut to 80 characters. */
+export function describeProcess(pid: number): string | null {
+  try {
+    const raw = Deno.readTextFileSync(`/proc/${pid}/cmdline`);
+    const text = raw.split("\0").filter((s) => s.length > 0).join(" ").trim();
+    if (text) return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  } catch { /* not Linux, or gone */ }
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/comm`).trim() || null;
+  } catch {
+    return null;
+  }
 }
 
 /** Options for {@link openSerialPort}. */
@@ -423,11 +485,12 @@ export function openSerialPort(path: string, options: SerialOpenOptions = {}): P
 
 function busy(path: string): TransportError {
   const pid = findHolder(path);
+  const what = pid ? describeProcess(pid) : null;
   return new TransportError(
     "E_PORT_BUSY",
     `port ${path} is busy: another process holds it${
-      pid ? ` (pid ${pid})` : ""
+      pid ? ` (pid ${pid}${what ? `: ${what}` : ""})` : ""
     }; close that program (a serial monitor?) and retry`,
-    { details: { pid } },
+    { details: { pid, process: what } },
   );
 }
