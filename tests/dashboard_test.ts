@@ -19,6 +19,7 @@ import { LineModel, normalizeResult, shiftStart } from "../lib/station/dashboard
 import { PAGE_CSP, PAGE_HTML } from "../lib/station/dashboard/page.ts";
 import { parseListenAddress, startDashboard } from "../lib/station/dashboard/server.ts";
 import { sseFrame, SseHub } from "../lib/station/dashboard/sse.ts";
+import { runDemoLine } from "../lib/station/dashboard/demo_line.ts";
 import { chromium } from "./support/external.ts";
 import { externalTest } from "./support/external.ts";
 import { launchBrowser } from "./support/browser.ts";
@@ -738,4 +739,25 @@ externalTest({
     assert.equal(await page.locator('.tile[data-port="/dev/ttyUSB0"]').count(), 0);
     await page.close();
   },
+});
+
+Deno.test("demo line: a round of virtual boards reaches the dashboard as fixture slots and the journal", async () => {
+  await using journal = await openJournal(":memory:");
+  await using d = startDashboard({ port: 0, journal, flushMs: 5 });
+  await runDemoLine({ dashboard: d, journal }, {
+    stations: 1,
+    ports: 2,
+    rounds: 1,
+    failRate: 1,
+    pauseMs: 0,
+  });
+  await d.idle();
+  const s = d.snapshot();
+  assert.deepEqual(s.tiles.map((t) => [t.port, t.state]), [
+    ["slot 1 (sim://esp32c3)", "failed"],
+    ["slot 2 (sim://esp32s3)", "failed"],
+  ]);
+  assert.equal(s.stats.failed, 2);
+  assert.equal(s.failures.length, 2);
+  assert.match(s.failures[0].port, /^sim:\/\/esp32/); // the journal keeps the real port
 });

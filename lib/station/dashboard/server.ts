@@ -107,6 +107,16 @@ export interface PublishOptions {
   station?: string;
 }
 
+/** Options for {@link Dashboard.onEvent}. */
+export interface OnEventOptions {
+  /**
+   * The name a port's tile goes by, when the port itself is not stable or
+   * not telling (a fixture slot for a hot-plugged board, `sim://` URLs that
+   * change with each board). Default the port as it is.
+   */
+  portName?: (port: string) => string;
+}
+
 /** Something that takes station events: what `runStation({ dashboard })` needs. */
 export interface DashboardSink {
   /** Take one event of one station. Never throws. */
@@ -334,8 +344,20 @@ export class Dashboard implements DashboardSink, AsyncDisposable {
    * onEvent({ type: "device-start", port: "sim://esp32" });
    * ```
    */
-  onEvent(station?: string): (event: StationEventLike) => void {
-    return (event) => this.publish(event, { station: station ?? this.#station });
+  onEvent(
+    station?: string,
+    options: OnEventOptions = {},
+  ): (event: StationEventLike) => void {
+    const name = station ?? this.#station;
+    const portName = options.portName;
+    if (!portName) return (event) => this.publish(event, { station: name });
+    return (event) => {
+      let port = event.port;
+      try {
+        if (port !== undefined) port = portName(port);
+      } catch { /* keep the port as it is */ }
+      this.publish({ ...event, port }, { station: name });
+    };
   }
 
   /** What a browser gets first (and `api/state` answers). */
