@@ -761,3 +761,30 @@ Deno.test("demo line: a round of virtual boards reaches the dashboard as fixture
   assert.equal(s.failures.length, 2);
   assert.match(s.failures[0].port, /^sim:\/\/esp32/); // the journal keeps the real port
 });
+
+Deno.test({
+  name:
+    "server: close() returns even when a browser stopped reading, and that browser is dropped first",
+  // The stalled socket is left to the OS on purpose (Deno.serve has no forced shutdown).
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const d = startDashboard({
+      port: 0,
+      flushMs: 1,
+      closeTimeoutMs: 200,
+      limits: { queuedPerClient: 20, textChars: 20_000 },
+    });
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: d.port });
+    await conn.write(new TextEncoder().encode(`GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
+    while (d.clients === 0) await new Promise((r) => setTimeout(r, 5));
+    // 100 KB per change and a client that never reads: the socket fills, then the queue.
+    for (let i = 0; i < 400 && d.clients > 0; i++) {
+      d.publish({ type: "device-log", port: "p", message: String(i).repeat(20_000) } as never);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    assert.equal(d.clients, 0);
+    await d.close();
+    conn.close();
+  },
+});

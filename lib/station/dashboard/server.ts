@@ -76,6 +76,8 @@ export interface DashboardOptions {
   journalRefreshMs?: number;
   /** Stops the dashboard. */
   signal?: AbortSignal;
+  /** How long {@link Dashboard.close} waits for browsers to let go, ms. Default 2000. */
+  closeTimeoutMs?: number;
   /** Clock, ms since the epoch. Default `Date.now`. */
   now?: () => number;
 }
@@ -223,6 +225,7 @@ export class Dashboard implements DashboardSink, AsyncDisposable {
   #logTail: number;
   #searchResults: number;
   #failureLimit: number;
+  #closeTimeoutMs: number;
   #instance = crypto.randomUUID();
   #startedAt: number;
   #flushTimer: ReturnType<typeof setTimeout> | null = null;
@@ -254,6 +257,7 @@ export class Dashboard implements DashboardSink, AsyncDisposable {
     this.#logTail = limits.logTail ?? 5;
     this.#searchResults = limits.searchResults ?? 50;
     this.#failureLimit = limits.failures ?? 20;
+    this.#closeTimeoutMs = options.closeTimeoutMs ?? 2000;
     this.#model = new LineModel({ limits, now: this.#now });
     this.#hub = new SseHub({ maxClients: limits.clients, maxQueued: limits.queuedPerClient });
     const j = options.journal;
@@ -602,7 +606,16 @@ export class Dashboard implements DashboardSink, AsyncDisposable {
       if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
       if (this.#refreshTimer !== null) clearTimeout(this.#refreshTimer);
       this.#hub.closeAll();
-      await this.#server.shutdown();
+      // A browser that stopped reading (a dead laptop on the Wi-Fi) can hold a graceful
+      // shutdown forever, and Deno.serve has no forced one: wait a little, then let the
+      // process exit without it (the OS closes the socket).
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const drained = await Promise.race([
+        this.#server.shutdown().then(() => true),
+        new Promise<false>((r) => timer = setTimeout(() => r(false), this.#closeTimeoutMs)),
+      ]);
+      clearTimeout(timer);
+      if (!drained) this.#server.unref();
       await this.#refreshing;
     })();
   }
