@@ -20,8 +20,8 @@ import { PAGE_CSP, PAGE_HTML } from "../lib/station/dashboard/page.ts";
 import { parseListenAddress, startDashboard } from "../lib/station/dashboard/server.ts";
 import { sseFrame, SseHub } from "../lib/station/dashboard/sse.ts";
 import { runDemoLine } from "../lib/station/dashboard/demo_line.ts";
-import { chromium } from "./support/external.ts";
-import { externalTest } from "./support/external.ts";
+import { forwardEvents } from "../lib/station/dashboard/forward.ts";
+import { chromium, externalTest, freePort } from "./support/external.ts";
 import { launchBrowser } from "./support/browser.ts";
 
 // ---------------------------------------------------------------------------
@@ -744,7 +744,7 @@ externalTest({
 Deno.test("demo line: a round of virtual boards reaches the dashboard as fixture slots and the journal", async () => {
   await using journal = await openJournal(":memory:");
   await using d = startDashboard({ port: 0, journal, flushMs: 5 });
-  await runDemoLine({ dashboard: d, journal }, {
+  await runDemoLine({ events: (station) => d.onEvent(station), journal }, {
     stations: 1,
     ports: 2,
     rounds: 1,
@@ -787,4 +787,110 @@ Deno.test({
     await d.close();
     conn.close();
   },
+});
+
+// ---------------------------------------------------------------------------
+// Stations in other processes
+
+Deno.test("forwardEvents: stations in other processes share one dashboard; progress is coalesced", async () => {
+  const token = "line-token-0123456789";
+  await using d = startDashboard({ port: 0, token, flushMs: 5 });
+  const posted: number[] = [];
+  const realFetch = globalThis.fetch;
+  await using a = forwardEvents(d.url, { token, station: "line-2", flushMs: 5 });
+  await using b = forwardEvents(d.url, { token, station: "line-3", flushMs: 5 });
+  globalThis.fetch = (input, init) => {
+    posted.push(JSON.parse(String(init?.body)).events.length);
+    return realFetch(input, init);
+  };
+  try {
+    a.onEvent({ type: "device-start", port: "/dev/ttyUSB0" });
+    for (let done = 0; done <= 100; done += 10) {
+      a.onEvent({ type: "progress", port: "/dev/ttyUSB0", label: "w", done, total: 100 } as never);
+    }
+    a.onEvent({ type: "trace", port: "/dev/ttyUSB0", bytes: new Uint8Array(4) } as never);
+    b.onEvent({ type: "device-start", port: "COM4" });
+    b.onEvent({
+      type: "device-end",
+      port: "COM4",
+      outcome: { result: "passed", stage: "done", seconds: 1 },
+    } as never);
+    await a.flush();
+    await b.flush();
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+  await d.idle();
+  assert.deepEqual(posted.sort(), [2, 2]); // start + the newest progress; start + end
+  const t = d.snapshot().tiles.map((t) => [t.station, t.port, t.state, t.progress?.done ?? null]);
+  assert.deepEqual(t, [
+    ["line-2", "/dev/ttyUSB0", "running", 100],
+    ["line-3", "COM4", "passed", null],
+  ]);
+});
+
+Deno.test("forwardEvents: while the dashboard is down, state changes wait and arrive when it is back", async () => {
+  const token = "line-token-0123456789";
+  const port = freePort();
+  const errors: string[] = [];
+  await using f = forwardEvents(`http://127.0.0.1:${port}/`, {
+    token,
+    station: "line-5",
+    flushMs: 5,
+    onError: (e) => errors.push(e.message),
+  });
+  f.onEvent({ type: "device-start", port: "p1" });
+  f.onEvent({ type: "progress", port: "p1", label: "w", done: 5, total: 10 } as never);
+  f.onEvent({ type: "device-log", port: "p1", message: "lost while down" } as never);
+  f.onEvent({
+    type: "device-end",
+    port: "p1",
+    outcome: { result: "fail", stage: "flash", error: { code: "E_X", message: "x" } },
+  } as never);
+  await f.flush();
+  assert.equal(errors.length, 1);
+  await using d = startDashboard({ port, token, flushMs: 5 });
+  await f.flush();
+  await d.idle();
+  const [tile] = d.snapshot().tiles;
+  assert.equal(tile.station, "line-5");
+  assert.equal(tile.state, "failed");
+  assert.deepEqual(tile.log, []); // log lines of the outage are dropped, the outcome is not
+});
+
+Deno.test("server: api/events takes only the token in a header, on a dashboard that has one, and bounded bodies", async () => {
+  const body = JSON.stringify({ station: "x", events: [{ type: "device-start", port: "p" }] });
+  {
+    await using open = startDashboard({ port: 0 });
+    const r = await fetch(`${open.url}api/events`, { method: "POST", body });
+    assert.equal(r.status, 403);
+    assert.match(await r.text(), /only when it has a token/);
+  }
+  const token = "line-token-0123456789";
+  await using d = startDashboard({ port: 0, token });
+  const post = (init: RequestInit) => fetch(`${d.url}api/events`, { method: "POST", ...init });
+  let r = await post({ body, headers: { cookie: `espline_dashboard=${token}` } });
+  assert.equal(r.status, 401);
+  await r.body?.cancel();
+  r = await post({ body: "{", headers: { authorization: `Bearer ${token}` } });
+  assert.equal(r.status, 400);
+  await r.body?.cancel();
+  r = await post({
+    body: "x".repeat(2 * 1024 * 1024),
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(r.status, 413);
+  await r.body?.cancel();
+  const many = JSON.stringify({
+    station: "x",
+    events: Array.from({ length: 501 }, () => ({ type: "device-start", port: "p" })),
+  });
+  r = await post({ body: many, headers: { authorization: `Bearer ${token}` } });
+  assert.equal(r.status, 413);
+  await r.body?.cancel();
+  assert.equal(d.snapshot().tiles.length, 0);
+  r = await post({ body, headers: { authorization: `Bearer ${token}` } });
+  assert.equal(r.status, 204);
+  await d.idle();
+  assert.equal(d.snapshot().tiles[0].station, "x");
 });

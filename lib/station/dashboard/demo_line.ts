@@ -7,6 +7,10 @@
  *     deno run -A lib/station/dashboard/demo_line.ts --stations 2 --ports 4 --fail-rate 0.2
  *     deno run -A lib/station/dashboard/demo_line.ts --dashboard 0.0.0.0:8080 --token $(openssl rand -hex 16)
  *
+ * A second station in another process (or PC) sending to that dashboard:
+ *
+ *     deno run -A lib/station/dashboard/demo_line.ts --forward http://127.0.0.1:8080/ --token … --name line-7
+ *
  * It lives here until the station's entry points (scripts/) take a
  * `--dashboard` option of their own.
  *
@@ -19,7 +23,9 @@ import { openJournal } from "../journal.ts";
 import { writeFlashResilient } from "../recovery.ts";
 import { runStation, type StationJournal } from "../runner.ts";
 import { generateToken, isLoopback } from "./auth.ts";
-import { type Dashboard, parseListenAddress, startDashboard } from "./server.ts";
+import { type EventForwarder, forwardEvents } from "./forward.ts";
+import type { StationEventLike } from "./model.ts";
+import { parseListenAddress, startDashboard } from "./server.ts";
 
 const CHIPS = ["esp32c3", "esp32s3", "esp32", "esp32c6"];
 const FAULTS = [
@@ -36,6 +42,8 @@ const FAULTS = [
 export interface DemoLineOptions {
   /** Stations (each its own ports and name `line-N`). Default 1. */
   stations?: number;
+  /** Name of the first station (`line-7` → line-7, line-8 …). Default `line-1`. */
+  firstName?: string;
   /** Ports per station. Default 4. */
   ports?: number;
   /** Share of boards that fail a test. Default 0.15. */
@@ -50,8 +58,8 @@ export interface DemoLineOptions {
 
 /** Where {@link runDemoLine} sends events and records. */
 export interface DemoLineSinks {
-  /** The dashboard (or anything with `onEvent(station)`). */
-  dashboard: Pick<Dashboard, "onEvent">;
+  /** Where each station's events go: a dashboard's `onEvent`, or a forwarder's. */
+  events: (station: string) => (event: StationEventLike) => void;
   /** The journal boards are recorded in (and serial numbers come from). */
   journal: StationJournal & { allocateSerial(mac: string): string | Promise<string> };
 }
@@ -67,14 +75,18 @@ export async function runDemoLine(
   const signal = options.signal ?? new AbortController().signal;
   const app = new Uint8Array(192 * 1024).map((_, i) => (i % 7 === 0 ? (i * 31) & 0xff : 0x20));
   const station = async (s: number) => {
-    const name = `line-${s + 1}`;
+    const first = /^(.*?)(\d+)$/.exec(options.firstName ?? "line-1");
+    const number = first ? Number(first[2]) + s : s + 1;
+    const name = first ? `${first[1]}${number}` : `${options.firstName}-${number}`;
     for (let round = 0; options.rounds === undefined || round < options.rounds; round++) {
       if (signal.aborted) return;
       // Each board is a new sim:// URL (its MAC is in it); its tile is the fixture slot.
+      const sink = sinks.events(name);
       const slots = new Map<string, string>();
       const ports = Array.from({ length: perStation }, (_, p) => {
         const n = round * perStation + p;
-        const mac = `02:e5:${(s + 1).toString(16).padStart(2, "0")}:${
+        // Locally administered MACs, unique per station number, round and slot.
+        const mac = `02:e5:${(number & 0xff).toString(16).padStart(2, "0")}:${
           ((n >> 8) & 0xff).toString(16).padStart(2, "0")
         }:${(n & 0xff).toString(16).padStart(2, "0")}:${p.toString(16).padStart(2, "0")}`;
         const url = `sim://${CHIPS[p % CHIPS.length]}?mac=${mac}&pace=1&timing=1`;
@@ -98,7 +110,7 @@ export async function runDemoLine(
         journal: sinks.journal,
         station: name,
         connect: { baud: 921600 },
-        onEvent: sinks.dashboard.onEvent(name, { portName: (port) => slots.get(port) ?? port }),
+        onEvent: (event) => sink({ ...event, port: slots.get(event.port) ?? event.port }),
         signal,
       });
       if (!signal.aborted) await new Promise((r) => setTimeout(r, options.pauseMs ?? 1500));
@@ -112,40 +124,59 @@ if (import.meta.main) {
     args: Deno.args,
     options: {
       dashboard: { type: "string", default: "127.0.0.1:8080" },
+      forward: { type: "string" },
       token: { type: "string" },
+      name: { type: "string", default: "line-1" },
       stations: { type: "string", default: "1" },
       ports: { type: "string", default: "4" },
       "fail-rate": { type: "string", default: "0.15" },
       journal: { type: "string", default: ".tmp/demo_line.db" },
     },
   });
-  const { hostname, port } = parseListenAddress(values.dashboard);
-  const token = values.token ?? Deno.env.get("ESPLINE_DASHBOARD_TOKEN") ??
-    (isLoopback(hostname) ? undefined : generateToken());
   const folder = values.journal.split("/").slice(0, -1).join("/");
   if (folder) await Deno.mkdir(folder, { recursive: true });
   // `await` fits today's synchronous journal and the asynchronous one alike.
   await using journal = await openJournal(values.journal);
-  await using dashboard = startDashboard({
-    hostname,
-    port,
-    token,
-    journal,
-    station: "line-1",
-    shiftStarts: ["06:00", "14:00", "22:00"],
-  });
-  console.log(`dashboard: ${dashboard.url}${token ? `?token=${token}` : ""}`);
-  console.log(`journal: ${values.journal}; Ctrl-C stops`);
   const stop = new AbortController();
   Deno.addSignalListener("SIGINT", () => {
     if (stop.signal.aborted) Deno.exit(130); // a second Ctrl-C does not wait
     console.log("stopping: boards in progress end aborted");
     stop.abort();
   });
-  await runDemoLine({ dashboard, journal }, {
+  const lineOptions = {
     stations: Number(values.stations),
     ports: Number(values.ports),
     failRate: Number(values["fail-rate"]),
+    firstName: values.name,
     signal: stop.signal,
-  });
+  };
+  const token = values.token ?? Deno.env.get("ESPLINE_DASHBOARD_TOKEN");
+  if (values.forward) {
+    if (!token) throw new Error("--forward needs the dashboard's --token");
+    const forwarders: EventForwarder[] = [];
+    console.log(`sending events to ${values.forward}; journal: ${values.journal}; Ctrl-C stops`);
+    await runDemoLine({
+      events: (station) => {
+        const f = forwardEvents(values.forward!, { token, station });
+        forwarders.push(f);
+        return f.onEvent;
+      },
+      journal,
+    }, lineOptions);
+    await Promise.all(forwarders.map((f) => f.close()));
+  } else {
+    const { hostname, port } = parseListenAddress(values.dashboard);
+    const useToken = token ?? (isLoopback(hostname) ? undefined : generateToken());
+    await using dashboard = startDashboard({
+      hostname,
+      port,
+      token: useToken,
+      journal,
+      station: values.name,
+      shiftStarts: ["06:00", "14:00", "22:00"],
+    });
+    console.log(`dashboard: ${dashboard.url}${useToken ? `?token=${useToken}` : ""}`);
+    console.log(`journal: ${values.journal}; Ctrl-C stops`);
+    await runDemoLine({ events: (station) => dashboard.onEvent(station), journal }, lineOptions);
+  }
 }

@@ -10,7 +10,8 @@
  */
 
 import { EsplineError, UsageError } from "../../errors.ts";
-import { authorize, checkBindToken, TOKEN_COOKIE } from "./auth.ts";
+import { authorize, checkBindToken, requestToken, TOKEN_COOKIE, tokensEqual } from "./auth.ts";
+import { MAX_EVENTS_PER_POST } from "./forward.ts";
 import {
   type DashboardJournal,
   type DashboardRecord,
@@ -157,6 +158,28 @@ export function parseListenAddress(text: string): { hostname: string; port: numb
     );
   }
   return { hostname: m.length === 3 ? m[1] : "127.0.0.1", port };
+}
+
+/** Largest body `api/events` accepts. */
+const MAX_POST_BYTES = 1024 * 1024;
+
+/** The request body, or null when it is longer than `limit` bytes. */
+async function readLimited(request: Request, limit: number): Promise<Uint8Array | null> {
+  if (!request.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of request.body) {
+    size += chunk.length;
+    if (size > limit) return null;
+    chunks.push(chunk);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -518,6 +541,9 @@ export class Dashboard implements DashboardSink, AsyncDisposable {
 
   async #handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
+    if (request.method === "POST" && url.pathname === "/api/events") {
+      return await this.#ingest(request);
+    }
     if (request.method !== "GET") return text("the dashboard only answers GET", 405);
     const verdict = authorize(request, this.#token);
     if (!verdict.ok) return text(verdict.reason, verdict.status);
@@ -581,6 +607,45 @@ export class Dashboard implements DashboardSink, AsyncDisposable {
       default:
         return text("not found", 404);
     }
+  }
+
+  /** Events POSTed by a station in another process ({@link forwardEvents}). */
+  async #ingest(request: Request): Promise<Response> {
+    if (!this.#token) {
+      return text(
+        "this dashboard takes events from other stations only when it has a token: start it with one",
+        403,
+      );
+    }
+    // A header only: a cookie would let any page the supervisor opens post events.
+    const given = requestToken(request);
+    if (!given || given.from !== "header" || !tokensEqual(given.token, this.#token)) {
+      return text("posting events needs the dashboard's token as Authorization: Bearer …", 401);
+    }
+    const declared = Number(request.headers.get("content-length") ?? "0");
+    if (declared > MAX_POST_BYTES) return text(`at most ${MAX_POST_BYTES} bytes per post`, 413);
+    let body: unknown;
+    try {
+      const bytes = await readLimited(request, MAX_POST_BYTES);
+      if (!bytes) return text(`at most ${MAX_POST_BYTES} bytes per post`, 413);
+      body = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      return text('the body must be JSON: { "station": "…", "events": [ … ] }', 400);
+    }
+    const b = body as { station?: unknown; events?: unknown } | null;
+    const station = typeof b?.station === "string" ? b.station.trim() : "";
+    if (!station || station.length > 100 || !Array.isArray(b?.events)) {
+      return text('the body must be JSON: { "station": "…", "events": [ … ] }', 400);
+    }
+    if (b.events.length > MAX_EVENTS_PER_POST) {
+      return text(`at most ${MAX_EVENTS_PER_POST} events per post`, 413);
+    }
+    for (const event of b.events) {
+      if (event && typeof event === "object" && typeof event.type === "string") {
+        this.publish(event as StationEventLike, { station });
+      }
+    }
+    return new Response(null, { status: 204, headers: SECURITY_HEADERS });
   }
 
   async #search(url: URL): Promise<Response> {
