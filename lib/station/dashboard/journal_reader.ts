@@ -77,32 +77,10 @@ export interface DashboardJournal {
 
 type MaybePromise<T> = T | Promise<T>;
 
-/** A journal record as the project's journal returns it (fields the dashboard uses). */
-export interface JournalRecordLike {
-  /** Row id. */
-  id: number | string;
-  /** MAC. */
-  mac: string | null;
-  /** Chip. */
-  chip: string | null;
-  /** Station. */
-  station: string | null;
-  /** Port. */
-  port: string;
+/** A journal record as the project's journal returns it: the serial is in its script fields. */
+export interface JournalRecordLike extends Omit<DashboardRecord, "serial"> {
   /** Script fields (`serial`). */
   fields: Record<string, unknown>;
-  /** Stage. */
-  stage: string | null;
-  /** Result. */
-  result: string;
-  /** Error code. */
-  errorCode: string | null;
-  /** Error message. */
-  errorMessage: string | null;
-  /** Start (ISO 8601). */
-  startedAt: string;
-  /** End (ISO 8601) or null. */
-  endedAt: string | null;
 }
 
 /**
