@@ -196,3 +196,27 @@ export async function runEsptool(
   // deno-lint-ignore no-control-regex
   return { code: out.code, output: text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "") };
 }
+
+/** Where Debian, Ubuntu and Chrome put a Chromium-based browser; `CHROMIUM` overrides. */
+export const CHROMIUM_CANDIDATES = [
+  "/usr/bin/chromium",
+  "/usr/bin/chromium-browser",
+  "/usr/bin/google-chrome",
+];
+
+let chromiumCache: (Resource & { path: string | null }) | undefined;
+/** A headless-capable Chromium (Debian's `chromium`) for the dashboard's browser tests. */
+export function chromium(): Resource & { path: string | null } {
+  if (chromiumCache) return chromiumCache;
+  const env = Deno.env.get("CHROMIUM");
+  const path = (env ? [env] : CHROMIUM_CANDIDATES).find(exists) ?? null;
+  return chromiumCache = {
+    name: "chromium",
+    path,
+    missing: path
+      ? null
+      : `no browser at ${
+        (env ? [env] : CHROMIUM_CANDIDATES).join(", ")
+      }: apt-get install chromium (or set CHROMIUM to a Chromium binary)`,
+  };
+}
