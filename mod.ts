@@ -125,6 +125,6 @@ export {
 } from "./lib/image/partition.ts";
 export { loadManifest, type Manifest } from "./lib/image/manifest.ts";
 export { preflight, type PreflightIssue } from "./lib/image/preflight.ts";
-export { type FlashParams, patchFlashParams, type PatchResult } from "./lib/flash/flash_params.ts";
+export { type FlashParams, patchFlashParams, type PatchResult } from "./lib/image/flash_params.ts";
 export { runCli, type RunCliOptions } from "./lib/cli/main.ts";
 export type { OutputSinks } from "./lib/cli/output.ts";

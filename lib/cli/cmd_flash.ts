@@ -26,7 +26,7 @@ import {
   PARTITION_TABLE_OFFSET,
 } from "../image/partition.ts";
 import type { LoaderSession } from "../loader/session.ts";
-import { patchFlashParams } from "../flash/flash_params.ts";
+import { patchFlashParams } from "../image/flash_params.ts";
 
 /** Read and parse the partition table the chip holds at 0x8000. */
 export async function readChipPartitionTable(session: LoaderSession): Promise<Partition[]> {
