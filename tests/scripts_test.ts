@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { recoverBoard } from "../scripts/recover.ts";
-import { firmwareFromBytes } from "../lib/device/firmware.ts";
+import { loadFirmware } from "../lib/device/firmware.ts";
 import { connect } from "../lib/device/device.ts";
 
-const fw = firmwareFromBytes([
+const fw = await loadFirmware([
   { address: 0x0, data: new Uint8Array(6000).map((_, i) => i & 0xff), name: "boot.bin" },
   { address: 0x10000, data: new Uint8Array(40000).map((_, i) => (i * 31) & 0xff), name: "app.bin" },
 ]);
@@ -16,7 +16,7 @@ Deno.test("recover.ts restores a board with the stub on the first try", async ()
     const attempts = await recoverBoard(port, fw, { onLog: (l) => lines.push(l) });
     assert.deepEqual(attempts, [{ baud: 460800, stub: true, result: "ok" }]);
     await using dev = await connect(port);
-    assert.equal((await dev.verifyFlash(fw.regions)).ok, true);
+    assert.equal((await dev.verify(fw)).ok, true);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -32,7 +32,7 @@ Deno.test("recover.ts falls back to the ROM loader when the stub cannot run", as
     assert.match(attempts[0].result, /no flasher stub/);
     assert.deepEqual(attempts[1], { baud: 115200, stub: false, result: "ok" });
     await using dev = await connect(port, { stub: false });
-    assert.equal((await dev.verifyFlash(fw.regions)).ok, true);
+    assert.equal((await dev.verify(fw)).ok, true);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -113,7 +113,11 @@ Deno.test("provision.ts refuses a missing firmware file before touching any boar
     "0x10000=/nonexistent/app.bin",
   ]);
   assert.notEqual(r.code, 0);
-  assert.match(r.out, /firmware file \/nonexistent\/app\.bin: not found \(no board was touched\)/);
+  assert.equal(r.code, 2);
+  assert.match(
+    r.out,
+    /file not found: \/nonexistent\/app\.bin \(check the path; nothing was written\)/,
+  );
 });
 
 Deno.test("the demo provisions four virtual boards and prints the journal summary", async () => {
@@ -121,6 +125,6 @@ Deno.test("the demo provisions four virtual boards and prints the journal summar
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /4 passed, 0 failed/);
   for (let n = 1; n <= 4; n++) {
-    assert.match(r.out, new RegExp(`58:cf:79:00:00:0${n} esp32c3 +ESP-\\d{6} +pass`));
+    assert.match(r.out, new RegExp(`58:cf:79:00:00:0${n} esp32c3 +ESP-\\d{6} +passed`));
   }
 });

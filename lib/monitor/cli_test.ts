@@ -51,6 +51,7 @@ function context(options: OptionValues, init: { json?: boolean; signal?: AbortSi
       stub: true,
       json: init.json ?? false,
       trace: false,
+      resetConfig: {},
     },
     out: init.json ? new JsonOutput(sinks) : new HumanOutput(sinks),
     signal: init.signal ?? new AbortController().signal,

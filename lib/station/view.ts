@@ -1,20 +1,75 @@
 /**
  * Shows a station's progress: one live line per device on a terminal (a
- * progress bar with the stage), plain lines when piped, NDJSON with `json`.
+ * progress bar with the stage), plain lines when piped, NDJSON with `json`;
+ * every board that does not pass is shown with the stage it stopped at and
+ * the error. {@link formatSummary} puts a run's result in a few lines.
  *
  * @module
  */
 
-import type { StationEvent } from "../station/runner.ts";
-import type { OutputSinks } from "./output.ts";
+import type { DeviceOutcome, RunSummary, StationEvent } from "./runner.ts";
+
+/** Where a view writes (the CLI's output sinks fit). */
+export interface ViewSink {
+  /** Write a chunk of text. */
+  stdout(text: string): void;
+  /** Whether the text goes to a terminal (then rows redraw in place). */
+  isTerminal: boolean;
+}
 
 /** Options for {@link createStationView}. */
 export interface StationViewOptions {
   /** Print NDJSON events. Default false. */
   json?: boolean;
-  /** Where to write; default the process's stdout/stderr. */
-  sinks: OutputSinks;
+  /** Where to write. Default the process's stdout. */
+  sinks?: ViewSink;
 }
+
+const encoder = new TextEncoder();
+
+function stdoutSink(): ViewSink {
+  return {
+    stdout: (t) => void Deno.stdout.writeSync(encoder.encode(t)),
+    isTerminal: Deno.stdout.isTerminal(),
+  };
+}
+
+/** One line about a board that did not pass: `failed at flash: E_…: message`. */
+export function describeOutcome(o: DeviceOutcome): string {
+  if (o.result === "passed") return `passed ${o.mac ?? ""} ${o.seconds.toFixed(1)} s`.trimEnd();
+  const error = o.error ? `: ${o.error.code}: ${o.error.message}` : "";
+  return `${o.result} at ${o.stage}${error}`;
+}
+
+/**
+ * A run's result in a few lines: the counts, then each board that did not
+ * pass with its stage and error.
+ *
+ * @example
+ * ```ts
+ * import { formatSummary } from "./view.ts";
+ * console.log(formatSummary({
+ *   outcomes: [{ port: "/dev/ttyUSB0", result: "failed", stage: "connect", seconds: 0.1,
+ *     error: { code: "E_PORT_NOT_FOUND", message: "no such port" } }],
+ *   passed: 0, failed: 1, unverified: 0, aborted: 0, seconds: 0.1,
+ * }));
+ * // 0 passed, 1 failed
+ * //   /dev/ttyUSB0: failed at connect: E_PORT_NOT_FOUND: no such port
+ * ```
+ */
+export function formatSummary(summary: RunSummary): string {
+  const counts = [`${summary.passed} passed`, `${summary.failed} failed`];
+  if (summary.unverified) counts.push(`${summary.unverified} unverified`);
+  if (summary.aborted) counts.push(`${summary.aborted} aborted`);
+  const lines = [counts.join(", ")];
+  for (const o of summary.outcomes) {
+    if (o.result !== "passed") lines.push(`  ${o.port}: ${describeOutcome(o)}`);
+  }
+  return lines.join("\n");
+}
+
+/** Characters of a board's status kept in its live row on a terminal. */
+const STATUS_WIDTH = 100;
 
 interface Row {
   port: string;
@@ -48,14 +103,15 @@ function bar(done: number, total: number, width = 24): string {
  *
  * @example
  * ```ts
- * import { createStationView } from "./station_view.ts";
- * import { processSinks } from "./output.ts";
- * const view = createStationView({ sinks: processSinks() });
+ * import { createStationView } from "./view.ts";
+ * const view = createStationView();
  * view({ type: "device-start", port: "sim://esp32" });
  * ```
  */
-export function createStationView(options: StationViewOptions): (event: StationEvent) => void {
-  const { sinks } = options;
+export function createStationView(
+  options: StationViewOptions = {},
+): (event: StationEvent) => void {
+  const sinks = options.sinks ?? stdoutSink();
   const rows = new Map<string, Row>();
   let drawn = 0;
   let lastDraw = 0;
@@ -117,17 +173,30 @@ export function createStationView(options: StationViewOptions): (event: StationE
         break;
       case "device-end": {
         const o = event.outcome;
-        row.stage = o.result === "pass" ? "done" : o.stage;
+        row.stage = o.result === "passed" ? "done" : o.stage;
         row.done = row.total;
-        row.status = o.result === "pass"
-          ? `PASS ${o.mac ?? ""} ${o.seconds.toFixed(1)} s`
-          : `${o.result.toUpperCase()} ${o.error?.code ?? ""}: ${o.error?.message ?? ""}`;
-        if (!sinks.isTerminal) sinks.stdout(`${port}: ${row.status}\n`);
+        const status = describeOutcome(o);
+        // A live row holds one short line; formatSummary gives the whole message at the end.
+        const first = status.split("\n")[0];
+        row.status = first.length > STATUS_WIDTH ? `${first.slice(0, STATUS_WIDTH - 1)}…` : first;
+        if (!sinks.isTerminal) sinks.stdout(`${port}: ${status}\n`);
         break;
       }
       case "log":
         if (event.level === "warn" && !sinks.isTerminal) {
           sinks.stdout(`${port}: warning: ${event.message}\n`);
+        }
+        break;
+      case "notice":
+        if (!sinks.isTerminal) {
+          sinks.stdout(`${port}: ${event.level === "warn" ? "warning: " : ""}${event.message}\n`);
+        }
+        break;
+      case "recovery":
+        if (!sinks.isTerminal) {
+          sinks.stdout(
+            `${port}: recovering from ${event.error.code}: retrying at ${event.baud} baud\n`,
+          );
         }
         break;
       default:
