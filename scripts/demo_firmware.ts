@@ -15,6 +15,8 @@ import { PARTITION_TABLE_OFFSET, partitionTableToBinary } from "../lib/image/par
 
 /** Where the reference images are, when this checkout sits beside ../shared. */
 const FIXTURES = new URL("../../shared/fixtures/esptool-images/", import.meta.url);
+/** Build time written into the generated app, fixed so the same set comes out every time. */
+const BUILT = new Date("2025-01-01T00:00:00Z");
 /** Offset of the factory app in the generated table (ESP-IDF's default layout). */
 export const APP_OFFSET = 0x10000;
 /** ESP-IDF partition types and subtypes (esp_partition.h). */
@@ -106,7 +108,7 @@ export async function demoFirmware(
       {
         address: drom.start + 0x20,
         data: new Uint8Array([
-          ...appDescriptor({ projectName: "espline-demo", version: "1.0" }),
+          ...appDescriptor({ projectName: "espline-demo", version: "1.0", built: BUILT }),
           ...codeBytes(Math.max(0, Math.floor(appSize / 4)), 3),
         ]),
       },
