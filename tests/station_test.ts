@@ -158,3 +158,82 @@ Deno.test("waitForDevice notices a board plugged in, then taken out; times out a
   c.abort();
   await assert.rejects(() => waiting, AbortedError);
 });
+
+import { formatSummary } from "../lib/station/view.ts";
+import { makeImage } from "../lib/image/make_image.ts";
+import { chipByKey } from "../lib/chips/index.ts";
+import { connect } from "../lib/device/device.ts";
+
+Deno.test("a pre-flight refusal fails the board at a preflight stage with nothing written; the job stops there", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { journal, records } = memoryJournal();
+    const boot32 = makeImage({
+      chip: chipByKey("esp32"),
+      segments: [{ address: 0x3ffe0100, data: new Uint8Array(3000).fill(9) }],
+    });
+    let after = false;
+    let out = "";
+    const port = `sim://esp32c3?flash=${dir}/f.bin`;
+    const summary = await runStation([port], async ({ device, stage }) => {
+      stage("flash");
+      await device.flash([{ address: 0x0, data: boot32, name: "bootloader.bin" }]);
+      after = true;
+    }, {
+      journal,
+      onEvent: createStationView({ sinks: { stdout: (t) => (out += t), isTerminal: false } }),
+    });
+    assert.equal(summary.failed, 1);
+    const o = summary.outcomes[0];
+    assert.equal(o.stage, "preflight");
+    assert.equal(o.error?.code, "E_IMAGE_CHIP");
+    assert.equal(after, false);
+    assert.deepEqual(records.map((r) => [r.result, r.stage, r.error]), [
+      ["failed", "preflight", "E_IMAGE_CHIP"],
+    ]);
+    assert.match(out, /failed at preflight: E_IMAGE_CHIP: refusing to write/);
+    await using dev = await connect(port);
+    assert.ok((await dev.read({ address: 0, size: 0x1000 })).every((b) => b === 0xff));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a board whose write could not be verified ends unverified, in the outcome and the journal", async () => {
+  const calls: string[] = [];
+  const journal: StationJournal = {
+    begin: () =>
+      Promise.resolve({
+        update: () => Promise.resolve(),
+        event: () => Promise.resolve(),
+        pass: (extra) => void calls.push(`pass ${JSON.stringify(extra ?? {})}`),
+        unverified: (reason) => void calls.push(`unverified ${reason}`),
+        fail: () => void calls.push("fail"),
+        abort: () => void calls.push("abort"),
+      }),
+  };
+  const summary = await runStation(["sim://esp32c3"], async ({ device }) => {
+    await device.flash([{ address: 0x10000, data }], { verify: false });
+  }, { journal });
+  assert.equal(summary.unverified, 1);
+  assert.equal(summary.passed, 0);
+  assert.equal(summary.outcomes[0].result, "unverified");
+  assert.deepEqual(calls, ["unverified verification was turned off"]);
+  assert.match(
+    formatSummary(summary),
+    /^0 passed, 0 failed, 1 unverified\n {2}sim:\/\/esp32c3: unverified: verification was turned off$/,
+  );
+});
+
+Deno.test("formatSummary names every board that did not pass, with its stage and error", async () => {
+  const summary = await runStation(
+    ["sim://esp32", "/dev/espline-no-such-port"],
+    async ({ stage }) => {
+      stage("work");
+      await Promise.resolve();
+    },
+  );
+  const text = formatSummary(summary);
+  assert.match(text, /^1 passed, 1 failed$/m);
+  assert.match(text, /^ {2}\/dev\/espline-no-such-port: failed at connect: E_\w+: /m);
+});

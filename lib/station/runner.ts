@@ -98,7 +98,7 @@ export interface DeviceOutcome {
   mac?: string;
   /** Chip key, when detected. */
   chip?: string;
-  /** The error, on failure or abort. */
+  /** The error, on failure or abort; why not verified (`E_UNVERIFIED`) when unverified. */
   error?: { code: string; message: string };
   /** Seconds from start to end. */
   seconds: number;
@@ -261,6 +261,7 @@ export async function runOne(
     if (unverified.length) {
       outcome.result = "unverified";
       const reason = unverified.join("; ");
+      outcome.error = { code: "E_UNVERIFIED", message: reason };
       if (record?.unverified) await record.unverified(reason);
       else await record?.pass({ unverified: reason });
     } else {

@@ -34,9 +34,10 @@ function stdoutSink(): ViewSink {
   };
 }
 
-/** One line about a board that did not pass: `failed at flash: E_…: message`. */
+/** How a board ended, in a line: `passed MAC 3.1 s`, `failed at flash: E_…: message`, `unverified: why`. */
 export function describeOutcome(o: DeviceOutcome): string {
   if (o.result === "passed") return `passed ${o.mac ?? ""} ${o.seconds.toFixed(1)} s`.trimEnd();
+  if (o.result === "unverified") return `unverified: ${o.error?.message ?? "not verified"}`;
   const error = o.error ? `: ${o.error.code}: ${o.error.message}` : "";
   return `${o.result} at ${o.stage}${error}`;
 }
