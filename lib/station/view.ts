@@ -64,7 +64,9 @@ export function formatSummary(summary: RunSummary): string {
   if (summary.aborted) counts.push(`${summary.aborted} aborted`);
   const lines = [counts.join(", ")];
   for (const o of summary.outcomes) {
-    if (o.result !== "passed") lines.push(`  ${o.port}: ${describeOutcome(o)}`);
+    if (o.result !== "passed") {
+      lines.push(`  ${o.port}: ${describeOutcome(o).replaceAll("\n", "\n    ")}`);
+    }
   }
   return lines.join("\n");
 }
@@ -180,7 +182,7 @@ export function createStationView(
         // A live row holds one short line; formatSummary gives the whole message at the end.
         const first = status.split("\n")[0];
         row.status = first.length > STATUS_WIDTH ? `${first.slice(0, STATUS_WIDTH - 1)}…` : first;
-        if (!sinks.isTerminal) sinks.stdout(`${port}: ${status}\n`);
+        if (!sinks.isTerminal) sinks.stdout(`${port}: ${status.replaceAll("\n", "\n    ")}\n`);
         break;
       }
       case "log":
