@@ -10,9 +10,9 @@
  */
 
 import { parseArgs } from "node:util";
+import { parseOrUsage, runMain } from "./script_main.ts";
 import {
   type ConnectOptions,
-  EsplineError,
   type Journal,
   openJournal,
   readResetConfig,
@@ -21,6 +21,7 @@ import {
   UsageError,
 } from "../mod.ts";
 import { describeOutcome } from "../lib/station/view.ts";
+import { parseIntArg } from "../lib/device/numbers.ts";
 
 /** Options for {@link logMacs}. */
 export interface LogMacsOptions {
@@ -68,9 +69,8 @@ example:
   deno run -A scripts/log_macs.ts --port /dev/ttyUSB0 --port /dev/ttyUSB1 --journal macs.db`;
 
 async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
+  const { values } = parseOrUsage(() =>
+    parseArgs({
       args,
       options: {
         port: { type: "string", multiple: true },
@@ -78,16 +78,14 @@ async function main(args: string[]): Promise<number> {
         baud: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
-    }).values;
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message} (see --help)`);
-  }
+    })
+  );
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
   if (!values.port?.length) throw new UsageError("give at least one --port PORT (see --help)");
-  const baud = values.baud === undefined ? undefined : Number(values.baud);
+  const baud = values.baud === undefined ? undefined : parseIntArg(values.baud) ?? NaN;
   if (baud !== undefined && !Number.isInteger(baud)) {
     throw new UsageError(`--baud takes a number such as 115200, not "${values.baud}"`);
   }
@@ -99,12 +97,4 @@ async function main(args: string[]): Promise<number> {
   return summary.passed === summary.outcomes.length ? 0 : 1;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exitCode = await main(Deno.args);
-  } catch (e) {
-    if (!(e instanceof EsplineError)) throw e;
-    console.error(`error: ${e.message}`);
-    Deno.exitCode = e instanceof UsageError ? 2 : 1;
-  }
-}
+if (import.meta.main) await runMain(main);

@@ -16,9 +16,9 @@
  */
 
 import { parseArgs } from "node:util";
+import { parseOrUsage, runMain } from "./script_main.ts";
 import {
   createStationView,
-  EsplineError,
   type Firmware,
   formatSummary,
   type Journal,
@@ -100,8 +100,8 @@ examples:
 
 /** Parse the command line; a mistake is a one-line usage error. */
 function parseCommandLine(args: string[]) {
-  try {
-    return parseArgs({
+  return parseOrUsage(() =>
+    parseArgs({
       args,
       options: {
         port: { type: "string", multiple: true },
@@ -117,10 +117,8 @@ function parseCommandLine(args: string[]) {
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
-    }).values;
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message} (see --help)`);
-  }
+    }).values
+  );
 }
 
 async function main(args: string[]): Promise<number> {
@@ -202,12 +200,4 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exitCode = await main(Deno.args);
-  } catch (e) {
-    if (!(e instanceof EsplineError)) throw e;
-    console.error(`error: ${e.message}`);
-    Deno.exitCode = e instanceof UsageError ? 2 : 1;
-  }
-}
+if (import.meta.main) await runMain(main);

@@ -10,6 +10,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { parseOrUsage, runMain } from "./script_main.ts";
 import {
   connect,
   type ConnectOptions,
@@ -112,9 +113,8 @@ example:
     --firmware 0x1000=known-good/bootloader.bin --firmware 0x10000=known-good/app.bin`;
 
 async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
+  const { values } = parseOrUsage(() =>
+    parseArgs({
       args,
       options: {
         port: { type: "string" },
@@ -122,10 +122,8 @@ async function main(args: string[]): Promise<number> {
         before: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
-    }).values;
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message} (see --help)`);
-  }
+    })
+  );
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -153,12 +151,4 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exitCode = await main(Deno.args);
-  } catch (e) {
-    if (!(e instanceof EsplineError)) throw e;
-    console.error(`error: ${e.message}`);
-    Deno.exitCode = e instanceof UsageError ? 2 : 1;
-  }
-}
+if (import.meta.main) await runMain(main);

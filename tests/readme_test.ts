@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { writeDemoBuild } from "../scripts/demo_firmware.ts";
 import { openJournal } from "../lib/station/journal.ts";
+import { runDeno } from "./support/run_deno.ts";
 
 const ROOT = new URL("../", import.meta.url);
-const CONFIG = new URL("deno.json", ROOT).pathname;
 
 /** The README's fenced blocks of a language, in order. */
 async function readmeBlocks(lang: string): Promise<string[]> {
@@ -19,20 +19,8 @@ async function readmeBlocks(lang: string): Promise<string[]> {
 }
 
 /** Run an example the way the README says (`deno run -A examples/X.ts …`), from `cwd`. */
-async function runExample(
-  name: string,
-  args: string[],
-  cwd: string,
-): Promise<{ code: number; out: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, new URL(`examples/${name}`, ROOT).pathname, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  return { code: out.code, out: text };
+function runExample(name: string, args: string[], cwd: string) {
+  return runDeno(`examples/${name}`, args, { cwd });
 }
 
 Deno.test("the README's TypeScript examples are examples/*.ts, verbatim", async () => {

@@ -5,6 +5,7 @@ import { connect } from "../lib/device/device.ts";
 import { writeDemoBuild } from "../scripts/demo_firmware.ts";
 import { makeImage } from "../lib/image/make_image.ts";
 import { chipByKey } from "../lib/chips/index.ts";
+import { runDeno } from "./support/run_deno.ts";
 
 const fw = await loadFirmware([
   { address: 0x0, data: new Uint8Array(6000).map((_, i) => i & 0xff), name: "boot.bin" },
@@ -60,24 +61,9 @@ Deno.test("log_macs.ts records each board's MAC and notices boards seen before",
   assert.equal((await journal.history("24:0a:c4:00:00:01")).length, 2);
 });
 
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
-
-async function runScript(script: string, args: string[]): Promise<{ code: number; out: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      CONFIG,
-      new URL(`../scripts/${script}`, import.meta.url).pathname,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  return { code: out.code, out: text };
+/** Run a script as a person would. */
+function runScript(script: string, args: string[]) {
+  return runDeno(`scripts/${script}`, args);
 }
 
 Deno.test("provision.ts flashes a build on two boards, checks boot output and journals them with serials", async () => {
