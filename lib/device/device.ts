@@ -239,7 +239,11 @@ export class Device {
    */
   async flash(input: FirmwareSource, options: FlashOptions = {}): Promise<FlashReport> {
     const firmware = await loadFirmware(input);
-    return await flashFirmware(this.#host(), firmware, { ...this.flashDefaults, ...options });
+    const given = Object.entries(options).filter(([, v]) => v !== undefined);
+    return await flashFirmware(this.#host(), firmware, {
+      ...this.flashDefaults,
+      ...Object.fromEntries(given),
+    });
   }
 
   /**

@@ -295,11 +295,9 @@ export async function runOne(
     }
   } finally {
     try {
-      await device?.close(
-        outcome.result === "passed" || outcome.result === "unverified"
-          ? (options.connect?.after ?? "hard-reset")
-          : "no-reset",
-      );
+      // Boards that went through are left as `connect.after` says; the others stay in the loader.
+      if (outcome.result === "passed" || outcome.result === "unverified") await device?.close();
+      else await device?.close("no-reset");
     } catch {
       // The outcome is already decided; a failing reset at the end must not change it.
     }

@@ -34,7 +34,18 @@ function stdoutSink(): ViewSink {
   };
 }
 
-/** How a board ended, in a line: `passed MAC 3.1 s`, `failed at flash: E_…: message`, `unverified: why`. */
+/**
+ * How a board ended, in a line: `passed MAC 3.1 s`, `failed at flash: E_…:
+ * message`, `unverified: why`.
+ *
+ * @example
+ * ```ts
+ * import { describeOutcome } from "./view.ts";
+ * describeOutcome({ port: "/dev/ttyUSB0", result: "failed", stage: "boot", seconds: 9.2,
+ *   error: { code: "E_EXPECT_TIMEOUT", message: "expected /app_main/ within 5000 ms" } });
+ * // "failed at boot: E_EXPECT_TIMEOUT: expected /app_main/ within 5000 ms"
+ * ```
+ */
 export function describeOutcome(o: DeviceOutcome): string {
   if (o.result === "passed") return `passed ${o.mac ?? ""} ${o.seconds.toFixed(1)} s`.trimEnd();
   if (o.result === "unverified") return `unverified: ${o.error?.message ?? "not verified"}`;
