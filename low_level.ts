@@ -93,14 +93,7 @@ export {
   type SpiRegisters,
 } from "./lib/chips/index.ts";
 export { openTransport, type OpenTransportOptions } from "./lib/transport/open.ts";
-export {
-  listPorts as listSystemPorts,
-  type ListPortsOptions as ListSystemPortsOptions,
-  matchesFilter,
-  parsePortFilter,
-  selectAutoPort,
-  type SelectAutoPortOptions,
-} from "./lib/transport/ports.ts";
+export { matchesFilter, parsePortFilter } from "./lib/transport/ports.ts";
 export {
   type ToWebSerialOptions,
   toWebSerialPort,
