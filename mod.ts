@@ -1,52 +1,121 @@
 /**
  * espline: flash and provision Espressif chips from TypeScript.
  *
+ * This is the script-level API: connect to a board, then one method per job
+ * — {@link Device.info}, {@link Device.flash} (the whole write job: build
+ * settings, header patching, partition names, pre-flight checks, skip
+ * unchanged, verify, resume after faults), {@link Device.verify},
+ * {@link Device.read}, {@link Device.erase}, {@link Device.monitor} — and a
+ * station that runs a job on many boards at once with a journal.
+ *
  * ```ts
  * import { connect } from "./mod.ts";
  * await using dev = await connect("sim://esp32s3?mac=02:aa:bb:cc:dd:01", { baud: 921600 });
  * const info = await dev.info();
  * console.log(info.description, info.mac);
- * await dev.writeFlash([{ address: 0x10000, data: new Uint8Array(4096) }]);
+ * await dev.flash([{ address: 0x10000, data: new Uint8Array(4096) }]);
  * ```
+ *
+ * Lower layers (the loader session, transports, free functions over a
+ * session, chip facts, image tools) are in `low_level.ts`
+ * (`@espline/espline/low-level`).
  *
  * @module
  */
 
-export * from "./lib/errors.ts";
+export {
+  AbortedError,
+  EsplineError,
+  type EsplineErrorOptions,
+  TimeoutError,
+  TransportError,
+  UsageError,
+} from "./lib/errors.ts";
 export {
   connect,
-  type ConnectOptions,
   Device,
-  type DeviceEvent,
   type DeviceInfo,
+  type DeviceOptions,
+  type InfoOptions,
 } from "./lib/device/device.ts";
+export {
+  type After,
+  AFTER_CHOICES,
+  type Before,
+  BEFORE_CHOICES,
+  CHIP_CHOICES,
+  type ChipName,
+  type ConnectOptions,
+} from "./lib/loader/connect_options.ts";
+export {
+  readResetConfig,
+  type ReadResetConfigOptions,
+  type ResetConfig,
+} from "./lib/loader/reset.ts";
+export type { DeviceEvent, FlashedEvent, NoticeEvent, RecoveryEvent } from "./lib/device/events.ts";
+export type { LoaderEvent } from "./lib/loader/session.ts";
+export type { FlashProgress } from "./lib/flash/common.ts";
+export type { ChipInfo, FlashInfo } from "./lib/loader/info.ts";
+export type { ChipRevision } from "./lib/chips/types.ts";
 export {
   type Firmware,
   type FirmwareEntry,
-  firmwareFromBytes,
+  type FirmwareFile,
+  type FirmwareRegion,
+  type FirmwareSource,
+  type FlashSettings,
   loadFirmware,
 } from "./lib/device/firmware.ts";
+export { loadManifest, type Manifest } from "./lib/image/manifest.ts";
+export {
+  FLASH_FREQ_CHOICES,
+  FLASH_MODE_CHOICES,
+  FLASH_SIZE_CHOICES,
+  type FlashFreq,
+  type FlashMode,
+  type FlashSize,
+} from "./lib/image/flash_params.ts";
+export {
+  type FlashOptions,
+  type FlashReport,
+  PreflightError,
+  type ResumeOptions,
+  type VerifiedRegion,
+  type VerifyOptions,
+  type VerifyReport,
+} from "./lib/device/flash_job.ts";
+export type { EraseOptions, EraseReport, FlashArea, ReadOptions } from "./lib/device/flash_ops.ts";
+export type { PreflightIssue } from "./lib/image/preflight.ts";
+export {
+  type FlashRegion,
+  FlashVerifyError,
+  type RegionReport,
+  type WriteReport,
+} from "./lib/flash/write.ts";
 export {
   type DeviceOutcome,
+  type OutcomeResult,
   runOne,
   runStation,
   type RunStationOptions,
   type RunSummary,
   type StationEvent,
+  type StationFacts,
   type StationJob,
   type StationJournal,
   type StationRecord,
 } from "./lib/station/runner.ts";
 export {
-  type ExpectOptions,
-  ExpectTimeoutError,
-  Monitor,
-  type MonitorLine,
-  type MonitorOptions,
-  openMonitor,
-  resetIntoApp,
-  stripAnsi,
-} from "./lib/monitor/monitor.ts";
+  createStationView,
+  describeOutcome,
+  formatSummary,
+  type StationViewOptions,
+  type ViewSink,
+} from "./lib/station/view.ts";
+export { waitForDevice, type WaitForDeviceOptions } from "./lib/station/wait.ts";
+export { listPorts, type ListPortsOptions } from "./lib/device/ports.ts";
+export type { PortDescription, PortFilter } from "./lib/transport/ports.ts";
+export type { PortInfo, SerialSignals, Transport } from "./lib/transport/transport.ts";
 export {
   Journal,
   JournalEntry,
@@ -55,117 +124,21 @@ export {
   openJournal,
   type OpenJournalOptions,
 } from "./lib/station/journal.ts";
-export { listSerialDevices, waitForDevice, type WaitForDeviceOptions } from "./lib/station/wait.ts";
 export {
-  isRecoverable,
-  type RecoveryEvent,
-  type ResilientWriteOptions,
-  type ResilientWriteReport,
-  writeFlashResilient,
-} from "./lib/station/recovery.ts";
-export {
-  checkRegions,
-  type FlashRegion,
-  FlashVerifyError,
-  type RegionReport,
-  verifyFlash,
-  type VerifyReport,
-  writeFlash,
-  type WriteFlashOptions,
-  type WriteReport,
-} from "./lib/flash/write.ts";
-export { readFlash, type ReadFlashOptions } from "./lib/flash/read.ts";
-export { eraseFlash, type EraseOptions, eraseRegion } from "./lib/flash/erase.ts";
-export { detectFlashSize, flashMd5, type FlashProgress } from "./lib/flash/common.ts";
-export {
-  type CommandOptions,
-  type CommandResult,
-  type ConnectOptions as LoaderConnectOptions,
-  type LoaderEvent,
-  LoaderSession,
-  type ResetStrategy,
-  type SecurityInfo,
-} from "./lib/loader/session.ts";
-export { closeSession, openSession, type OpenSessionOptions } from "./lib/loader/open_session.ts";
-export { type ChipInfo, type FlashInfo, readChipInfo, readFlashInfo } from "./lib/loader/info.ts";
-export {
-  chipByImageId,
-  chipByKey,
-  chipByMagic,
-  type ChipFamily,
-  type ChipRevision,
-  CHIPS,
-  flashSizeFromJedec,
-  formatFlashSize,
-  formatMac,
-  type MemoryRegion,
-  type ReadReg,
-  type SpiRegisters,
-} from "./lib/chips/index.ts";
-export { openTransport, type OpenTransportOptions } from "./lib/transport/open.ts";
-export type { PortInfo, SerialSignals, Transport } from "./lib/transport/transport.ts";
-export {
-  formatImageInfo,
-  ImageFormatError,
-  type ImageInfo,
-  type ImageSegment,
-  parseImage,
-} from "./lib/image/image.ts";
-export { mergeBin, type MergeOptions, UF2_FAMILY_IDS } from "./lib/image/merge.ts";
-export {
-  findPartition,
-  formatPartitionTable,
-  parsePartitionCsv,
-  parsePartitionTable,
-  type Partition,
-  PARTITION_TABLE_OFFSET,
-  PartitionTableError,
-  partitionTableToBinary,
-  partitionTableToCsv,
-} from "./lib/image/partition.ts";
-export { loadManifest, type Manifest } from "./lib/image/manifest.ts";
-export { preflight, type PreflightIssue } from "./lib/image/preflight.ts";
-export { type FlashParams, patchFlashParams, type PatchResult } from "./lib/flash/flash_params.ts";
-export { runCli, type RunCliOptions } from "./lib/cli/main.ts";
-export type { OutputSinks } from "./lib/cli/output.ts";
+  type ExpectOptions,
+  ExpectTimeoutError,
+  Monitor,
+  type MonitorLine,
+  type MonitorOptions,
+  stripAnsi,
+} from "./lib/monitor/monitor.ts";
 export {
   buildNvs,
   type BuildNvsOptions,
-  NVS_ENCODINGS,
   type NvsData,
-  type NvsEncoding,
-  type NvsLayout,
-  nvsLayout,
-  nvsRowsFromData,
   type NvsTypedValue,
   type NvsValue,
-  parseNvsSize,
 } from "./lib/image/nvs_gen.ts";
-export {
-  loadNvsCsv,
-  type LoadNvsCsvOptions,
-  type NvsDataRow,
-  type NvsFileRow,
-  type NvsNamespaceRow,
-  type NvsRow,
-  type NvsRowType,
-  type NvsScalar,
-  parseNvsCsv,
-  type ParseNvsCsvOptions,
-} from "./lib/image/nvs_csv.ts";
-export {
-  formatNvsReport,
-  formatNvsValue,
-  type NvsErasedEntry,
-  type NvsItem,
-  type NvsItemType,
-  type NvsItemValue,
-  type NvsPageInfo,
-  type NvsPageState,
-  type NvsProblem,
-  type NvsProblemKind,
-  type NvsReport,
-  nvsReportToJson,
-  parseNvs,
-} from "./lib/image/nvs_parse.ts";
-export { NvsFormatError, NvsInputError, type NvsIntegerType } from "./lib/image/nvs_format.ts";
+export { loadNvsCsv, type LoadNvsCsvOptions, parseNvsCsv } from "./lib/image/nvs_csv.ts";
+export { formatNvsReport, type NvsReport, parseNvs } from "./lib/image/nvs_parse.ts";
+export { NvsFormatError, NvsInputError } from "./lib/image/nvs_format.ts";

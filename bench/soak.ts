@@ -14,7 +14,7 @@
 import { parseArgs } from "node:util";
 import { EsplineError } from "../lib/errors.ts";
 import { runOne } from "../lib/station/runner.ts";
-import { writeFlashResilient } from "../lib/station/recovery.ts";
+import { sessionOf } from "../lib/device/device.ts";
 import type { FlashRegion } from "../lib/flash/write.ts";
 import type { SimPort } from "../lib/sim/sim_port.ts";
 import { openJournal } from "../lib/station/journal.ts";
@@ -91,7 +91,7 @@ export async function soak(options: SoakOptions = {}): Promise<SoakReport> {
     problems: [],
   };
   const dir = await Deno.makeTempDir({ prefix: "espline-soak-" });
-  using journal = openJournal(`${dir}/soak.db`);
+  await using journal = await openJournal(`${dir}/soak.db`);
   let next = 0;
   const worker = async () => {
     while (next < runs) {
@@ -107,14 +107,14 @@ export async function soak(options: SoakOptions = {}): Promise<SoakReport> {
       let flashOk = false;
       const outcome = await runOne(url, async ({ device }) => {
         try {
-          await writeFlashResilient(device, regions, { attempts: 3, fallbackBauds: [115200] });
+          await device.flash(regions, { resume: { attempts: 3, fallbackBauds: [115200] } });
         } finally {
           // Ground truth: the virtual chip's own flash, whatever the client believes.
-          const chip = (device.session.transport as unknown as SimPort).chip;
+          const chip = (sessionOf(device).transport as unknown as SimPort).chip;
           faults += chip.stats.faultsInjected;
           flashOk = regions.every((r) => r.data.every((b, i) => chip.flash[r.address + i] === b));
         }
-      }, { journal, connect: { baud: 460800, connectAttempts: 3 }, after: "no-reset" }).catch((
+      }, { journal, connect: { baud: 460800, connectAttempts: 3, after: "no-reset" } }).catch((
         e,
       ) => ({
         result: "crash" as const,
@@ -123,7 +123,7 @@ export async function soak(options: SoakOptions = {}): Promise<SoakReport> {
       report.runs++;
       report.faultsInjected += faults;
       let verdict: string;
-      if (outcome.result === "pass") {
+      if (outcome.result === "passed") {
         if (!flashOk) {
           report.silentCorruptions++;
           verdict = "SILENT CORRUPTION";
@@ -136,7 +136,7 @@ export async function soak(options: SoakOptions = {}): Promise<SoakReport> {
           verdict = "clean";
         }
       } else if (
-        outcome.result === "fail" && outcome.error && outcome.error.code !== "E_INTERNAL"
+        outcome.result === "failed" && outcome.error && outcome.error.code !== "E_INTERNAL"
       ) {
         report.failedCleanly++;
         verdict = `failed cleanly (${outcome.error.code})`;
@@ -153,7 +153,7 @@ export async function soak(options: SoakOptions = {}): Promise<SoakReport> {
   };
   await Promise.all(Array.from({ length: options.parallel ?? 8 }, worker));
   // The journal must agree: every failed run is recorded failed, none passed.
-  const summary = journal.summary();
+  const summary = await journal.summary();
   const passedInJournal = summary.passed ?? 0;
   const expectedPassed = report.clean + report.recovered + report.silentCorruptions;
   if (passedInJournal !== expectedPassed) {

@@ -1,99 +1,87 @@
 /**
  * The demo: a production line station provisioning four virtual ESP32-C3
- * boards at once — flash a firmware set, verify,
+ * boards at once — flash a firmware set (pre-flight checked, verified),
  * read the MAC, check the boot output, allocate serial numbers, journal it —
  * then print the journal summary.
  *
- *     deno task demo
+ *     deno task demo            # the journal is removed at the end
+ *     deno task demo --keep     # keep it, and say where it is
  *
- * Works on a fresh machine with only Deno: the firmware comes from the
- * reference images in ../shared/fixtures when present, otherwise it is
- * generated.
+ * Works on a fresh machine with only Deno: the firmware is generated (with
+ * Espressif's reference bootloader and partition table from ../shared/fixtures
+ * when present).
  *
  * @module
  */
 
-import { createStationView } from "../lib/cli/station_view.ts";
-import { processSinks } from "../lib/cli/output.ts";
-import { type Firmware, firmwareFromBytes, openJournal, runStation } from "../mod.ts";
+import { parseArgs } from "node:util";
+import {
+  createStationView,
+  type Firmware,
+  formatSummary,
+  loadFirmware,
+  openJournal,
+  runStation,
+} from "../mod.ts";
+import { demoFirmware } from "./demo_firmware.ts";
 import { provisionJob } from "./provision.ts";
 
-const FIXTURES = new URL("../../shared/fixtures/esptool-images/", import.meta.url);
-
-/** A generated application of realistic size and compressibility (code-like bytes and strings). */
-function demoApp(): Uint8Array {
-  const app = new Uint8Array(256 * 1024);
-  let x = 1;
-  for (let i = 0; i < app.length; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    app[i] = i % 3 === 0 ? x >>> 24 : "espline demo app "[i % 17].charCodeAt(0);
-  }
-  return app;
-}
-
-/** The firmware set: ESP-IDF's ESP32-C3 bootloader and partition table from the fixtures when present, and an app. */
-async function demoFirmware(): Promise<Firmware> {
-  const app = { address: 0x10000, data: demoApp(), name: "demo-app.bin" };
-  try {
-    const boot = await Deno.readFile(new URL("bootloader_esp32c3.bin", FIXTURES));
-    const parts = await Deno.readFile(new URL("partitions_singleapp.bin", FIXTURES));
-    return firmwareFromBytes([
-      { address: 0x0, data: boot, name: "bootloader_esp32c3.bin" },
-      { address: 0x8000, data: parts, name: "partitions_singleapp.bin" },
-      app,
-    ]);
-  } catch {
-    return firmwareFromBytes([app]);
-  }
+/** The firmware set: bootloader, partition table and a generated application for the ESP32-C3. */
+async function firmwareSet(): Promise<Firmware> {
+  const files = await demoFirmware("esp32c3");
+  return await loadFirmware(files.map((f) => ({ address: f.address, data: f.data, name: f.name })));
 }
 
 if (import.meta.main) {
+  const { values } = parseArgs({ args: Deno.args, options: { keep: { type: "boolean" } } });
   const dir = await Deno.makeTempDir({ prefix: "espline-demo-" });
-  const firmware = await demoFirmware();
-  // Four ESP32-C3 boards on one line, paced at the baud with modelled flash timing.
-  const ports = [1, 2, 3, 4].map((n) => `sim://esp32c3?mac=58:cf:79:00:00:0${n}&pace=1&timing=1`);
-  console.log(`espline demo: provisioning ${ports.length} virtual boards in parallel`);
-  for (const f of firmware.files) {
-    console.log(
-      `  0x${f.address.toString(16).padStart(5, "0")} ${
-        f.path.split("/").pop()
-      } (${f.size} bytes, sha256 ${f.sha256.slice(0, 12)}…)`,
-    );
-  }
-  console.log("");
-  {
-    using journal = openJournal(`${dir}/journal.db`);
+  try {
+    const firmware = await firmwareSet();
+    // Four ESP32-C3 boards on one line, paced at the baud with modelled flash timing.
+    const ports = [1, 2, 3, 4].map((n) => `sim://esp32c3?mac=58:cf:79:00:00:0${n}&pace=1&timing=1`);
+    console.log(`espline demo: provisioning ${ports.length} virtual boards in parallel`);
+    for (const f of firmware.files) {
+      console.log(
+        `  0x${f.address.toString(16).padStart(5, "0")} ${f.path} (${f.size} bytes, sha256 ${
+          f.sha256.slice(0, 12)
+        }…)`,
+      );
+    }
+    console.log("");
+    await using journal = await openJournal(`${dir}/journal.db`);
     const summary = await runStation(
       ports,
-      provisionJob({ firmware, journal, expect: /Hello from espline sim/, expectTimeoutMs: 5000 }),
+      provisionJob({ firmware, journal, expect: /app_main/, expectTimeoutMs: 5000 }),
       {
         journal,
         station: "demo-station",
         files: firmware.files,
         connect: { baud: 921600 },
-        onEvent: createStationView({ sinks: processSinks() }),
+        onEvent: createStationView(),
       },
     );
     console.log("");
     console.log("journal:");
     for (const o of summary.outcomes) {
-      const rec = journal.history(o.mac ?? "")[0];
+      const rec = (await journal.history(o.mac ?? ""))[0];
       const serial = (rec?.fields as Record<string, unknown> | undefined)?.serial ?? "-";
       console.log(
         `  ${(o.mac ?? "??").padEnd(17)} ${(o.chip ?? "?").padEnd(8)} ${
           String(serial).padEnd(11)
-        } ${o.result.padEnd(6)} ${o.seconds.toFixed(1)} s${
-          o.error ? `  ${o.error.code}: ${o.error.message}` : ""
-        }`,
+        } ${o.result.padEnd(10)} ${o.seconds.toFixed(1)} s`,
       );
     }
-    const counts = journal.summary();
+    const counts = await journal.summary();
+    console.log("");
+    console.log(formatSummary(summary));
     console.log(
-      `\n${summary.passed} passed, ${summary.failed} failed in ${
+      `journal: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")} (${
         summary.seconds.toFixed(1)
-      } s (journal: ${JSON.stringify(counts)})`,
+      } s)`,
     );
-    console.log(`journal file: ${dir}/journal.db`);
-    if (summary.failed || summary.aborted) Deno.exitCode = 1;
+    if (values.keep) console.log(`journal file: ${dir}/journal.db`);
+    if (summary.passed !== summary.outcomes.length) Deno.exitCode = 1;
+  } finally {
+    if (!values.keep) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

@@ -10,7 +10,19 @@
  */
 
 import { parseArgs } from "node:util";
-import { connect, EsplineError, type Firmware, loadFirmware } from "../mod.ts";
+import { parseOrUsage, runMain } from "./script_main.ts";
+import {
+  connect,
+  type ConnectOptions,
+  EsplineError,
+  type Firmware,
+  loadFirmware,
+  PreflightError,
+  readResetConfig,
+  UsageError,
+} from "../mod.ts";
+import { parseFirmwareArg } from "../lib/device/firmware.ts";
+import { parseBefore } from "../lib/loader/connect_options.ts";
 
 /** One attempt of a recovery, for the log. */
 export interface RecoveryAttempt {
@@ -28,15 +40,18 @@ export interface RecoverOptions {
   bauds?: number[];
   /** Connection attempts per try. Default 10. */
   connectAttempts?: number;
+  /** How to connect otherwise (`before`, `resetConfig` …). Default connect's defaults. */
+  connect?: ConnectOptions;
   /** A line per attempt. */
   onLog?: (line: string) => void;
 }
 
 /**
  * Try, in order: each baud with the stub (erase all, write, verify), then
- * the ROM loader at 115200 (erase the image regions, write uncompressed where
- * the ROM cannot inflate, verify). Returns the attempts; throws the last
- * error if none worked.
+ * the ROM loader at 115200 (write, uncompressed where the ROM cannot
+ * inflate, verify). Returns the attempts; throws the last error if none
+ * worked, or at once when pre-flight checks refuse the image (nothing is
+ * erased then).
  */
 export async function recoverBoard(
   port: string,
@@ -52,22 +67,15 @@ export async function recoverBoard(
     log(`trying ${step.stub ? "the flasher stub" : "the ROM loader"} at ${step.baud} baud…`);
     try {
       await using dev = await connect(port, {
+        ...options.connect,
         baud: step.baud,
         stub: step.stub,
         connectAttempts: options.connectAttempts ?? 10,
       });
-      if (step.stub) {
-        await dev.eraseFlash();
-      } else {
-        for (const r of firmware.regions) {
-          await dev.eraseRegion({
-            address: r.address,
-            size: Math.ceil(r.data.length / 0x1000) * 0x1000,
-          });
-        }
-      }
-      const report = await dev.writeFlash(firmware.regions, { skipUnchanged: false });
-      if (!report.verified && dev.session.chip.key !== "esp8266") {
+      // Pre-flight checks run before anything is erased: a wrong image leaves the board as it was.
+      // The stub erases the whole chip first; the ROM erases what it writes.
+      const report = await dev.flash(firmware, { skipUnchanged: false, eraseAll: step.stub });
+      if (!report.verified && (await dev.info({ flash: false })).chip !== "esp8266") {
         throw new EsplineError("E_VERIFY_FAILED", "the restored image did not verify");
       }
       attempts.push({ ...step, result: "ok" });
@@ -78,6 +86,7 @@ export async function recoverBoard(
       );
       return attempts;
     } catch (e) {
+      if (e instanceof PreflightError) throw e; // the image, not the link: another try cannot help
       last = e;
       const msg = e instanceof Error ? e.message : String(e);
       attempts.push({ ...step, result: msg });
@@ -87,30 +96,59 @@ export async function recoverBoard(
   throw last;
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      port: { type: "string" },
-      firmware: { type: "string", multiple: true },
-    },
-  });
-  if (!values.port || !values.firmware?.length) {
-    console.error("usage: recover.ts --port PORT --firmware ADDRESS=FILE [--firmware …]");
-    Deno.exit(2);
+const USAGE =
+  `usage: deno run -A scripts/recover.ts --port PORT --firmware ADDRESS=FILE [--firmware …]
+
+Erase a board that won't boot and restore a known-good image, trying lower
+baud rates and finally the ROM loader alone until one way works.
+
+  --port PORT               the board's port
+  --firmware ADDRESS=FILE   a file of the known-good image (repeat)
+  --before MODE             how to enter download mode: default-reset (default), usb-reset,
+                            no-reset (after holding BOOT and tapping RESET), no-reset-no-sync
+  -h, --help                this text
+
+example:
+  deno run -A scripts/recover.ts --port /dev/ttyUSB0 \\
+    --firmware 0x1000=known-good/bootloader.bin --firmware 0x10000=known-good/app.bin`;
+
+async function main(args: string[]): Promise<number> {
+  const { values } = parseOrUsage(() =>
+    parseArgs({
+      args,
+      options: {
+        port: { type: "string" },
+        firmware: { type: "string", multiple: true },
+        before: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    })
+  );
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
   }
-  const firmware = await loadFirmware(values.firmware.map((f): [number, string] => {
-    const [a, ...rest] = f.split("=");
-    return [Number(a), rest.join("=")];
-  }));
+  if (!values.port || !values.firmware?.length) {
+    throw new UsageError("give --port PORT and at least one --firmware ADDRESS=FILE (see --help)");
+  }
+  const firmware = await loadFirmware(values.firmware.map(parseFirmwareArg));
   try {
-    await recoverBoard(values.port, firmware, { onLog: console.log });
+    await recoverBoard(values.port, firmware, {
+      onLog: console.log,
+      connect: {
+        resetConfig: readResetConfig(),
+        ...(values.before ? { before: parseBefore(values.before) } : {}),
+      },
+    });
     console.log("board recovered");
+    return 0;
   } catch (e) {
     console.error(`could not recover the board: ${e instanceof Error ? e.message : e}`);
     console.error(
       "check the cable and power; hold BOOT while pressing RESET and run again with --before no-reset",
     );
-    Deno.exit(1);
+    return 1;
   }
 }
+
+if (import.meta.main) await runMain(main);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { runCli } from "../lib/cli/main.ts";
 import type { OutputSinks } from "../lib/cli/output.ts";
 import { SIM_CHIP_KEYS } from "../lib/sim/chip_facts.ts";
+import { externalTest, fixtures, FIXTURES_DIR, readFixture } from "./support/external.ts";
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
@@ -142,37 +143,38 @@ Deno.test("--help lists commands; version prints", async () => {
   assert.match(v.out, /^espline \d+\.\d+\.\d+/);
 });
 
-Deno.test("write-flash --flash_mode dio --flash-size detect patches the bootloader header on the chip", async () => {
-  const boot = await Deno.readFile(
-    new URL("../../shared/fixtures/esptool-images/bootloader_esp32.bin", import.meta.url),
-  )
-    .catch(() => null);
-  if (!boot) return console.log("skipped: fixtures absent");
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.writeFile(`${dir}/boot.bin`, boot);
-    const port = `sim://esp32?size=8MB&flash=${dir}/flash.bin`;
-    const r = await cli([
-      "-p",
-      port,
-      "write_flash",
-      "--flash_mode",
-      "dio",
-      "--flash-size",
-      "detect",
-      "0x1000",
-      `${dir}/boot.bin`,
-    ]);
-    assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /flash parameters at 0x1000 set to 0x0230/);
-    const rb = await cli(["-p", port, "read-flash", "0x1000", "16", `${dir}/hdr.bin`]);
-    assert.equal(rb.code, 0, rb.err);
-    const hdr = await Deno.readFile(`${dir}/hdr.bin`);
-    assert.equal(hdr[2], 0x02, "dio");
-    assert.equal(hdr[3] >> 4, 0x3, "8MB");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+externalTest({
+  name:
+    "write-flash --flash_mode dio --flash-size detect patches the bootloader header on the chip",
+  needs: [fixtures()],
+  async fn() {
+    const boot = await readFixture("bootloader_esp32.bin");
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeFile(`${dir}/boot.bin`, boot);
+      const port = `sim://esp32?size=8MB&flash=${dir}/flash.bin`;
+      const r = await cli([
+        "-p",
+        port,
+        "write_flash",
+        "--flash_mode",
+        "dio",
+        "--flash-size",
+        "detect",
+        "0x1000",
+        `${dir}/boot.bin`,
+      ]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /flash parameters at 0x1000 set to 0x0230/);
+      const rb = await cli(["-p", port, "read-flash", "0x1000", "16", `${dir}/hdr.bin`]);
+      assert.equal(rb.code, 0, rb.err);
+      const hdr = await Deno.readFile(`${dir}/hdr.bin`);
+      assert.equal(hdr[2], 0x02, "dio");
+      assert.equal(hdr[3] >> 4, 0x3, "8MB");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 Deno.test("Ctrl-C during write-flash stops between blocks with exit code 130 and says so", async () => {
@@ -203,35 +205,27 @@ Deno.test("Ctrl-C during write-flash stops between blocks with exit code 130 and
   }
 });
 
-const FX = new URL("../../shared/fixtures/esptool-images/", import.meta.url);
-async function fx(name: string): Promise<string | null> {
-  try {
-    await Deno.stat(new URL(name, FX));
-    return new URL(name, FX).pathname;
-  } catch {
-    console.log(`skipped: ${name} absent`);
-    return null;
-  }
-}
-
-Deno.test("write-flash refuses an ESP32 bootloader on an ESP32-C3 before writing; --force overrides", async () => {
-  const boot = await fx("bootloader_esp32.bin");
-  if (!boot) return;
-  const dir = await Deno.makeTempDir();
-  try {
-    const port = `sim://esp32c3?flash=${dir}/f.bin`;
-    const r = await cli(["-p", port, "write-flash", "0x0", boot]);
-    assert.equal(r.code, 2);
-    assert.match(r.err, /refusing to write \(nothing was written\)/);
-    assert.match(r.err, /built for ESP32, but the connected chip is ESP32-C3/);
-    const v = await cli(["-p", port, "verify-flash", "0x0", boot]);
-    assert.match(v.out, /MISMATCH/, "nothing was written");
-    const f = await cli(["-p", port, "write-flash", "--force", "0x0", boot]);
-    assert.equal(f.code, 0, f.err);
-    assert.match(f.err, /forced: /);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+externalTest({
+  name: "write-flash refuses an ESP32 bootloader on an ESP32-C3 before writing; --force overrides",
+  needs: [fixtures()],
+  async fn() {
+    const boot = `${FIXTURES_DIR}bootloader_esp32.bin`;
+    const dir = await Deno.makeTempDir();
+    try {
+      const port = `sim://esp32c3?flash=${dir}/f.bin`;
+      const r = await cli(["-p", port, "write-flash", "0x0", boot]);
+      assert.equal(r.code, 2);
+      assert.match(r.err, /refusing to write \(nothing was written\)/);
+      assert.match(r.err, /built for ESP32, but the connected chip is ESP32-C3/);
+      const v = await cli(["-p", port, "verify-flash", "0x0", boot]);
+      assert.match(v.out, /MISMATCH/, "nothing was written");
+      const f = await cli(["-p", port, "write-flash", "--force", "0x0", boot]);
+      assert.equal(f.code, 0, f.err);
+      assert.match(f.err, /forced: /);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 Deno.test("write-flash --partition and erase-region --partition use the table read from the chip", async () => {
@@ -268,32 +262,57 @@ Deno.test("write-flash --partition and erase-region --partition use the table re
   }
 });
 
-Deno.test("image-info, merge-bin and partition-table on the command line", async () => {
-  const app = await fx("esp_idf_blink_esp32s2.bin");
-  if (!app) return;
-  const r = await cli(["image_info", app]);
-  assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /Project name: blink/);
-  assert.match(r.out, /Validation hash: 10f48f4a\w+ \(valid\)/);
-  const j = await cli(["--json", "image-info", app]);
-  assert.equal(JSON.parse(j.out.trim()).chip, "esp32s2");
+externalTest({
+  name: "image-info, merge-bin and partition-table on the command line",
+  needs: [fixtures()],
+  async fn() {
+    const app = `${FIXTURES_DIR}esp_idf_blink_esp32s2.bin`;
+    const r = await cli(["image_info", app]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /Project name: blink/);
+    assert.match(r.out, /Validation hash: 10f48f4a\w+ \(valid\)/);
+    const j = await cli(["--json", "image-info", app]);
+    assert.equal(JSON.parse(j.out.trim()).chip, "esp32s2");
+    const dir = await Deno.makeTempDir();
+    try {
+      const m = await cli([
+        "--chip",
+        "esp32s2",
+        "merge_bin",
+        "-o",
+        `${dir}/m.uf2`,
+        "--format",
+        "uf2",
+        "0x10000",
+        app,
+      ]);
+      assert.equal(m.code, 0, m.err);
+      assert.equal((await Deno.stat(`${dir}/m.uf2`)).size % 512, 0);
+      const noChip = await cli(["merge-bin", "-o", `${dir}/x.bin`, "0x10000", app]);
+      assert.match(noChip.err, /merge-bin needs --chip/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("addresses and sizes in every spelling esptool takes: 0X3FE000, 0x3FE000, 5_000, 8k", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const m = await cli([
-      "--chip",
-      "esp32s2",
-      "merge_bin",
-      "-o",
-      `${dir}/m.uf2`,
-      "--format",
-      "uf2",
-      "0x10000",
-      app,
-    ]);
-    assert.equal(m.code, 0, m.err);
-    assert.equal((await Deno.stat(`${dir}/m.uf2`)).size % 512, 0);
-    const noChip = await cli(["merge-bin", "-o", `${dir}/x.bin`, "0x10000", app]);
-    assert.match(noChip.err, /merge-bin needs --chip/);
+    const data = new Uint8Array(5000).map((_, i) => (i * 3) & 0xff);
+    await Deno.writeFile(`${dir}/a.bin`, data);
+    const port = `sim://esp32c3?flash=${dir}/f.bin`;
+    const w = await cli(["-p", port, "write-flash", "0X3FE000", `${dir}/a.bin`]);
+    assert.equal(w.code, 0, w.err);
+    assert.match(w.out, /Wrote 5000 bytes .* at 0x003fe000/);
+    const r = await cli(["-p", port, "read-flash", "0x3FE000", "5_000", `${dir}/b.bin`]);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(await Deno.readFile(`${dir}/b.bin`), data);
+    const v = await cli(["-p", port, "verify-flash", "0X3fe000", `${dir}/a.bin`]);
+    assert.equal(v.code, 0, v.err);
+    const e = await cli(["-p", port, "erase-region", "0x3FE000", "8k"]);
+    assert.equal(e.code, 0, e.err);
+    assert.match(e.out, /Erased 8192 bytes at 0x003fe000/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

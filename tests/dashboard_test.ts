@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { EsplineError } from "../lib/errors.ts";
 import { openJournal } from "../lib/station/journal.ts";
 import { runStation } from "../lib/station/runner.ts";
-import { writeFlashResilient } from "../lib/station/recovery.ts";
 import {
   authorize,
   checkBindToken,
@@ -633,7 +632,7 @@ externalTest({
     const gate = new Promise<void>((r) => (release = r));
     const run = runStation(ports, async ({ device, port, stage, note, log }) => {
       stage("flash");
-      await writeFlashResilient(device, [{ address: 0x10000, data }]);
+      await device.flash([{ address: 0x10000, data }], { resume: true });
       log("held by the test until the page shows every board");
       await gate;
       stage("selftest");

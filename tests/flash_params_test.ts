@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { patchFlashParams } from "../lib/flash/flash_params.ts";
+import { patchFlashParams } from "../lib/image/flash_params.ts";
 import { chipByKey } from "../lib/chips/index.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/esptool-images/", import.meta.url);

@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import { recoverBoard } from "../scripts/recover.ts";
-import { firmwareFromBytes } from "../lib/device/firmware.ts";
+import { loadFirmware } from "../lib/device/firmware.ts";
 import { connect } from "../lib/device/device.ts";
+import { writeDemoBuild } from "../scripts/demo_firmware.ts";
+import { makeImage } from "../lib/image/make_image.ts";
+import { chipByKey } from "../lib/chips/index.ts";
+import { runDeno } from "./support/run_deno.ts";
 
-const fw = firmwareFromBytes([
+const fw = await loadFirmware([
   { address: 0x0, data: new Uint8Array(6000).map((_, i) => i & 0xff), name: "boot.bin" },
   { address: 0x10000, data: new Uint8Array(40000).map((_, i) => (i * 31) & 0xff), name: "app.bin" },
 ]);
@@ -16,7 +20,7 @@ Deno.test("recover.ts restores a board with the stub on the first try", async ()
     const attempts = await recoverBoard(port, fw, { onLog: (l) => lines.push(l) });
     assert.deepEqual(attempts, [{ baud: 460800, stub: true, result: "ok" }]);
     await using dev = await connect(port);
-    assert.equal((await dev.verifyFlash(fw.regions)).ok, true);
+    assert.equal((await dev.verify(fw)).ok, true);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -32,7 +36,7 @@ Deno.test("recover.ts falls back to the ROM loader when the stub cannot run", as
     assert.match(attempts[0].result, /no flasher stub/);
     assert.deepEqual(attempts[1], { baud: 115200, stub: false, result: "ok" });
     await using dev = await connect(port, { stub: false });
-    assert.equal((await dev.verifyFlash(fw.regions)).ok, true);
+    assert.equal((await dev.verify(fw)).ok, true);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -42,7 +46,7 @@ import { logMacs } from "../scripts/log_macs.ts";
 import { openJournal } from "../lib/station/journal.ts";
 
 Deno.test("log_macs.ts records each board's MAC and notices boards seen before", async () => {
-  using journal = openJournal(":memory:");
+  await using journal = await openJournal(":memory:");
   const ports = ["sim://esp32?mac=24:0a:c4:00:00:01", "sim://esp32c6?mac=40:4c:ca:00:00:02"];
   const lines: string[] = [];
   const first = await logMacs(ports, journal, { onLine: (l) => lines.push(l) });
@@ -54,55 +58,99 @@ Deno.test("log_macs.ts records each board's MAC and notices boards seen before",
   lines.length = 0;
   await logMacs(ports.slice(0, 1), journal, { onLine: (l) => lines.push(l) });
   assert.match(lines[0], /seen before: passed/);
-  assert.equal(journal.history("24:0a:c4:00:00:01").length, 2);
+  assert.equal((await journal.history("24:0a:c4:00:00:01")).length, 2);
 });
 
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
-
-async function runScript(script: string, args: string[]): Promise<{ code: number; out: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      CONFIG,
-      new URL(`../scripts/${script}`, import.meta.url).pathname,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  return { code: out.code, out: text };
+/** Run a script as a person would. */
+function runScript(script: string, args: string[]) {
+  return runDeno(`scripts/${script}`, args);
 }
 
-Deno.test("provision.ts flashes two boards, checks boot output and journals them with serials", async () => {
+Deno.test("provision.ts flashes a build on two boards, checks boot output and journals them with serials", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    await Deno.writeFile(`${dir}/app.bin`, fw.regions[1].data);
+    await writeDemoBuild(`${dir}/build`, "esp32", { fixtures: false, appSize: 30000 });
     const r = await runScript("provision.ts", [
       "--port",
       "sim://esp32?mac=24:0a:c4:00:00:0a",
       "--port",
       "sim://esp32?mac=24:0a:c4:00:00:0b",
-      "--firmware",
-      `0x10000=${dir}/app.bin`,
+      "--manifest",
+      `${dir}/build`,
       "--expect",
-      "Hello from espline sim",
+      "app_main",
       "--journal",
       `${dir}/line.db`,
     ]);
     assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /2 passed, 0 failed/);
-    using j = openJournal(`${dir}/line.db`);
-    const rec = j.history("24:0a:c4:00:00:0b")[0];
+    assert.match(r.out, /^2 passed, 0 failed$/m);
+    await using j = await openJournal(`${dir}/line.db`);
+    const rec = (await j.history("24:0a:c4:00:00:0b"))[0];
     assert.equal(rec.result, "passed");
     assert.match(String(rec.fields.serial), /^ESP-\d{6}$/);
-    assert.equal(rec.files[0].address, 0x10000);
+    assert.deepEqual(rec.files.map((f) => f.address), [0x1000, 0x8000, 0x10000]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("provision.ts: an ESP32 bootloader on an ESP32-C3 fails at preflight, no serial, flash untouched", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const boot32 = makeImage({
+      chip: chipByKey("esp32"),
+      segments: [{ address: 0x3ffe0100, data: new Uint8Array(3000).fill(9) }],
+    });
+    await Deno.writeFile(`${dir}/bootloader_esp32.bin`, boot32);
+    const port = `sim://esp32c3?mac=58:cf:79:00:00:0c&flash=${dir}/f.bin`;
+    const r = await runScript("provision.ts", [
+      "--port",
+      port,
+      "--firmware",
+      `0X1000=${dir}/bootloader_esp32.bin`,
+      "--journal",
+      `${dir}/line.db`,
+    ]);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /^0 passed, 1 failed$/m);
+    assert.match(
+      r.out,
+      /failed at preflight: E_IMAGE_CHIP: refusing to write \(nothing was written\)/,
+    );
+    assert.match(
+      r.out,
+      /bootloader_esp32\.bin is built for ESP32, but the connected chip is ESP32-C3/,
+    );
+    await using j = await openJournal(`${dir}/line.db`);
+    const rec = (await j.history("58:cf:79:00:00:0c"))[0];
+    assert.equal(rec.result, "failed");
+    assert.equal(rec.stage, "preflight");
+    assert.equal(rec.errorCode, "E_IMAGE_CHIP");
+    assert.equal(rec.fields.serial, undefined, "no serial allocated");
+    await using dev = await connect(port);
+    assert.ok((await dev.read({ address: 0, size: 0x2000 })).every((b) => b === 0xff));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("scripts answer --help and turn usage mistakes into one line", async () => {
+  for (const script of ["provision.ts", "log_macs.ts", "recover.ts"]) {
+    const help = await runScript(script, ["--help"]);
+    assert.equal(help.code, 0, help.out);
+    assert.match(help.out, /^usage: deno run -A scripts\//);
+    const bad = await runScript(script, ["--bogus"]);
+    assert.equal(bad.code, 2, bad.out);
+    assert.match(bad.out, /^error: Unknown option '--bogus'.* \(see --help\)\n$/);
+  }
+  const filter = await runScript("provision.ts", [
+    "--firmware",
+    "0x10000=x.bin",
+    "--port-filter",
+    "vid=zz",
+  ]);
+  assert.equal(filter.code, 2);
+  assert.match(filter.out, /--port-filter: vid "zz" is not a hex USB id/);
 });
 
 Deno.test("provision.ts refuses a missing firmware file before touching any board", async () => {
@@ -113,7 +161,11 @@ Deno.test("provision.ts refuses a missing firmware file before touching any boar
     "0x10000=/nonexistent/app.bin",
   ]);
   assert.notEqual(r.code, 0);
-  assert.match(r.out, /firmware file \/nonexistent\/app\.bin: not found \(no board was touched\)/);
+  assert.equal(r.code, 2);
+  assert.match(
+    r.out,
+    /file not found: \/nonexistent\/app\.bin \(check the path; nothing was written\)/,
+  );
 });
 
 Deno.test("the demo provisions four virtual boards and prints the journal summary", async () => {
@@ -121,6 +173,6 @@ Deno.test("the demo provisions four virtual boards and prints the journal summar
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /4 passed, 0 failed/);
   for (let n = 1; n <= 4; n++) {
-    assert.match(r.out, new RegExp(`58:cf:79:00:00:0${n} esp32c3 +ESP-\\d{6} +pass`));
+    assert.match(r.out, new RegExp(`58:cf:79:00:00:0${n} esp32c3 +ESP-\\d{6} +passed`));
   }
 });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { runStation } from "../lib/station/runner.ts";
-import { writeFlashResilient } from "../lib/station/recovery.ts";
-import { createStationView } from "../lib/cli/station_view.ts";
+import { createStationView } from "../lib/station/view.ts";
 import type { StationJournal, StationRecord } from "../lib/station/runner.ts";
 import { EsplineError } from "../lib/errors.ts";
 
@@ -55,7 +54,7 @@ Deno.test("a station flashes several boards in parallel, each with its own outco
   const { journal, records } = memoryJournal();
   let out = "";
   const view = createStationView({
-    sinks: { stdout: (t) => (out += t), stderr: () => {}, isTerminal: false },
+    sinks: { stdout: (t) => (out += t), isTerminal: false },
   });
   const ports = [
     "sim://esp32?mac=02:00:00:00:00:01",
@@ -64,7 +63,7 @@ Deno.test("a station flashes several boards in parallel, each with its own outco
   ];
   const summary = await runStation(ports, async ({ device, stage, log }) => {
     stage("flash");
-    const r = await writeFlashResilient(device, [{ address: 0x10000, data }]);
+    const r = await device.flash([{ address: 0x10000, data }]);
     log(`wrote ${r.bytesWritten}`);
   }, { journal, onEvent: view });
   assert.equal(summary.passed, 3);
@@ -76,7 +75,7 @@ Deno.test("a station flashes several boards in parallel, each with its own outco
   assert.deepEqual(records.map((r) => r.result), ["passed", "passed", "passed"]);
   for (const p of ports) {
     assert.match(out, new RegExp(`${p.replace(/[?]/g, "\\?")}: flash`));
-    assert.match(out, new RegExp(`${p.replace(/[?]/g, "\\?")}: PASS 02:00`));
+    assert.match(out, new RegExp(`${p.replace(/[?]/g, "\\?")}: passed 02:00`));
   }
 });
 
@@ -86,7 +85,7 @@ Deno.test("a failing board fails alone, at its stage, and the journal says faile
     ["sim://esp32", "sim://esp32c6"],
     async ({ device, stage, port }) => {
       stage("flash");
-      await device.writeFlash([{ address: 0x10000, data }]);
+      await device.flash([{ address: 0x10000, data }]);
       stage("check");
       if (port.includes("c6")) {
         throw new EsplineError(
@@ -120,11 +119,9 @@ Deno.test("a port that cannot be opened fails at the connect stage with a typed 
 Deno.test("a write disturbed by brown-out resets recovers and the journal records the recovery", async () => {
   const { journal, records } = memoryJournal();
   const big = new Uint8Array(200_000).map((_, i) => (i * 7 + (i >> 9)) & 0xff);
-  const summary = await runStation(["sim://esp32?seed=3&reset=0.2"], async ({ device, record }) => {
-    const r = await writeFlashResilient(device, [{ address: 0x10000, data: big }], {
-      attempts: 6,
-      onRecovery: (e) => record?.event("recovery", `${e.error.code} at ${e.baud}`),
-    });
+  const summary = await runStation(["sim://esp32?seed=3&reset=0.2"], async ({ device }) => {
+    // Writes in a station resume after faults by default; here with more attempts.
+    const r = await device.flash([{ address: 0x10000, data: big }], { resume: { attempts: 6 } });
     assert.ok(r.recoveries.length > 0, "a reset happened");
     assert.equal(r.verified, true);
   }, { journal, connect: { baud: 460800 } });
@@ -137,7 +134,7 @@ Deno.test("cancelling a run marks boards in progress as aborted", async () => {
   const controller = new AbortController();
   const summary = await runStation(["sim://esp32"], async ({ device, signal }) => {
     controller.abort();
-    await device.writeFlash([{ address: 0x10000, data }], { signal });
+    await device.flash([{ address: 0x10000, data }], { signal });
   }, { journal, signal: controller.signal });
   assert.equal(summary.aborted, 1);
   assert.equal(records[0].result, "aborted");
@@ -160,4 +157,83 @@ Deno.test("waitForDevice notices a board plugged in, then taken out; times out a
   const waiting = waitForDevice({ list, pollMs: 5, signal: c.signal });
   c.abort();
   await assert.rejects(() => waiting, AbortedError);
+});
+
+import { formatSummary } from "../lib/station/view.ts";
+import { makeImage } from "../lib/image/make_image.ts";
+import { chipByKey } from "../lib/chips/index.ts";
+import { connect } from "../lib/device/device.ts";
+
+Deno.test("a pre-flight refusal fails the board at a preflight stage with nothing written; the job stops there", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { journal, records } = memoryJournal();
+    const boot32 = makeImage({
+      chip: chipByKey("esp32"),
+      segments: [{ address: 0x3ffe0100, data: new Uint8Array(3000).fill(9) }],
+    });
+    let after = false;
+    let out = "";
+    const port = `sim://esp32c3?flash=${dir}/f.bin`;
+    const summary = await runStation([port], async ({ device, stage }) => {
+      stage("flash");
+      await device.flash([{ address: 0x0, data: boot32, name: "bootloader.bin" }]);
+      after = true;
+    }, {
+      journal,
+      onEvent: createStationView({ sinks: { stdout: (t) => (out += t), isTerminal: false } }),
+    });
+    assert.equal(summary.failed, 1);
+    const o = summary.outcomes[0];
+    assert.equal(o.stage, "preflight");
+    assert.equal(o.error?.code, "E_IMAGE_CHIP");
+    assert.equal(after, false);
+    assert.deepEqual(records.map((r) => [r.result, r.stage, r.error]), [
+      ["failed", "preflight", "E_IMAGE_CHIP"],
+    ]);
+    assert.match(out, /failed at preflight: E_IMAGE_CHIP: refusing to write/);
+    await using dev = await connect(port);
+    assert.ok((await dev.read({ address: 0, size: 0x1000 })).every((b) => b === 0xff));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a board whose write could not be verified ends unverified, in the outcome and the journal", async () => {
+  const calls: string[] = [];
+  const journal: StationJournal = {
+    begin: () =>
+      Promise.resolve({
+        update: () => Promise.resolve(),
+        event: () => Promise.resolve(),
+        pass: (extra) => void calls.push(`pass ${JSON.stringify(extra ?? {})}`),
+        unverified: (reason) => void calls.push(`unverified ${reason}`),
+        fail: () => void calls.push("fail"),
+        abort: () => void calls.push("abort"),
+      }),
+  };
+  const summary = await runStation(["sim://esp32c3"], async ({ device }) => {
+    await device.flash([{ address: 0x10000, data }], { verify: false });
+  }, { journal });
+  assert.equal(summary.unverified, 1);
+  assert.equal(summary.passed, 0);
+  assert.equal(summary.outcomes[0].result, "unverified");
+  assert.deepEqual(calls, ["unverified verification was turned off"]);
+  assert.match(
+    formatSummary(summary),
+    /^0 passed, 0 failed, 1 unverified\n {2}sim:\/\/esp32c3: unverified: verification was turned off$/,
+  );
+});
+
+Deno.test("formatSummary names every board that did not pass, with its stage and error", async () => {
+  const summary = await runStation(
+    ["sim://esp32", "/dev/espline-no-such-port"],
+    async ({ stage }) => {
+      stage("work");
+      await Promise.resolve();
+    },
+  );
+  const text = formatSummary(summary);
+  assert.match(text, /^1 passed, 1 failed$/m);
+  assert.match(text, /^ {2}\/dev\/espline-no-such-port: failed at connect: E_\w+: /m);
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ESP32 } from "./esp32.ts";
-import { fakeRegs } from "./fake_regs.ts";
+import { fakeRegs } from "./fake_regs_test_util.ts";
 import { formatMac } from "./index.ts";
 
 // Register words laid out by hand from esptool targets/esp32.py:

@@ -15,6 +15,8 @@ import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
 import type { CommandSpec, OptionSpec, OptionValues } from "./command.ts";
 
+export { parseIntArg } from "../device/numbers.ts";
+
 /** esptool's old two-letter short options (`-fm dio`), mapped to long names. */
 const MULTI_LETTER_SHORTS: Record<string, string> = {
   "-fm": "--flash-mode",
@@ -235,22 +237,6 @@ function translateParseError(
     });
   }
   return new UsageError(`${msg}${where}`, { code: "E_BAD_ARGUMENTS" });
-}
-
-/**
- * Parse a number the way esptool does: decimal, `0x` hex, with optional
- * `k`/`M` suffix for sizes (`4M`, `64k`). Returns null if it isn't one.
- */
-export function parseIntArg(text: string): number | null {
-  const t = text.trim();
-  const m = /^(0x[0-9a-f]+|0o[0-7]+|0b[01]+|\d+)([kKmM][bB]?)?$/.exec(t);
-  if (!m) return null;
-  let n = Number(m[1]);
-  if (!Number.isSafeInteger(n)) return null;
-  const suffix = m[2]?.[0]?.toLowerCase();
-  if (suffix === "k") n *= 1024;
-  else if (suffix === "m") n *= 1024 * 1024;
-  return n;
 }
 
 /** Split an argument file's text into words (whitespace-separated; single and double quotes group). */

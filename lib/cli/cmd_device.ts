@@ -1,75 +1,101 @@
 /**
  * CLI commands that identify a connected chip: `chip-id`, `read-mac`,
- * `flash-id`, plus `version`. Also the session helper every device command
- * uses.
+ * `flash-id`, plus `version`. Also the helpers every device command uses:
+ * connect as the global options say, print esptool's connect block, render
+ * the device's events, leave the chip as `--after` says.
  *
  * @module
  */
 
 import type { CommandContext, CommandSpec } from "./command.ts";
-import { closeSession, openSession } from "../loader/open_session.ts";
+import { connect, type Device, type DeviceInfo, sessionOf } from "../device/device.ts";
+import type { DeviceEvent } from "../device/events.ts";
 import type { LoaderSession } from "../loader/session.ts";
-import { type ChipInfo, readChipInfo, readFlashInfo } from "../loader/info.ts";
+import type { ChipInfo } from "../loader/info.ts";
 import { formatFlashSize } from "../chips/index.ts";
+import { EsplineError } from "../errors.ts";
 
 /** espline's version. */
 export const VERSION = "0.1.0";
 
-/** Options for {@link withSession}. */
+/** Options for {@link withDevice} and {@link withSession}. */
 export interface WithSessionOptions {
   /** Whether the command needs the stub (default: the global --no-stub decides). */
   stub?: boolean;
 }
 
-/**
- * Connect as the global options say, print the esptool-style connect block,
- * run `fn`, then reset/close as `--after` says (also on failure).
- */
-export async function withSession<T>(
-  ctx: CommandContext,
-  fn: (session: LoaderSession, info: ChipInfo) => Promise<T>,
-  options: WithSessionOptions = {},
-): Promise<T> {
-  const g = ctx.global;
-  const session = await openSession(g.port, {
-    chip: g.chip,
-    baud: g.baud,
-    before: g.before,
-    connectAttempts: g.connectAttempts,
-    stub: options.stub ?? g.stub,
-    portFilter: g.portFilter,
-    trace: g.trace,
-    signal: ctx.signal,
-    onEvent: (ev) => {
-      if (ev.type === "trace") {
+/** Render one device event: trace lines, notices as lines or warnings, the rest as output events. */
+export function renderDeviceEvent(ctx: CommandContext): (event: DeviceEvent) => void {
+  return (event) => {
+    const { port: _port, ...ev } = event;
+    switch (ev.type) {
+      case "trace": {
         const hex = Array.from(ev.bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
         ctx.out.info(`TRACE ${ev.direction === "out" ? ">" : "<"} ${hex}`);
-      } else ctx.out.event(ev);
-    },
+        return;
+      }
+      case "notice":
+        if (ev.level === "warn") ctx.out.warn(ev.message);
+        else ctx.out.info(ev.message);
+        return;
+      case "flashed":
+      case "recovery":
+        return; // the command's result says it
+      default:
+        ctx.out.event(ev);
+    }
+  };
+}
+
+/**
+ * Connect as the global options say, print the esptool-style connect block,
+ * run `fn` with the device, then leave the chip as `--after` says (on
+ * failure: release the port without resetting, and report the first error).
+ */
+export async function withDevice<T>(
+  ctx: CommandContext,
+  fn: (device: Device, info: DeviceInfo) => Promise<T>,
+  options: WithSessionOptions = {},
+): Promise<T> {
+  const { json: _json, ...settings } = ctx.global;
+  const device = await connect(settings.port, {
+    ...settings,
+    stub: options.stub ?? settings.stub,
+    signal: ctx.signal,
+    onEvent: renderDeviceEvent(ctx),
   });
   let result: T;
   try {
-    const info = await readChipInfo(session);
-    ctx.out.info(`Connected to ${info.name} on ${session.transport.path}:`);
+    const info = await device.info({ flash: false });
+    ctx.out.info(`Connected to ${info.name} on ${device.port}:`);
     ctx.out.info(`Chip type:          ${info.description}`);
     ctx.out.info(`Features:           ${info.features.join(", ")}`);
     ctx.out.info(`Crystal frequency:  ${info.crystalMhz}MHz`);
     ctx.out.info(`MAC:                ${info.mac}`);
-    ctx.out.info(session.isStub ? "Stub flasher running." : "Using the ROM loader (no stub).");
-    if (session.transport.baud !== 115200) {
-      ctx.out.info(`Baud rate:          ${session.transport.baud}`);
-    }
+    ctx.out.info(info.stub ? "Stub flasher running." : "Using the ROM loader (no stub).");
+    if (device.baud !== 115200) ctx.out.info(`Baud rate:          ${device.baud}`);
     ctx.out.info("");
-    result = await fn(session, info);
+    result = await fn(device, info);
   } catch (e) {
-    // The command failed: still release the port, but report the first error.
-    await closeSession(session, "no-reset").catch(() => {});
+    await device.close("no-reset").catch(() => {});
     throw e;
   }
-  const after = ctx.global.after.replaceAll("_", "-");
-  if (after === "hard-reset") ctx.out.info("Hard resetting via RTS pin...");
-  await closeSession(session, after);
+  if (ctx.global.after === "hard-reset") ctx.out.info("Hard resetting via RTS pin...");
+  await device.close(ctx.global.after);
   return result;
+}
+
+/**
+ * {@link withDevice} for commands built on the loader session directly
+ * (lower-level operations of their own): `fn` gets the session and the chip
+ * facts.
+ */
+export function withSession<T>(
+  ctx: CommandContext,
+  fn: (session: LoaderSession, info: ChipInfo) => Promise<T>,
+  options: WithSessionOptions = {},
+): Promise<T> {
+  return withDevice(ctx, (device, info) => fn(sessionOf(device), info), options);
 }
 
 function chipJson(info: ChipInfo): Record<string, unknown> {
@@ -96,14 +122,14 @@ export const DEVICE_COMMANDS: CommandSpec[] = [
     options: {},
     positionals: [0, 0],
     run: (ctx) =>
-      withSession(ctx, async (session, info) => {
-        const flash = await readFlashInfo(session).catch(() => null);
-        const size = flash?.size ? formatFlashSize(flash.size) : "unknown";
+      withDevice(ctx, async (device) => {
+        const info = await device.info();
+        const size = info.flashSize ? formatFlashSize(info.flashSize) : "unknown";
         const idLine = info.chipId !== null
           ? `Chip ID: ${info.chipId} (${info.name})`
           : `${info.name} has no chip ID in its ROM answer; MAC: ${info.mac}`;
         ctx.out.result(
-          { ...chipJson(info), flashSize: flash?.size ?? null },
+          { ...chipJson(info), flashSize: info.flashSize },
           `${idLine}\nDetected flash size: ${size}`,
         );
       }),
@@ -116,7 +142,7 @@ export const DEVICE_COMMANDS: CommandSpec[] = [
     options: {},
     positionals: [0, 0],
     run: (ctx) =>
-      withSession(ctx, (_session, info) => {
+      withDevice(ctx, (_device, info) => {
         ctx.out.result({ chip: info.chip, mac: info.mac }, `MAC: ${info.mac}`);
         return Promise.resolve();
       }),
@@ -129,8 +155,16 @@ export const DEVICE_COMMANDS: CommandSpec[] = [
     options: {},
     positionals: [0, 0],
     run: (ctx) =>
-      withSession(ctx, async (session, info) => {
-        const flash = await readFlashInfo(session);
+      withDevice(ctx, async (device) => {
+        const info = await device.info();
+        const flash = info.flash;
+        if (!flash) {
+          throw new EsplineError(
+            "E_FLASH_ID_UNAVAILABLE",
+            `the ${info.name} loader would not read the flash chip's id` +
+              (info.secureDownload ? " (secure download mode is on)" : ""),
+          );
+        }
         const size = flash.size ? formatFlashSize(flash.size) : "unknown";
         ctx.out.result(
           {
@@ -155,6 +189,7 @@ export const DEVICE_COMMANDS: CommandSpec[] = [
     usage: "version",
     options: {},
     positionals: [0, 0],
+    hostOnly: true,
     run: (ctx) => {
       ctx.out.result(
         { version: VERSION, deno: Deno.version.deno },

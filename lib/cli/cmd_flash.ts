@@ -1,77 +1,36 @@
 /**
  * CLI commands that change or read flash: `write-flash`, `verify-flash`,
- * `read-flash`, `erase-flash`, `erase-region`, with esptool's options.
- *
- * Every file is read and every address checked before the device is touched.
+ * `read-flash`, `erase-flash`, `erase-region`, with esptool's options. Each
+ * parses its arguments, reads and checks every file before the device is
+ * touched, makes one Device call and renders the report.
  *
  * @module
  */
 
 import { EsplineError, UsageError } from "../errors.ts";
 import type { CommandContext, CommandSpec, OptionSpec } from "./command.ts";
-import { parseIntArg } from "./args.ts";
-import { withSession } from "./cmd_device.ts";
-import { checkRegions, type FlashRegion, verifyFlash, writeFlash } from "../flash/write.ts";
-import { readFlash } from "../flash/read.ts";
-import { checkEraseRegion, eraseFlash, eraseRegion } from "../flash/erase.ts";
-import { detectFlashSize, type FlashProgress, hex32 } from "../flash/common.ts";
+import { withDevice } from "./cmd_device.ts";
+import type { FlashRegion } from "../flash/write.ts";
+import { hex32 } from "../flash/common.ts";
 import { formatFlashSize } from "../chips/index.ts";
-import { loadManifest } from "../image/manifest.ts";
-import { preflight } from "../image/preflight.ts";
 import {
-  findPartition,
-  parsePartitionTable,
-  type Partition,
-  PARTITION_TABLE_MAX,
-  PARTITION_TABLE_OFFSET,
-} from "../image/partition.ts";
-import type { LoaderSession } from "../loader/session.ts";
-import { patchFlashParams } from "../flash/flash_params.ts";
+  FLASH_FREQ_CHOICES,
+  FLASH_MODE_CHOICES,
+  FLASH_SIZE_CHOICES,
+} from "../image/flash_params.ts";
+import {
+  type FirmwareEntry,
+  loadFirmware,
+  normalizeFlashSettings,
+  readInputFile,
+} from "../device/firmware.ts";
+import { parseAddress } from "../device/numbers.ts";
+import { checkArea, readChipPartitionTable } from "../device/flash_ops.ts";
 
-/** Read and parse the partition table the chip holds at 0x8000. */
-export async function readChipPartitionTable(session: LoaderSession): Promise<Partition[]> {
-  const raw = await readFlash(session, {
-    address: PARTITION_TABLE_OFFSET,
-    size: PARTITION_TABLE_MAX,
-  });
-  return parsePartitionTable(raw);
-}
+export { parseAddress, readChipPartitionTable, readInputFile };
 
-/** Parse a flash address argument, or throw a usage error naming it. */
-export function parseAddress(text: string, what = "address"): number {
-  const n = parseIntArg(text);
-  if (n === null || n < 0) {
-    throw new UsageError(`invalid ${what} "${text}": give a number such as 0x10000 or 65536`, {
-      code: "E_BAD_ADDRESS",
-    });
-  }
-  return n;
-}
-
-/** Read a file for flashing; a missing or unreadable one is a usage error said before connecting. */
-export async function readInputFile(path: string): Promise<Uint8Array> {
-  try {
-    const stat = await Deno.stat(path);
-    if (!stat.isFile) throw new UsageError(`${path} is not a file`, { code: "E_NOT_A_FILE" });
-    return await Deno.readFile(path);
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    if (e instanceof Deno.errors.NotFound) {
-      throw new UsageError(`file not found: ${path} (check the path; nothing was written)`, {
-        code: "E_FILE_NOT_FOUND",
-      });
-    }
-    if (e instanceof Deno.errors.PermissionDenied) {
-      throw new UsageError(`cannot read ${path}: permission denied`, { code: "E_FILE_UNREADABLE" });
-    }
-    throw new UsageError(`cannot read ${path}: ${(e as Error).message}`, {
-      code: "E_FILE_UNREADABLE",
-    });
-  }
-}
-
-/** Turn `ADDRESS FILE ADDRESS FILE …` into regions (files read, addresses parsed). */
-export async function regionsFromPairs(args: string[]): Promise<FlashRegion[]> {
+/** Turn `ADDRESS FILE ADDRESS FILE …` into address/file entries (addresses parsed, files not read yet). */
+export function pairsToEntries(args: string[]): [number, string][] {
   if (args.length === 0 || args.length % 2 !== 0) {
     throw new UsageError(
       `expected ADDRESS FILE pairs, got ${args.length} argument${args.length === 1 ? "" : "s"}` +
@@ -79,59 +38,52 @@ export async function regionsFromPairs(args: string[]): Promise<FlashRegion[]> {
       { code: "E_BAD_PAIRS" },
     );
   }
+  const entries: [number, string][] = [];
+  for (let i = 0; i < args.length; i += 2) entries.push([parseAddress(args[i]), args[i + 1]]);
+  return entries;
+}
+
+/** Turn `ADDRESS FILE ADDRESS FILE …` into regions (files read, addresses parsed). */
+export async function regionsFromPairs(args: string[]): Promise<FlashRegion[]> {
   const regions: FlashRegion[] = [];
-  for (let i = 0; i < args.length; i += 2) {
-    const address = parseAddress(args[i]);
-    const data = await readInputFile(args[i + 1]);
-    regions.push({ address, data, name: args[i + 1] });
+  for (const [address, path] of pairsToEntries(args)) {
+    regions.push({ address, data: await readInputFile(path), name: path });
   }
   return regions;
 }
 
-function progressTo(ctx: CommandContext): (p: FlashProgress) => void {
-  return (p) => ctx.out.event({ ...p });
-}
-
-const FLASH_MODES = ["keep", "qio", "qout", "dio", "dout"];
-const FLASH_FREQS = ["keep", "80m", "60m", "48m", "40m", "26m", "24m", "20m", "16m", "15m", "12m"];
-const FLASH_SIZES = [
-  "detect",
-  "keep",
-  "256kb",
-  "512kb",
-  "1mb",
-  "2mb",
-  "2mb-c1",
-  "4mb",
-  "4mb-c1",
-  "8mb",
-  "16mb",
-  "32mb",
-  "64mb",
-  "128mb",
-];
-
-/** Flash parameter options shared by write-flash and merge tools. */
+/** Flash parameter options shared by write-flash and merge tools (sizes shown as esptool's help lowercases them). */
 export const FLASH_PARAM_OPTIONS: Record<string, OptionSpec> = {
   "flash-mode": {
     type: "string",
-    choices: FLASH_MODES,
+    choices: [...FLASH_MODE_CHOICES],
     valueName: "MODE",
     help: "SPI flash mode to put in the bootloader header",
   },
   "flash-freq": {
     type: "string",
-    choices: FLASH_FREQS,
+    choices: [...FLASH_FREQ_CHOICES],
     valueName: "FREQ",
     help: "SPI flash clock to put in the header",
   },
   "flash-size": {
     type: "string",
-    choices: FLASH_SIZES,
+    choices: FLASH_SIZE_CHOICES.map((s) => s.toLowerCase()),
     valueName: "SIZE",
     help: "flash size to put in the header",
   },
 };
+
+/** The flash settings given on the command line (the build's manifest fills the rest). */
+function flashSettingsOf(ctx: CommandContext) {
+  const o = ctx.options;
+  const s = normalizeFlashSettings({
+    mode: o["flash-mode"] as string | undefined,
+    freq: o["flash-freq"] as string | undefined,
+    size: o["flash-size"] as string | undefined,
+  });
+  return { flashMode: s.mode, flashFreq: s.freq, flashSize: s.size };
+}
 
 async function writeFlashCommand(ctx: CommandContext): Promise<void> {
   const o = ctx.options;
@@ -139,94 +91,32 @@ async function writeFlashCommand(ctx: CommandContext): Promise<void> {
     throw ctx.usage("-z/--compress and -u/--no-compress contradict each other");
   }
   // Everything that can be checked without the chip, before touching it.
-  let regions: FlashRegion[];
-  const partitionName = o.partition as string | undefined;
+  const partition = o.partition as string | undefined;
+  let entries: FirmwareEntry[] | string;
   if (o.manifest) {
     if (ctx.positionals.length) throw ctx.usage("with --manifest, give no ADDRESS FILE pairs");
-    const m = await loadManifest(o.manifest as string);
-    regions = await regionsFromPairs(m.regions.flatMap((r) => [String(r.address), r.path]));
-    // The build's flash settings apply unless given on the command line.
-    o["flash-mode"] ??= m.flashMode?.toLowerCase();
-    o["flash-freq"] ??= m.flashFreq?.toLowerCase();
-    o["flash-size"] ??= m.flashSize?.toLowerCase();
-    ctx.out.info(`Flashing ${regions.length} files from ${m.source}`);
-  } else if (partitionName) {
+    entries = o.manifest as string;
+  } else if (partition) {
     if (ctx.positionals.length !== 1) {
       throw ctx.usage("with --partition NAME, give exactly one FILE");
     }
-    // The address comes from the chip's partition table; 0 is a placeholder until connected.
-    regions = [{
-      address: 0,
-      data: await readInputFile(ctx.positionals[0]),
-      name: ctx.positionals[0],
-    }];
+    entries = [{ partition, path: ctx.positionals[0] }];
   } else {
     if (ctx.positionals.length === 0) {
       throw ctx.usage("give ADDRESS FILE pairs, --manifest PATH, or --partition NAME FILE");
     }
-    regions = await regionsFromPairs(ctx.positionals);
-    checkRegions(regions);
+    entries = pairsToEntries(ctx.positionals);
   }
-  const sizeArg = o["flash-size"] as string | undefined;
-  const fixedSize = sizeArg && sizeArg !== "detect" && sizeArg !== "keep"
-    ? parseIntArg(sizeArg.replace(/-c1$/, ""))
-    : null;
-  await withSession(ctx, async (session) => {
-    const flashSize = fixedSize ?? await detectFlashSize(session);
-    if (fixedSize) await session.setFlashParams(fixedSize);
-    // Patch the bootloader header as esptool does (only the image at the chip's bootloader offset).
-    const params = {
-      mode: o["flash-mode"] as string | undefined,
-      freq: o["flash-freq"] as string | undefined,
-      size: sizeArg === "detect" ? formatFlashSize(flashSize) : sizeArg,
-    };
-    for (const r of regions) {
-      let patched;
-      try {
-        patched = patchFlashParams(r.data, r.address, { chip: session.chip, params });
-      } catch (e) {
-        throw new UsageError(`${(e as Error).message} (nothing was written)`, {
-          code: "E_BAD_FLASH_PARAMS",
-        });
-      }
-      for (const note of patched.notes) ctx.out.info(note);
-      r.data = patched.data;
-    }
-    if (partitionName) {
-      const p = findPartition(await readChipPartitionTable(session), partitionName);
-      if (regions[0].data.length > p.size) {
-        throw new UsageError(
-          `${regions[0].name} (${
-            regions[0].data.length
-          } bytes) does not fit partition ${p.name} (${p.size} bytes)`,
-          { code: "E_TOO_BIG" },
-        );
-      }
-      regions[0].address = p.offset;
-      ctx.out.info(`Partition ${p.name} is at ${hex32(p.offset)} (${p.size} bytes)`);
-    }
-    const revision = await session.chip.readRevision(session.readRegFn);
-    const issues = preflight(regions, { chip: session.chip, revision, flashSize });
-    for (const i of issues.filter((x) => x.level === "warning")) ctx.out.warn(i.message);
-    const errors = issues.filter((x) => x.level === "error");
-    if (errors.length && !o.force) {
-      throw new UsageError(
-        `refusing to write (nothing was written):\n${
-          errors.map((e) => `  - ${e.message}`).join("\n")
-        }\n` +
-          "fix the files or addresses, or pass --force if you are sure",
-        { code: errors[0].code, details: { issues: errors } },
-      );
-    }
-    for (const e of errors) ctx.out.warn(`forced: ${e.message}`);
-    const report = await writeFlash(session, regions, {
+  const firmware = await loadFirmware(entries);
+  if (o.manifest) ctx.out.info(`Flashing ${firmware.regions.length} files from ${firmware.source}`);
+  await withDevice(ctx, async (device) => {
+    const report = await device.flash(firmware, {
+      ...flashSettingsOf(ctx),
+      force: Boolean(o.force),
       compress: !o["no-compress"],
       verify: !o["no-verify"],
       skipUnchanged: !o["no-skip"],
-      diffChunkSize: o["no-skip"] ? 0 : undefined,
       eraseAll: Boolean(o["erase-all"]),
-      flashSize,
-      onProgress: progressTo(ctx),
       signal: ctx.signal,
     });
     const lines = report.regions.map((r) => {
@@ -243,19 +133,22 @@ async function writeFlashCommand(ctx: CommandContext): Promise<void> {
       return r.verified && r.action !== "skipped" ? `${what}\nHash of data verified.` : what;
     });
     lines.push(
-      `Flash size ${formatFlashSize(flashSize)}; ${report.bytesOnWire} bytes sent in ${
+      `Flash size ${formatFlashSize(report.flashSize)}; ${report.bytesOnWire} bytes sent in ${
         report.seconds.toFixed(2)
       } s.`,
     );
-    ctx.out.result({ command: "write-flash", ...report }, lines.join("\n"));
+    const { flashSize: _s, recoveries: _r, warnings: _w, ...written } = report;
+    ctx.out.result({ command: "write-flash", ...written }, lines.join("\n"));
   });
 }
 
 async function verifyFlashCommand(ctx: CommandContext): Promise<void> {
-  const regions = await regionsFromPairs(ctx.positionals);
-  checkRegions(regions);
-  await withSession(ctx, async (session) => {
-    const report = await verifyFlash(session, regions, { signal: ctx.signal });
+  const firmware = await loadFirmware(pairsToEntries(ctx.positionals));
+  await withDevice(ctx, async (device) => {
+    const report = await device.verify(firmware, {
+      diff: Boolean(ctx.options.diff),
+      signal: ctx.signal,
+    });
     const lines: string[] = [];
     for (const r of report.regions) {
       lines.push(
@@ -265,21 +158,16 @@ async function verifyFlashCommand(ctx: CommandContext): Promise<void> {
             hex32(r.address)
           } (${r.name}): MISMATCH (chip ${r.actual}, file ${r.expected})`,
       );
-      if (!r.ok && ctx.options.diff) {
-        const region = regions.find((x) => x.address === r.address)!;
-        const chip = await readFlash(session, { address: r.address, size: region.data.length }, {
-          signal: ctx.signal,
-        });
-        const diffs: number[] = [];
-        for (let i = 0; i < region.data.length; i++) {
-          if (chip[i] !== region.data[i]) diffs.push(r.address + i);
-        }
+      if (r.differences) {
         lines.push(
-          `  ${diffs.length} differing bytes; first: ${diffs.slice(0, 16).map(hex32).join(" ")}`,
+          `  ${r.differences.count} differing bytes; first: ${
+            r.differences.first.map(hex32).join(" ")
+          }`,
         );
       }
     }
-    ctx.out.result({ command: "verify-flash", ...report }, lines.join("\n"));
+    const regions = report.regions.map(({ differences: _, ...r }) => r);
+    ctx.out.result({ command: "verify-flash", regions, ok: report.ok }, lines.join("\n"));
     if (!report.ok) {
       throw new EsplineError(
         "E_VERIFY_FAILED",
@@ -289,73 +177,50 @@ async function verifyFlashCommand(ctx: CommandContext): Promise<void> {
   });
 }
 
+/** `SIZE` argument: a number, or `ALL` for the rest of the flash. */
+function sizeArg(text: string): number | "all" {
+  return text.toUpperCase() === "ALL" ? "all" : parseAddress(text, "size");
+}
+
 async function readFlashCommand(ctx: CommandContext): Promise<void> {
   const [addrText, sizeText, file] = ctx.positionals;
   const address = parseAddress(addrText);
-  const all = sizeText.toUpperCase() === "ALL";
-  const size = all ? null : parseAddress(sizeText, "size");
+  const size = sizeArg(sizeText);
   if (size === 0) throw ctx.usage("size must be positive");
-  await withSession(ctx, async (session) => {
-    const flashSize = await detectFlashSize(session);
-    const n = size ?? flashSize - address;
-    if (address + n > flashSize) {
-      throw new UsageError(
-        `reading ${n} bytes at ${hex32(address)} runs past the end of the ${
-          formatFlashSize(flashSize)
-        } flash`,
-        { code: "E_PAST_END" },
-      );
-    }
-    const data = await readFlash(session, { address, size: n }, {
-      onProgress: progressTo(ctx),
-      signal: ctx.signal,
-    });
+  await withDevice(ctx, async (device) => {
+    const data = await device.read({ address, size }, { signal: ctx.signal });
     // Write to a temporary name first so an interrupted read never leaves a partial file under the real name.
     const tmp = `${file}.partial`;
     await Deno.writeFile(tmp, data);
     await Deno.rename(tmp, file);
     ctx.out.result(
-      { command: "read-flash", address, size: n, file },
-      `Read ${n} bytes at ${hex32(address)} into ${file}.`,
+      { command: "read-flash", address, size: data.length, file },
+      `Read ${data.length} bytes at ${hex32(address)} into ${file}.`,
     );
   });
 }
 
 async function eraseRegionCommand(ctx: CommandContext): Promise<void> {
-  const partitionName = ctx.options.partition as string | undefined;
-  if (partitionName) {
+  const partition = ctx.options.partition as string | undefined;
+  if (partition) {
     if (ctx.positionals.length) throw ctx.usage("with --partition NAME, give no ADDRESS SIZE");
-    await withSession(ctx, async (session) => {
-      const p = findPartition(await readChipPartitionTable(session), partitionName);
-      await eraseRegion(session, { address: p.offset, size: p.size }, { signal: ctx.signal });
+    await withDevice(ctx, async (device) => {
+      const r = await device.erase({ partition }, { signal: ctx.signal });
       ctx.out.result(
-        { command: "erase-region", partition: p.name, address: p.offset, size: p.size },
-        `Erased partition ${p.name} (${p.size} bytes at ${hex32(p.offset)}).`,
+        { command: "erase-region", partition: r.partition, address: r.address, size: r.size },
+        `Erased partition ${r.partition} (${r.size} bytes at ${hex32(r.address)}).`,
       );
     });
     return;
   }
   if (ctx.positionals.length !== 2) throw ctx.usage("give ADDRESS SIZE, or --partition NAME");
-  const [addrText, sizeText] = ctx.positionals;
-  const address = parseAddress(addrText);
-  const all = sizeText.toUpperCase() === "ALL";
-  const size = all ? null : parseAddress(sizeText, "size");
-  if (size !== null) checkEraseRegion(address, size);
-  await withSession(ctx, async (session) => {
-    const n = size ?? (await detectFlashSize(session)) - address;
-    const flashSize = await detectFlashSize(session);
-    if (address + n > flashSize) {
-      throw new UsageError(
-        `erasing ${hex32(n)} bytes at ${hex32(address)} runs past the end of the flash`,
-        {
-          code: "E_PAST_END",
-        },
-      );
-    }
-    await eraseRegion(session, { address, size: n }, { signal: ctx.signal });
+  const area = { address: parseAddress(ctx.positionals[0]), size: sizeArg(ctx.positionals[1]) };
+  checkArea(area, "erase");
+  await withDevice(ctx, async (device) => {
+    const r = await device.erase(area, { signal: ctx.signal });
     ctx.out.result(
-      { command: "erase-region", address, size: n },
-      `Erased ${n} bytes at ${hex32(address)}.`,
+      { command: "erase-region", address: r.address, size: r.size },
+      `Erased ${r.size} bytes at ${hex32(r.address)}.`,
     );
   });
 }
@@ -418,13 +283,11 @@ export const FLASH_COMMANDS: CommandSpec[] = [
     options: {},
     positionals: [0, 0],
     run: (ctx) =>
-      withSession(ctx, async (session) => {
-        const t0 = performance.now();
-        await eraseFlash(session, { signal: ctx.signal });
-        const s = (performance.now() - t0) / 1000;
+      withDevice(ctx, async (device) => {
+        const r = await device.erase("all", { signal: ctx.signal });
         ctx.out.result(
-          { command: "erase-flash", seconds: s },
-          `Flash memory erased successfully in ${s.toFixed(1)} seconds.`,
+          { command: "erase-flash", seconds: r.seconds },
+          `Flash memory erased successfully in ${r.seconds.toFixed(1)} seconds.`,
         );
       }),
   },

@@ -29,6 +29,7 @@ export const IMAGE_COMMANDS: CommandSpec[] = [
       "describe an application or bootloader image (header, segments, checksum, hash, app info)",
     usage: "image-info [--chip CHIP] FILE",
     options: {},
+    hostOnly: true,
     positionals: [1, 1],
     async run(ctx) {
       const data = await readInputFile(ctx.positionals[0]);
@@ -63,6 +64,7 @@ export const IMAGE_COMMANDS: CommandSpec[] = [
       "md5-disable": { type: "boolean", help: "uf2: leave out per-block MD5s" },
       ...FLASH_PARAM_OPTIONS,
     },
+    hostOnly: true,
     positionals: [2, Infinity],
     async run(ctx) {
       const o = ctx.options;
@@ -115,6 +117,7 @@ export const IMAGE_COMMANDS: CommandSpec[] = [
         help: "write as CSV or binary (by extension)",
       },
     },
+    hostOnly: true,
     positionals: [1, 1],
     async run(ctx) {
       const data = await readInputFile(ctx.positionals[0]);

@@ -6,13 +6,8 @@
  */
 
 import type { CommandSpec } from "./command.ts";
-import {
-  formatUsbId,
-  listPorts,
-  matchesFilter,
-  parsePortFilter,
-  type PortDescription,
-} from "../transport/ports.ts";
+import { formatUsbId, type PortDescription } from "../transport/ports.ts";
+import { listPorts } from "../device/ports.ts";
 
 /** What `list-ports` prints when there is nothing to list. */
 export const NO_PORTS_MESSAGE =
@@ -55,10 +50,10 @@ export const PORT_COMMANDS: CommandSpec[] = [{
   summary: "list serial ports with USB vendor/product ids (Espressif bridges first)",
   usage: "list-ports [--port-filter vid=303a,pid=1001,serial=…]",
   options: {},
+  hostOnly: true,
   positionals: [0, 0],
   async run(ctx) {
-    const filter = ctx.global.portFilter ? parsePortFilter(ctx.global.portFilter) : {};
-    const ports = (await listPorts()).filter((p) => matchesFilter(p, filter));
+    const ports = await listPorts({ filter: ctx.global.portFilter });
     ctx.out.result({ ports }, formatPortTable(ports));
   },
 }];

@@ -8,6 +8,7 @@
  */
 
 import type { UsageError } from "../errors.ts";
+import type { NormalizedConnectOptions } from "../loader/connect_options.ts";
 
 /** One option of a command. Names are written in hyphen form; underscore spellings are accepted too. */
 export interface OptionSpec {
@@ -42,28 +43,15 @@ export interface Output {
   event(event: { type: string } & Record<string, unknown>): void;
 }
 
-/** Global options every command sees (esptool's `--port`, `--chip`, `--baud`, …). */
-export interface GlobalOptions {
-  /** Port path or URL (`/dev/ttyUSB0`, `sim://esp32`, `socket://host:port`, `rfc2217://…`, `auto`). */
-  port: string;
-  /** Chip key (`esp32s3`) or `auto`. */
-  chip: string;
-  /** Baud rate to work at after connecting. */
-  baud: number;
-  /** Reset strategy before connecting (`default-reset`, `usb-reset`, `no-reset`, `no-reset-no-sync`). */
-  before: string;
-  /** What to do after the command (`hard-reset`, `soft-reset`, `no-reset`, `no-reset-stub`, `watchdog-reset`). */
-  after: string;
-  /** How many times to try connecting (0 = keep trying). */
-  connectAttempts: number;
-  /** Use the flasher stub (default true; `--no-stub` turns it off). */
-  stub: boolean;
+/**
+ * Global options every command sees: esptool's `--port`, `--chip`, `--baud`,
+ * `--before`, `--after` … as one checked {@link NormalizedConnectOptions}
+ * (the reset settings from esptool.cfg included, read once by `runCli`),
+ * plus `--json`.
+ */
+export interface GlobalOptions extends NormalizedConnectOptions {
   /** Machine-readable output. */
   json: boolean;
-  /** Narrow `--port auto` to matching ports (`vid=303a,pid=1001,serial=…`). */
-  portFilter?: string;
-  /** Print protocol traffic. */
-  trace: boolean;
 }
 
 /** What a command's `run` receives. */
@@ -94,6 +82,8 @@ export interface CommandSpec {
   usage: string;
   /** The command's own options. */
   options: Record<string, OptionSpec>;
+  /** Runs without a board (image tools, port listing): esptool.cfg is not read for it. Default false. */
+  hostOnly?: boolean;
   /** Number of positionals accepted: `[min, max]` (max `Infinity` for many). */
   positionals: [number, number];
   /** Run it. Throw an {@link EsplineError} subclass on failure; the CLI prints it. */

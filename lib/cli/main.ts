@@ -8,10 +8,18 @@
  */
 
 import { AbortedError, EsplineError, UsageError } from "../errors.ts";
-import { expandArgFiles, normalizeChoice, parseCommandLine, parseIntArg } from "./args.ts";
+import { expandArgFiles, parseCommandLine, parseIntArg } from "./args.ts";
 import type { CommandContext, CommandSpec, GlobalOptions, OptionSpec, Output } from "./command.ts";
 import { HumanOutput, JsonOutput, type OutputSinks, processSinks } from "./output.ts";
-import { AFTER_CHOICES, BEFORE_CHOICES } from "../loader/open_session.ts";
+import {
+  AFTER_CHOICES,
+  BEFORE_CHOICES,
+  normalizeConnectOptions,
+  parseAfter,
+  parseBefore,
+  parseChip,
+} from "../loader/connect_options.ts";
+import { readResetConfig, type ResetConfig } from "../loader/reset.ts";
 import { DEVICE_COMMANDS, VERSION } from "./cmd_device.ts";
 import { FLASH_COMMANDS } from "./cmd_flash.ts";
 import { JOURNAL_COMMANDS } from "./cmd_journal.ts";
@@ -41,8 +49,12 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
     valueName: "BAUD",
     help: "baud rate to work at (default 115200; env ESPTOOL_BAUD)",
   },
-  before: { type: "string", choices: BEFORE_CHOICES, help: "how to enter download mode" },
-  after: { type: "string", choices: AFTER_CHOICES, help: "what to do with the chip afterwards" },
+  before: { type: "string", choices: [...BEFORE_CHOICES], help: "how to enter download mode" },
+  after: {
+    type: "string",
+    choices: [...AFTER_CHOICES],
+    help: "what to do with the chip afterwards",
+  },
   "connect-attempts": {
     type: "string",
     valueName: "N",
@@ -70,7 +82,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...JOURNAL_COMMANDS,
 ];
 
-function globalOptions(values: Record<string, unknown>): GlobalOptions {
+/** Turn parsed global option values into checked connection options (the one place the CLI does it). */
+function globalOptions(values: Record<string, unknown>, resetConfig: ResetConfig): GlobalOptions {
   const env = (name: string) => {
     try {
       return Deno.env.get(name);
@@ -90,19 +103,19 @@ function globalOptions(values: Record<string, unknown>): GlobalOptions {
       `invalid --connect-attempts "${attemptsText}": give a whole number (0 = forever)`,
     );
   }
-  const chip = normalizeChoice((values.chip as string | undefined) ?? "auto");
-  return {
+  const connect = normalizeConnectOptions({
     port: (values.port as string | undefined) ?? env("ESPTOOL_PORT") ?? "auto",
-    chip,
+    chip: parseChip((values.chip as string | undefined) ?? "auto"),
     baud,
-    before: (values.before as string | undefined) ?? "default-reset",
-    after: (values.after as string | undefined) ?? "hard-reset",
+    before: parseBefore((values.before as string | undefined) ?? "default-reset"),
+    after: parseAfter((values.after as string | undefined) ?? "hard-reset"),
     connectAttempts: attempts,
     stub: !values["no-stub"],
-    json: Boolean(values.json),
     portFilter: values["port-filter"] as string | undefined,
     trace: Boolean(values.trace),
-  };
+    resetConfig,
+  });
+  return { ...connect, json: Boolean(values.json) };
 }
 
 function helpText(command: CommandSpec | null): string {
@@ -168,9 +181,11 @@ export async function runCli(argv: string[], options: RunCliOptions = {}): Promi
       sinks.stdout(helpText(parsed.command) + "\n");
       return 0;
     }
-    const global = globalOptions(parsed.global);
-    out = global.json ? new JsonOutput(sinks) : new HumanOutput(sinks);
     const command = parsed.command;
+    // esptool.cfg and friends: read once, here, for commands that talk to a board.
+    const resetConfig = command.hostOnly ? {} : readResetConfig();
+    const global = globalOptions(parsed.global, resetConfig);
+    out = global.json ? new JsonOutput(sinks) : new HumanOutput(sinks);
     const ctx: CommandContext = {
       options: parsed.options,
       positionals: parsed.positionals,

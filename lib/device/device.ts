@@ -1,8 +1,9 @@
 /**
  * The scripting API's device: one connected board with every operation a
- * production script needs, as methods. Built on the loader session and the
- * flash operations; owns its port and releases it on every path
- * (`await using`).
+ * production script needs, as methods — `info`, `flash` (the whole write
+ * job), `verify`, `read`, `erase`, `reset`, `monitor`. Built on the loader
+ * session and the flash operations; owns its port and releases it on every
+ * path (`await using`).
  *
  * @module
  */
@@ -14,44 +15,93 @@ import {
   type OpenSessionOptions,
   setupSession,
 } from "../loader/open_session.ts";
-import { type LoaderEvent, LoaderSession, ROM_BAUD } from "../loader/session.ts";
-import { type ChipInfo, readChipInfo } from "../loader/info.ts";
-import { hardReset } from "../loader/reset.ts";
-import { detectFlashSize, flashMd5, type FlashProgress } from "../flash/common.ts";
+import { type LoaderEvent, type LoaderSession, ROM_BAUD } from "../loader/session.ts";
 import {
-  type FlashRegion,
-  verifyFlash,
-  type VerifyReport,
-  writeFlash,
-  type WriteFlashOptions,
-  type WriteReport,
-} from "../flash/write.ts";
-import { readFlash, type ReadFlashOptions } from "../flash/read.ts";
-import { eraseFlash, eraseRegion } from "../flash/erase.ts";
+  type After,
+  type ConnectOptions,
+  normalizeConnectOptions,
+  type NormalizedConnectOptions,
+} from "../loader/connect_options.ts";
+import { type ChipInfo, type FlashInfo, readChipInfo, readFlashInfo } from "../loader/info.ts";
+import { hardReset } from "../loader/reset.ts";
+import { LoaderStatusError } from "../protocol/status.ts";
 import type { Transport } from "../transport/transport.ts";
 import { type Monitor, type MonitorOptions, openMonitor } from "../monitor/monitor.ts";
+import type { DeviceEvent, FlashedEvent, NoticeEvent, RecoveryEvent } from "./events.ts";
+import type { FlashProgress } from "../flash/common.ts";
+import { type FirmwareSource, loadFirmware } from "./firmware.ts";
+import {
+  flashFirmware,
+  type FlashOptions,
+  type FlashReport,
+  type JobHost,
+  verifyFirmware,
+  type VerifyOptions,
+  type VerifyReport,
+} from "./flash_job.ts";
+import {
+  eraseArea,
+  type EraseOptions,
+  type EraseReport,
+  type FlashArea,
+  readArea,
+  type ReadOptions,
+} from "./flash_ops.ts";
 
-/** Everything a device reports or logs, for the caller's display or journal. */
-export type DeviceEvent = (LoaderEvent | FlashProgress) & { port?: string };
-
-/** Options for {@link connect}. */
-export interface ConnectOptions extends OpenSessionOptions {
-  /** Port path or URL (`/dev/ttyUSB0`, `sim://esp32`, `socket://…`, `auto`). */
-  port?: string;
-  /** Event sink for logs and progress of everything this device does. */
+/**
+ * Options for {@link connect}: how to connect ({@link ConnectOptions}), plus
+ * where the device's events go and a signal that cancels connecting.
+ */
+export interface DeviceOptions extends ConnectOptions {
+  /** Every log line, connect attempt, progress step, notice and recovery of this device. Default none. */
   onEvent?: (event: DeviceEvent) => void;
+  /** Cancels connecting (operations take their own signal). */
+  signal?: AbortSignal;
 }
 
-/** Chip facts plus flash size. */
+/** Chip facts plus the flash chip's. */
 export interface DeviceInfo extends ChipInfo {
-  /** Flash size in bytes (from the flash chip's JEDEC id). */
-  flashSize: number;
+  /**
+   * The flash chip's JEDEC id and size; null when not asked for (`flash:
+   * false`) or when the loader would not tell (secure download mode).
+   */
+  flash: FlashInfo | null;
+  /** Flash size in bytes from the JEDEC id, or null when unknown. */
+  flashSize: number | null;
   /** Port the device is on. */
   port: string;
 }
 
+let sessionGetter: (device: Device) => LoaderSession;
+let createDevice: (
+  session: LoaderSession,
+  options: NormalizedConnectOptions & { onEvent?: (event: DeviceEvent) => void },
+) => Device;
+
 /**
- * A connected board.
+ * The loader session under a device, for low-level operations of your own
+ * (the free functions over a session in `low_level.ts`). Throws when the
+ * device is closed or runs its application (until `reset("download")`).
+ *
+ * @example
+ * ```ts
+ * import { connect, sessionOf } from "./device.ts";
+ * await using dev = await connect("sim://esp32c3");
+ * console.log(sessionOf(dev).isStub);
+ * ```
+ */
+export function sessionOf(device: Device): LoaderSession {
+  return sessionGetter(device);
+}
+
+/** Options for {@link Device.info}. */
+export interface InfoOptions {
+  /** Also read the flash chip's JEDEC id and size. Default true. */
+  flash?: boolean;
+}
+
+/**
+ * A connected board. Get one with {@link connect}.
  *
  * @example
  * ```ts
@@ -63,20 +113,33 @@ export interface DeviceInfo extends ChipInfo {
 export class Device {
   /** Port path or URL. */
   readonly port: string;
+  /**
+   * Options every {@link Device.flash} starts from; a call's own options win.
+   * `runStation` sets `{ resume: true }` for its jobs. Default none.
+   */
+  flashDefaults: FlashOptions = {};
   #session: LoaderSession | null;
-  #options: ConnectOptions;
-  #info: DeviceInfo | null = null;
+  #detachedTransport: Transport | null = null;
+  #options: NormalizedConnectOptions;
+  #onEvent: (event: DeviceEvent) => void;
+  #chipInfo: ChipInfo | null = null;
+  #flashInfo: FlashInfo | null | undefined = undefined;
   #closed = false;
 
   /** Use {@link connect}. */
-  constructor(port: string, session: LoaderSession, options: ConnectOptions) {
-    this.port = port;
+  private constructor(
+    session: LoaderSession,
+    options: NormalizedConnectOptions & { onEvent?: (event: DeviceEvent) => void },
+  ) {
+    this.port = session.transport.path;
     this.#session = session;
-    this.#options = options;
+    const { onEvent, ...settings } = options;
+    this.#options = settings;
+    this.#onEvent = onEvent ?? (() => {});
   }
 
-  /** The loader session (for operations not wrapped here). Throws after `monitor()` until `reset("download")`. */
-  get session(): LoaderSession {
+  /** The loader session; throws when closed or while the application runs. */
+  #requireSession(): LoaderSession {
     if (this.#closed) {
       throw new EsplineError("E_DEVICE_CLOSED", `the device on ${this.port} is closed`);
     }
@@ -89,78 +152,147 @@ export class Device {
     return this.#session;
   }
 
-  /** The byte pipe. */
-  get transport(): Transport {
-    return this.session.transport;
+  static {
+    sessionGetter = (device) => device.#requireSession();
+    createDevice = (session, options) => new Device(session, options);
   }
 
-  #emit = (event: LoaderEvent | FlashProgress) => {
-    this.#options.onEvent?.({ ...event, port: this.port });
+  /** The working baud rate right now (it drops after a resumed write steps down). */
+  get baud(): number {
+    return (this.#session?.transport ?? this.#detachedTransport)?.baud ?? this.#options.baud;
+  }
+
+  #emit = (
+    event: LoaderEvent | FlashProgress | NoticeEvent | RecoveryEvent | FlashedEvent,
+  ): void => {
+    try {
+      this.#onEvent({ ...event, port: this.port });
+    } catch {
+      // A caller's display failing must not break the device.
+    }
   };
 
-  /** Chip type, revision, features, crystal, MAC and flash size (read once, then cached). */
-  async info(): Promise<DeviceInfo> {
-    if (this.#info) return this.#info;
-    const chip = await readChipInfo(this.session);
-    const flashSize = await detectFlashSize(this.session);
-    this.#info = { ...chip, flashSize, port: this.port };
-    return this.#info;
+  #host(): JobHost {
+    const session = () => this.#requireSession();
+    return {
+      get session() {
+        return session();
+      },
+      emit: this.#emit,
+      reconnect: (o) => this.reconnect(o),
+    };
+  }
+
+  /**
+   * Chip type, revision, features, crystal, MAC, and the flash chip's id and
+   * size (read once, then cached). `flash: false` skips the flash chip (no
+   * SPI commands: what `read-mac` needs).
+   *
+   * @example
+   * ```ts
+   * import { connect } from "./device.ts";
+   * await using dev = await connect("sim://esp32c3");
+   * const info = await dev.info();
+   * console.log(info.description, info.mac, info.flashSize);
+   * ```
+   */
+  async info(options: InfoOptions = {}): Promise<DeviceInfo> {
+    this.#chipInfo ??= await readChipInfo(this.#requireSession());
+    if ((options.flash ?? true) && this.#flashInfo === undefined) {
+      try {
+        this.#flashInfo = await readFlashInfo(this.#requireSession());
+      } catch (e) {
+        // Secure download mode refuses the flash commands; the chip facts still stand.
+        if (!(e instanceof LoaderStatusError)) throw e;
+        this.#flashInfo = null;
+      }
+    }
+    const flash = this.#flashInfo ?? null;
+    return { ...this.#chipInfo, flash, flashSize: flash?.size ?? null, port: this.port };
   }
 
   /** Base MAC address, `aa:bb:cc:dd:ee:ff`. */
   async readMac(): Promise<string> {
-    return (await this.info()).mac;
+    return (await this.info({ flash: false })).mac;
   }
 
-  /** Erase the whole flash (stub). */
-  async eraseFlash(options: { signal?: AbortSignal } = {}): Promise<void> {
-    await eraseFlash(this.session, options);
-  }
-
-  /** Erase a 4 KiB-aligned region. */
-  async eraseRegion(
-    region: { address: number; size: number },
-    options: { signal?: AbortSignal } = {},
-  ): Promise<void> {
-    await eraseRegion(this.session, region, options);
-  }
-
-  /** Write regions (skip unchanged, chunk diff, verify by default). Progress goes to the device's event sink. */
-  async writeFlash(regions: FlashRegion[], options: WriteFlashOptions = {}): Promise<WriteReport> {
-    return await writeFlash(this.session, regions, {
-      ...options,
-      onProgress: (p) => {
-        options.onProgress?.(p);
-        this.#emit(p);
-      },
+  /**
+   * Write a firmware set: the whole write job (flash settings from the
+   * options or the build's manifest, bootloader header patched, partition
+   * names resolved, pre-flight checks that refuse a wrong image with a
+   * {@link PreflightError} before anything is written, unchanged regions
+   * skipped, changed chunks rewritten, every region verified; with `resume`,
+   * carrying on after link faults). Progress, notices and recoveries go to
+   * the device's event sink.
+   *
+   * `input` is a {@link Firmware} from `loadFirmware` (read once, written to
+   * many boards) or anything `loadFirmware` takes: address/file pairs,
+   * `{ address, data }`, `{ partition, path }`, a manifest path.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "./device.ts";
+   * await using dev = await connect("sim://esp32c3");
+   * const report = await dev.flash([[0x10000, "build/app.bin"]], { flashMode: "dio" });
+   * console.log(report.bytesWritten, report.verified);
+   * ```
+   */
+  async flash(input: FirmwareSource, options: FlashOptions = {}): Promise<FlashReport> {
+    const firmware = await loadFirmware(input);
+    const given = Object.entries(options).filter(([, v]) => v !== undefined);
+    return await flashFirmware(this.#host(), firmware, {
+      ...this.flashDefaults,
+      ...Object.fromEntries(given),
     });
   }
 
-  /** Compare regions with flash by MD5. */
-  async verifyFlash(
-    regions: FlashRegion[],
-    options: { signal?: AbortSignal } = {},
-  ): Promise<VerifyReport> {
-    return await verifyFlash(this.session, regions, options);
+  /**
+   * Compare a firmware set with the flash by MD5, without writing (the
+   * header patched with the same settings a write would use). Does not
+   * throw on a mismatch: the report says.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "./device.ts";
+   * await using dev = await connect("sim://esp32c3");
+   * const report = await dev.verify([[0x10000, "build/app.bin"]], { diff: true });
+   * console.log(report.ok);
+   * ```
+   */
+  async verify(input: FirmwareSource, options: VerifyOptions = {}): Promise<VerifyReport> {
+    const firmware = await loadFirmware(input);
+    return await verifyFirmware(this.#host(), firmware, options);
   }
 
-  /** Read flash. */
-  async readFlash(
-    region: { address: number; size: number },
-    options: ReadFlashOptions = {},
-  ): Promise<Uint8Array> {
-    return await readFlash(this.session, region, {
-      ...options,
-      onProgress: (p) => {
-        options.onProgress?.(p);
-        this.#emit(p);
-      },
-    });
+  /**
+   * Read flash: `{ address, size }` (`size: "all"` reads to the end of the
+   * flash) or `{ partition: "nvs" }`.
+   *
+   * @throws {UsageError} (`E_PAST_END`) when the area runs past the end of the flash.
+   * @example
+   * ```ts
+   * import { connect } from "./device.ts";
+   * await using dev = await connect("sim://esp32c3");
+   * const nvs = await dev.read({ address: 0x9000, size: 0x6000 });
+   * ```
+   */
+  async read(area: FlashArea, options: ReadOptions = {}): Promise<Uint8Array> {
+    return await readArea(this.#host(), area, options);
   }
 
-  /** MD5 (hex) of a flash region, computed by the chip. */
-  async flashMd5(region: { address: number; size: number }): Promise<string> {
-    return await flashMd5(this.session, region.address, region.size);
+  /**
+   * Erase `"all"` of the flash, `{ address, size }` (4 KiB-aligned; `size:
+   * "all"` to the end) or `{ partition: "nvs" }`.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "./device.ts";
+   * await using dev = await connect("sim://esp32c3");
+   * await dev.erase({ partition: "nvs" });
+   * ```
+   */
+  async erase(area: FlashArea | "all", options: EraseOptions = {}): Promise<EraseReport> {
+    return await eraseArea(this.#host(), area, options);
   }
 
   /**
@@ -170,37 +302,40 @@ export class Device {
    */
   async reset(mode: "app" | "download" = "app"): Promise<void> {
     const transport = this.#session?.transport ?? this.#detachedTransport;
-    if (!transport) {
+    if (!transport || this.#closed) {
       throw new EsplineError("E_DEVICE_CLOSED", `the device on ${this.port} is closed`);
     }
     if (mode === "app") {
-      await hardReset(transport);
+      await hardReset(transport, { config: this.#options.resetConfig });
       this.#detachedTransport = transport;
       this.#session = null;
       return;
     }
-    // A reset into download mode whatever --before said at first: the chip is running its app.
-    const session = await setupSession(transport, {
-      ...this.#options,
-      before: "default-reset",
-      onEvent: this.#emit,
-    });
+    // A reset into download mode whatever `before` said at first: the chip is running its app.
+    const session = await setupSession(
+      transport,
+      this.#sessionOptions({ before: "default-reset" }),
+    );
     this.#session = session;
     this.#detachedTransport = null;
   }
-  #detachedTransport: Transport | null = null;
+
+  #sessionOptions(extra: Partial<OpenSessionOptions> = {}): OpenSessionOptions {
+    return { ...this.#options, onEvent: this.#emit, ...extra };
+  }
 
   /**
    * Get back into the loader after trouble: reset into download mode on the
-   * same port (at `baud` if given); if the port itself is gone, open it again.
-   * Used by automatic recovery.
+   * same port (at `baud` if given); if the port itself is gone, open it
+   * again. Resumed writes use it.
    */
   async reconnect(options: { baud?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (this.#closed) {
       throw new EsplineError("E_DEVICE_CLOSED", `the device on ${this.port} is closed`);
     }
     if (options.baud) this.#options = { ...this.#options, baud: options.baud };
-    this.#info = null;
+    this.#chipInfo = null;
+    this.#flashInfo = undefined;
     const transport = this.#session?.transport ?? this.#detachedTransport;
     if (transport) {
       try {
@@ -215,11 +350,7 @@ export class Device {
         await transport.close().catch(() => {});
       }
     }
-    this.#session = await openSession(this.port, {
-      ...this.#options,
-      onEvent: this.#emit,
-      signal: options.signal,
-    });
+    this.#session = await openSession(this.port, this.#sessionOptions({ signal: options.signal }));
     this.#detachedTransport = null;
   }
 
@@ -236,26 +367,24 @@ export class Device {
    * ```
    */
   async monitor(options: Omit<MonitorOptions, "reset"> = {}): Promise<Monitor> {
-    const transport = this.#session?.transport ?? this.#detachedTransport;
-    if (!transport) {
-      throw new EsplineError("E_DEVICE_CLOSED", `the device on ${this.port} is closed`);
-    }
     await this.reset("app");
-    return await openMonitor(transport, { ...options, reset: false });
+    return await openMonitor(this.#detachedTransport!, { ...options, reset: false });
   }
 
   /**
-   * Leave the chip as asked (`hard-reset` by default, which boots the
-   * application) and release the port. Idempotent.
+   * Leave the chip as asked (`after`, default the connect options' `after`,
+   * which defaults to `hard-reset`: the application boots) and release the
+   * port. Idempotent.
    */
-  async close(after = "hard-reset"): Promise<void> {
+  async close(after: After = this.#options.after): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#session) await closeSession(this.#session, after);
-    else if (this.#detachedTransport) await this.#detachedTransport.close();
+    if (this.#session) {
+      await closeSession(this.#session, { after, resetConfig: this.#options.resetConfig });
+    } else if (this.#detachedTransport) await this.#detachedTransport.close();
   }
 
-  /** `await using` support: closes with a hard reset. */
+  /** `await using` support: closes as {@link Device.close} does. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -263,29 +392,39 @@ export class Device {
 
 /**
  * Connect to a board: open the port, reset into download mode, detect the
- * chip, start the flasher stub, switch to the working baud rate.
+ * chip, start the flasher stub, switch to the working baud rate. Options are
+ * checked first: a value a script got wrong is a {@link UsageError} naming
+ * it, before the port is opened.
  *
  * @example
  * ```ts
  * import { connect } from "./device.ts";
- * await using dev = await connect({ port: "sim://esp32c3", baud: 921600 });
+ * await using dev = await connect("sim://esp32c3", { baud: 921600 });
  * const info = await dev.info();
  * console.log(info.description, info.mac, info.flashSize);
  * ```
  */
 export async function connect(
-  port: string | ConnectOptions,
-  options: ConnectOptions = {},
+  port: string | DeviceOptions,
+  options: DeviceOptions = {},
 ): Promise<Device> {
-  const opts: ConnectOptions = typeof port === "string"
+  const given: DeviceOptions = typeof port === "string"
     ? { ...options, port }
     : { ...port, ...options };
-  const path = opts.port ?? "auto";
+  const { onEvent, signal, ...settings } = given;
+  const normalized = normalizeConnectOptions(settings);
   let device: Device | null = null;
-  const session = await openSession(path, {
-    ...opts,
-    onEvent: (e) => opts.onEvent?.({ ...e, port: device?.port ?? path }),
+  const session = await openSession(normalized.port, {
+    ...normalized,
+    signal,
+    onEvent: (e) => {
+      try {
+        onEvent?.({ ...e, port: device?.port ?? normalized.port });
+      } catch {
+        // A caller's display failing must not break connecting.
+      }
+    },
   });
-  device = new Device(session.transport.path, session, opts);
+  device = createDevice(session, { ...normalized, onEvent });
   return device;
 }

@@ -13,7 +13,7 @@ import { COMMANDS, GLOBAL_OPTIONS } from "../cli/main.ts";
 import { LoaderSession } from "../loader/session.ts";
 import { TransportError } from "../errors.ts";
 import type { Transport } from "../transport/transport.ts";
-import { patchFlashParams } from "../flash/flash_params.ts";
+import { patchFlashParams } from "../image/flash_params.ts";
 import { CHIPS } from "../chips/index.ts";
 import type { FuzzTarget } from "./harness.ts";
 import { formatImageInfo, parseImage } from "../image/image.ts";

@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { EsplineError } from "../errors.ts";
 import { chipByImageId, chipByKey, CHIPS } from "../chips/index.ts";
 import type { ChipFamily } from "../chips/types.ts";
-import { flashParamChoices, IMAGE_MAGIC } from "../flash/flash_params.ts";
+import { flashParamChoices, IMAGE_MAGIC } from "./flash_params.ts";
 
 /** The image is not one espline can read. */
 export class ImageFormatError extends EsplineError {

@@ -14,7 +14,7 @@
 import { createHash } from "node:crypto";
 import { UsageError } from "../errors.ts";
 import type { ChipFamily } from "../chips/types.ts";
-import { type FlashParams, patchFlashParams } from "../flash/flash_params.ts";
+import { type FlashParams, patchFlashParams } from "./flash_params.ts";
 
 /** UF2 family ids (esptool targets/*.py UF2_FAMILY_ID). */
 export const UF2_FAMILY_IDS: Readonly<Record<string, number>> = {

@@ -7,7 +7,7 @@
 
 import type { ChipFamily, ChipRevision } from "../chips/types.ts";
 import { chipByImageId } from "../chips/index.ts";
-import { IMAGE_MAGIC } from "../flash/flash_params.ts";
+import { IMAGE_MAGIC } from "./flash_params.ts";
 
 /** One finding. Errors refuse the write (unless forced); warnings are shown. */
 export interface PreflightIssue {

@@ -10,42 +10,18 @@
 import { EsplineError, UsageError } from "../errors.ts";
 import { openTransport } from "../transport/open.ts";
 import type { Transport } from "../transport/transport.ts";
-import { connectStrategies, hardReset } from "./reset.ts";
-import { type ConnectOptions, type LoaderEvent, LoaderSession, ROM_BAUD } from "./session.ts";
+import { connectStrategies, hardReset, type ResetConfig } from "./reset.ts";
+import { type LoaderConnectOptions, type LoaderEvent, LoaderSession, ROM_BAUD } from "./session.ts";
+import { type After, AFTER_CHOICES, type ConnectOptions } from "./connect_options.ts";
 import { Op, u32le } from "../protocol/packet.ts";
 
-/** Options for {@link openSession}. */
-export interface OpenSessionOptions {
-  /** Expected chip key or `auto` (default). */
-  chip?: string;
-  /** Working baud rate after connecting. Default 115200 (esptool's default). */
-  baud?: number;
-  /** Reset strategy before connecting: `default-reset` (default), `usb-reset`, `no-reset`, `no-reset-no-sync`. */
-  before?: string;
-  /** Connection attempts (0 = forever). Default 7. */
-  connectAttempts?: number;
-  /** Upload and use the flasher stub. Default true. */
-  stub?: boolean;
-  /** Narrow `auto` port discovery (`vid=303a,pid=1001`). */
-  portFilter?: string;
-  /** Event sink (log, connecting, trace). */
+/** Options for {@link openSession} and {@link setupSession}: how to connect, plus the session's event sink. */
+export interface OpenSessionOptions extends ConnectOptions {
+  /** Event sink (log, connecting, trace). Default none. */
   onEvent?: (event: LoaderEvent) => void;
-  /** Emit protocol trace events. Default false. */
-  trace?: boolean;
   /** Cancels connecting. */
   signal?: AbortSignal;
 }
-
-/** esptool's `--before` choices (hyphen form). */
-export const BEFORE_CHOICES = ["default-reset", "usb-reset", "no-reset", "no-reset-no-sync"];
-/** esptool's `--after` choices (hyphen form). */
-export const AFTER_CHOICES = [
-  "hard-reset",
-  "soft-reset",
-  "no-reset",
-  "no-reset-stub",
-  "watchdog-reset",
-];
 
 /**
  * Open `port`, connect and prepare a session for work.
@@ -55,22 +31,16 @@ export const AFTER_CHOICES = [
  * import { openSession, closeSession } from "./open_session.ts";
  * const s = await openSession("sim://esp32c3", { baud: 921600 });
  * console.log(s.chip.name, s.isStub);
- * await closeSession(s, "no-reset");
+ * await closeSession(s, { after: "no-reset" });
  * ```
  */
 export async function openSession(
   port: string,
   options: OpenSessionOptions = {},
 ): Promise<LoaderSession> {
-  const before = (options.before ?? "default-reset").replaceAll("_", "-");
-  if (!BEFORE_CHOICES.includes(before)) {
-    throw new UsageError(
-      `unknown --before "${options.before}": use one of ${BEFORE_CHOICES.join(", ")}`,
-    );
-  }
   const transport = await openTransport(port, { baud: ROM_BAUD, portFilter: options.portFilter });
   try {
-    return await setupSession(transport, { ...options, before });
+    return await setupSession(transport, options);
   } catch (e) {
     await transport.close();
     throw e;
@@ -87,17 +57,17 @@ export async function setupSession(
   transport: Transport,
   options: OpenSessionOptions = {},
 ): Promise<LoaderSession> {
-  const before = (options.before ?? "default-reset").replaceAll("_", "-");
-  const connectOptions: ConnectOptions = {
+  const before = options.before ?? "default-reset";
+  const connectOptions: LoaderConnectOptions = {
     chip: options.chip,
     before,
     connectAttempts: options.connectAttempts,
     onEvent: options.onEvent,
     trace: options.trace,
     signal: options.signal,
-    resetStrategies: before === "no-reset" || before === "no-reset-no-sync"
-      ? []
-      : connectStrategies(before, transport.info),
+    resetStrategies: connectStrategies(before, transport.info, {
+      config: options.resetConfig ?? {},
+    }),
   };
   const setupAttempts = connectOptions.resetStrategies?.length ? 2 : 1;
   for (let attempt = 1;; attempt++) {
@@ -129,6 +99,14 @@ export async function setupSession(
   }
 }
 
+/** Options for {@link closeSession}. */
+export interface CloseSessionOptions {
+  /** What to leave the chip doing. Default `hard-reset`. */
+  after?: After;
+  /** Reset settings (`custom_hard_reset_sequence`). Default none. */
+  resetConfig?: ResetConfig;
+}
+
 /**
  * Leave the chip as asked and release the port.
  *
@@ -136,13 +114,17 @@ export async function setupSession(
  * - `soft-reset`: restart into the application by loader command.
  * - `no-reset`: leave the chip in the loader.
  * - `no-reset-stub`: leave the stub running, so the next connect skips the upload.
+ * - `watchdog-reset`: reset through the RTC watchdog (chips on their own USB).
  */
-export async function closeSession(session: LoaderSession, after = "hard-reset"): Promise<void> {
-  const mode = after.replaceAll("_", "-");
+export async function closeSession(
+  session: LoaderSession,
+  options: CloseSessionOptions = {},
+): Promise<void> {
+  const after = options.after ?? "hard-reset";
   try {
-    switch (mode) {
+    switch (after) {
       case "hard-reset":
-        await hardReset(session.transport);
+        await hardReset(session.transport, { config: options.resetConfig ?? {} });
         break;
       case "soft-reset":
         await softReset(session);
@@ -151,10 +133,13 @@ export async function closeSession(session: LoaderSession, after = "hard-reset")
       case "no-reset-stub":
         break;
       case "watchdog-reset":
-        await watchdogReset(session);
+        await watchdogReset(session, options.resetConfig);
         break;
       default:
-        throw new UsageError(`unknown --after "${after}": use one of ${AFTER_CHOICES.join(", ")}`);
+        throw new UsageError(
+          `unknown after "${after}": use one of ${AFTER_CHOICES.join(", ")}`,
+          { code: "E_BAD_CHOICE" },
+        );
     }
   } finally {
     await session.close();
@@ -173,14 +158,17 @@ const WDT_CONFIG0 = ((1 << 31) | (5 << 28) | (1 << 8) | 2) >>> 0;
  * download mode on chips flashed over their native USB, where RTS cannot
  * reach EN. Chips without it fall back to a hard reset, as esptool does.
  */
-export async function watchdogReset(session: LoaderSession): Promise<void> {
+export async function watchdogReset(
+  session: LoaderSession,
+  resetConfig: ResetConfig = {},
+): Promise<void> {
   const wdt = session.chip.rtcWatchdog;
   if (!wdt) {
     session.log(
       "warn",
       `watchdog reset is not supported on ${session.chip.name}; using a hard reset instead`,
     );
-    await hardReset(session.transport);
+    await hardReset(session.transport, { config: resetConfig });
     return;
   }
   await session.writeReg(wdt.protect, WDT_WKEY); // unlock

@@ -10,6 +10,7 @@
  */
 
 import { UsageError } from "../errors.ts";
+import { type Before, parseBefore } from "./connect_options.ts";
 import type { PortInfo, SerialSignals, Transport } from "../transport/transport.ts";
 import { delay } from "../transport/transport.ts";
 
@@ -328,17 +329,9 @@ function configured(sequence: string, source: string | undefined, key: string): 
   }
 }
 
-/** `--before` values (esptool's; underscore spellings are accepted too). */
-export const BEFORE_CHOICES: readonly string[] = [
-  "default-reset",
-  "usb-reset",
-  "no-reset",
-  "no-reset-no-sync",
-];
-
 /** Options for {@link connectStrategies}. */
 export interface ConnectStrategiesOptions {
-  /** Reset settings. Default: {@link readResetConfig} on the current directory. */
+  /** Reset settings (read once by the program with {@link readResetConfig}). Default none. */
   config?: ResetConfig;
   /** Operating system. Default `Deno.build.os`. */
   os?: string;
@@ -362,16 +355,13 @@ export interface ConnectStrategiesOptions {
  * ```
  */
 export function connectStrategies(
-  before: string,
+  before: Before | string,
   info: PortInfo,
   options: ConnectStrategiesOptions = {},
 ): ResetStrategy[] {
-  const mode = before.trim().toLowerCase().replaceAll("_", "-");
-  if (!BEFORE_CHOICES.includes(mode)) {
-    throw new UsageError(`unknown --before "${before}": use one of ${BEFORE_CHOICES.join(", ")}`);
-  }
+  const mode = parseBefore(before);
   if (mode === "no-reset" || mode === "no-reset-no-sync") return [];
-  const cfg = options.config ?? readResetConfig();
+  const cfg = options.config ?? {};
   if (cfg.customResetSequence) {
     return [configured(cfg.customResetSequence, cfg.source, "custom_reset_sequence")];
   }
@@ -394,8 +384,8 @@ export interface HardResetOptions {
   /** Use the longer USB form. Default: the port is Espressif's USB-Serial/JTAG (303a:1001). */
   usesUsb?: boolean;
   /**
-   * Reset settings (`custom_hard_reset_sequence` replaces the pulse).
-   * Default: {@link readResetConfig} on the current directory.
+   * Reset settings (`custom_hard_reset_sequence` replaces the pulse), read
+   * once by the program with {@link readResetConfig}. Default none.
    */
   config?: ResetConfig;
 }
@@ -418,12 +408,7 @@ export interface HardResetOptions {
 export async function hardReset(t: Transport, options: HardResetOptions = {}): Promise<void> {
   const usesUsb = options.usesUsb ??
     (t.info.vid === ESPRESSIF_VID && t.info.pid === USB_JTAG_SERIAL_PID);
-  let cfg: ResetConfig = {};
-  try {
-    cfg = options.config ?? readResetConfig();
-  } catch {
-    // A broken config must not stop the board from being reset the usual way.
-  }
+  const cfg = options.config ?? {};
   const strategy = cfg.customHardResetSequence
     ? customReset(cfg.customHardResetSequence) // validated by readResetConfig
     : hardResetStrategy(usesUsb);

@@ -35,6 +35,7 @@ import {
 } from "../chips/index.ts";
 import { loadStubImage, type StubImage } from "./stub.ts";
 import type { ResetStrategy } from "./reset.ts";
+import type { ConnectOptions } from "./connect_options.ts";
 
 /** Default answer timeout for ordinary commands (esptool DEFAULT_TIMEOUT, 3 s). */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 3000;
@@ -76,20 +77,18 @@ export interface SecurityInfo {
   secureDownload: boolean;
 }
 
-/** Options for {@link LoaderSession.connect}. */
-export interface ConnectOptions {
-  /** Expected chip key (`esp32s3`) or `auto` (default). A mismatch is an error. */
-  chip?: string;
+/**
+ * Options for {@link LoaderSession.connect}: the connection settings it uses
+ * (`chip`, `before`, `connectAttempts`, `trace`; `before` decides only
+ * whether to SYNC here, the reset itself is `resetStrategies`), plus the
+ * strategies, the event sink and the abort signal.
+ */
+export interface LoaderConnectOptions
+  extends Pick<ConnectOptions, "chip" | "before" | "connectAttempts" | "trace"> {
   /** Reset strategies to alternate between attempts. Default: none (the chip must already be in download mode). */
   resetStrategies?: ResetStrategy[];
-  /** `no-reset-no-sync` skips SYNC (talking through a pass-through that is already synced). Default `default-reset`. */
-  before?: string;
-  /** Connection attempts; 0 = keep trying until aborted. Default 7. */
-  connectAttempts?: number;
   /** Receives events (log lines, connect attempts, protocol trace). */
   onEvent?: (event: LoaderEvent) => void;
-  /** Emit `trace` events with every byte sent and received. Default false. */
-  trace?: boolean;
   /** Cancels the connect loop. */
   signal?: AbortSignal;
 }
@@ -150,7 +149,7 @@ export class LoaderSession {
   #closed = false;
   #stubDetectedAtSync = false;
 
-  private constructor(transport: Transport, options: ConnectOptions) {
+  private constructor(transport: Transport, options: LoaderConnectOptions) {
     this.transport = transport;
     this.#chip = null;
     this.#onEvent = options.onEvent ?? (() => {});
@@ -162,7 +161,10 @@ export class LoaderSession {
    *
    * Fails with `E_CONNECT_FAILED` after the attempts budget, saying what to check.
    */
-  static async connect(transport: Transport, options: ConnectOptions = {}): Promise<LoaderSession> {
+  static async connect(
+    transport: Transport,
+    options: LoaderConnectOptions = {},
+  ): Promise<LoaderSession> {
     const wanted = options.chip && options.chip !== "auto" ? chipByKey(options.chip) : null;
     const session = new LoaderSession(transport, options);
     await session.#connectLoop(options);
@@ -193,8 +195,8 @@ export class LoaderSession {
     this.#emit({ type: "log", level, message });
   }
 
-  async #connectLoop(options: ConnectOptions): Promise<void> {
-    const before = (options.before ?? "default-reset").replaceAll("_", "-");
+  async #connectLoop(options: LoaderConnectOptions): Promise<void> {
+    const before = options.before ?? "default-reset";
     if (before === "no-reset-no-sync") return;
     const strategies = options.resetStrategies?.length ? options.resetStrategies : null;
     const attempts = options.connectAttempts ?? DEFAULT_CONNECT_ATTEMPTS;

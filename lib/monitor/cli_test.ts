@@ -4,7 +4,7 @@ import { monitorCommand, type MonitorKeyboard } from "../cli/cmd_monitor.ts";
 import type { CommandContext, OptionValues } from "../cli/command.ts";
 import { HumanOutput, JsonOutput, type OutputSinks } from "../cli/output.ts";
 import { EsplineError, TransportError, UsageError } from "../errors.ts";
-import { FakePort } from "./fake_port.ts";
+import { FakePort } from "./fake_port_test_util.ts";
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -51,6 +51,7 @@ function context(options: OptionValues, init: { json?: boolean; signal?: AbortSi
       stub: true,
       json: init.json ?? false,
       trace: false,
+      resetConfig: {},
     },
     out: init.json ? new JsonOutput(sinks) : new HumanOutput(sinks),
     signal: init.signal ?? new AbortController().signal,

@@ -168,6 +168,20 @@ const HARD_RESET_HOLD_MS = 100;
 /** esptool reset.py HardReset(uses_usb): EN held low, and the wait after, on the chip's own USB, ms. */
 const HARD_RESET_USB_MS = 200;
 
+/** Options for {@link resetIntoApp}. */
+export interface ResetIntoAppOptions {
+  /**
+   * Hold and settle longer (200 ms each), as esptool does for chips on their
+   * own USB. Default: the port is Espressif's USB-Serial/JTAG (303a:1001).
+   */
+  usesUsb?: boolean;
+  /**
+   * Called while the chip is held in reset, just before it is let go:
+   * output seen after this belongs to the new boot. Default none.
+   */
+  onHeld?: () => void;
+}
+
 /**
  * Hard-reset the board into its application through the auto-reset circuit:
  * RTS asserted (EN low) with DTR released (IO0 high) for about 100 ms, then
@@ -187,18 +201,7 @@ const HARD_RESET_USB_MS = 200;
  */
 export async function resetIntoApp(
   transport: Transport,
-  options: {
-    /**
-     * Hold and settle longer (200 ms each), as esptool does for chips on their
-     * own USB. Default: the port is Espressif's USB-Serial/JTAG (303a:1001).
-     */
-    usesUsb?: boolean;
-    /**
-     * Called while the chip is held in reset, just before it is let go:
-     * output seen after this belongs to the new boot. Default none.
-     */
-    onHeld?: () => void;
-  } = {},
+  options: ResetIntoAppOptions = {},
 ): Promise<boolean> {
   const usesUsb = options.usesUsb ??
     (transport.info.vid === ESPRESSIF_VID && transport.info.pid === USB_JTAG_SERIAL_PID);

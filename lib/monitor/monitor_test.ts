@@ -6,7 +6,7 @@ import {
   resetIntoApp,
   stripAnsi,
 } from "./monitor.ts";
-import { FakePort } from "./fake_port.ts";
+import { FakePort } from "./fake_port_test_util.ts";
 import { openSimPort } from "../sim/sim_port.ts";
 import { AbortedError, EsplineError, TimeoutError, TransportError } from "../errors.ts";
 

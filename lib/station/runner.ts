@@ -3,47 +3,71 @@
  * device with its own progress, log and journal record, and end with an
  * outcome per device and a summary.
  *
+ * Outcomes use the journal's words: `passed`, `failed`, `unverified` (the
+ * job went through but a write could not be verified), `aborted`.
+ *
  * @module
  */
 
 import { AbortedError, EsplineError } from "../errors.ts";
-import { connect, type ConnectOptions, type Device, type DeviceEvent } from "../device/device.ts";
+import { connect, type Device } from "../device/device.ts";
+import type { DeviceEvent } from "../device/events.ts";
+import { PreflightError } from "../device/flash_job.ts";
+import type { ResumeOptions } from "../device/flash_job.ts";
+import type { ConnectOptions } from "../loader/connect_options.ts";
 
-/** The journal calls a station makes (lib/station/journal.ts implements them). */
+/** The facts a station adds to a record as they become known. */
+export interface StationFacts {
+  /** Base MAC. */
+  mac?: string;
+  /** Chip key. */
+  chip?: string;
+  /** Silicon revision (`v0.4`). */
+  revision?: string;
+  /** Flash size in bytes. */
+  flashSize?: number;
+  /** Stage reached. */
+  stage?: string;
+  /** Fields the job added (serial number, test results …). */
+  fields?: Record<string, unknown>;
+}
+
+/**
+ * The journal calls a station makes (`openJournal` returns one). Every call
+ * may be synchronous or return a promise; the station awaits them in order.
+ */
 export interface StationJournal {
-  /** Start a record for a device; written at once as in progress. */
+  /** Start a record for a device, written at once as in progress. */
   begin(init: {
     port: string;
     station?: string;
     files?: { path: string; sha256: string; address: number }[];
     fields?: Record<string, unknown>;
-  }): StationRecord;
+  }): StationRecord | Promise<StationRecord>;
 }
 
 /** One device's journal record. */
 export interface StationRecord {
   /** Add facts as they become known. */
-  update(facts: {
-    mac?: string;
-    chip?: string;
-    revision?: string;
-    flashSize?: number;
-    stage?: string;
-    fields?: Record<string, unknown>;
-  }): void;
-  /** Append an event (recovery, note). */
-  event(kind: string, detail: string): void;
+  update(facts: StationFacts): Promise<void> | void;
+  /** Append an event (`recovery`, `warning`, `log`). */
+  event(kind: string, detail: string): Promise<void> | void;
   /** The device passed. */
-  pass(extra?: Record<string, unknown>): void;
+  pass(extra?: Record<string, unknown>): Promise<void> | void;
+  /**
+   * The job went through but a write could not be verified. Journals
+   * without an `unverified` result get `pass({ unverified: reason })`.
+   */
+  unverified?(reason: string): Promise<void> | void;
   /** The device failed at `stage`. */
-  fail(error: unknown, options: { stage: string }): void;
+  fail(error: unknown, options: { stage: string }): Promise<void> | void;
   /** The run was cancelled while this device was in progress. */
-  abort(reason: string): void;
+  abort(reason: string): Promise<void> | void;
 }
 
 /** What a provisioning function receives for one device. */
 export interface StationJob {
-  /** The connected device. */
+  /** The connected device (its writes resume after faults unless `resume: false`). */
   device: Device;
   /** Its port. */
   port: string;
@@ -51,7 +75,7 @@ export interface StationJob {
   record: StationRecord | null;
   /** Name the current stage (shown in progress and recorded if the device fails there). */
   stage(name: string): void;
-  /** A line in this device's log. */
+  /** A line in this device's log (and journal). */
   log(message: string): void;
   /** Store extra facts in the journal (serial number, test results …). */
   note(fields: Record<string, unknown>): void;
@@ -59,19 +83,22 @@ export interface StationJob {
   signal: AbortSignal;
 }
 
+/** How a device ended: the journal's words. */
+export type OutcomeResult = "passed" | "failed" | "unverified" | "aborted";
+
 /** How one device ended. */
 export interface DeviceOutcome {
   /** Port. */
   port: string;
-  /** `pass`, `fail`, or `aborted` (Ctrl-C). */
-  result: "pass" | "fail" | "aborted";
-  /** Stage reached (the failing one on failure). */
+  /** `passed`, `failed`, `unverified` (a write could not be verified) or `aborted` (cancelled). */
+  result: OutcomeResult;
+  /** Stage reached (the failing one on failure; `preflight` when pre-flight checks refused the firmware). */
   stage: string;
   /** MAC, when it was read. */
   mac?: string;
   /** Chip key, when detected. */
   chip?: string;
-  /** The error, on failure. */
+  /** The error, on failure or abort; why not verified (`E_UNVERIFIED`) when unverified. */
   error?: { code: string; message: string };
   /** Seconds from start to end. */
   seconds: number;
@@ -85,6 +112,8 @@ export interface RunSummary {
   passed: number;
   /** Devices that failed. */
   failed: number;
+  /** Devices whose job went through with a write that could not be verified. */
+  unverified: number;
   /** Devices aborted. */
   aborted: number;
   /** Wall time of the run. */
@@ -99,22 +128,26 @@ export type StationEvent =
   | { type: "device-end"; port: string; outcome: DeviceOutcome }
   | (DeviceEvent & { port: string });
 
-/** Options for {@link runStation}. */
+/** Options for {@link runStation} and {@link runOne}. */
 export interface RunStationOptions {
   /** Journal to record every device in. Default none. */
   journal?: StationJournal;
   /** Station name for the journal. Default the host name. */
   station?: string;
-  /** How to connect (baud, stub, chip …). */
-  connect?: Omit<ConnectOptions, "port" | "onEvent" | "signal">;
-  /** Firmware files recorded with each device. */
+  /**
+   * How to connect to each board (baud, stub, chip, `after` …; the port is
+   * the station's). `after` applies to boards that pass; the others are left
+   * in the loader. Default: connect's defaults.
+   */
+  connect?: ConnectOptions;
+  /** Firmware files recorded with each device (`firmware.files`). Default none. */
   files?: { path: string; sha256: string; address: number }[];
-  /** Progress, stages, logs and outcomes of every device. */
+  /** Writes resume after link faults (`Device.flash`'s `resume`). Default true. */
+  resume?: boolean | ResumeOptions;
+  /** Progress, stages, logs and outcomes of every device. Default none. */
   onEvent?: (event: StationEvent) => void;
   /** Cancels the whole run (devices in progress end `aborted`). */
   signal?: AbortSignal;
-  /** What to do with each board at the end (`hard-reset` default). */
-  after?: string;
 }
 
 function hostName(): string {
@@ -125,40 +158,85 @@ function hostName(): string {
   }
 }
 
-/** Run `job` for one port; never throws: the outcome says what happened. */
+function errorFacts(e: unknown): { code: string; message: string } {
+  return e instanceof EsplineError
+    ? { code: e.code, message: e.message }
+    : { code: "E_INTERNAL", message: e instanceof Error ? e.message : String(e) };
+}
+
+/**
+ * Run `job` for one port; never throws: the outcome says what happened.
+ *
+ * @example
+ * ```ts
+ * import { runOne } from "./runner.ts";
+ * const outcome = await runOne("sim://esp32c3", async ({ device, stage }) => {
+ *   stage("erase");
+ *   await device.erase({ address: 0x9000, size: 0x6000 });
+ * });
+ * console.log(outcome.result, outcome.stage);
+ * ```
+ */
 export async function runOne(
   port: string,
   job: (ctx: StationJob) => Promise<void>,
   options: RunStationOptions = {},
 ): Promise<DeviceOutcome> {
   const t0 = performance.now();
-  const emit = options.onEvent ?? (() => {});
+  const emit = (event: StationEvent) => {
+    try {
+      options.onEvent?.(event);
+    } catch {
+      // A display failing must not change how the board ends.
+    }
+  };
   const signal = options.signal ?? new AbortController().signal;
   let stage = "connect";
   let device: Device | null = null;
-  const record = options.journal?.begin({
-    port,
-    station: options.station ?? hostName(),
-    files: options.files,
-  }) ?? null;
-  const outcome: DeviceOutcome = { port, result: "fail", stage, seconds: 0 };
+  let record: StationRecord | null = null;
+  // Journal writes from callbacks (stage, note, events) go out in order; the outcome waits for them.
+  let queue: Promise<unknown> = Promise.resolve();
+  const journal = (write: (r: StationRecord) => Promise<void> | void) => {
+    const r = record;
+    if (r) queue = queue.then(() => write(r));
+  };
+  const unverified: string[] = [];
+  const outcome: DeviceOutcome = { port, result: "failed", stage, seconds: 0 };
   emit({ type: "device-start", port });
   try {
-    record?.update({ stage });
+    record = (await options.journal?.begin({
+      port,
+      station: options.station ?? hostName(),
+      files: options.files,
+    })) ?? null;
+    journal((r) => r.update({ stage }));
     device = await connect(port, {
       ...options.connect,
+      port,
       signal,
-      onEvent: (e) => emit({ ...e, port }),
+      onEvent: (e) => {
+        if (e.type === "recovery") {
+          journal((r) => r.event("recovery", `${e.error.code}: retrying at ${e.baud} baud`));
+        } else if (e.type === "notice" && e.level === "warn") {
+          journal((r) => r.event("warning", e.message));
+        } else if (e.type === "flashed" && !e.verified) {
+          unverified.push(e.reason ?? "a write was not verified");
+        }
+        emit({ ...e, port });
+      },
     });
+    device.flashDefaults = { resume: options.resume ?? true };
     const info = await device.info();
     outcome.mac = info.mac;
     outcome.chip = info.chip;
-    record?.update({
-      mac: info.mac,
-      chip: info.chip,
-      revision: `v${info.revision.major}.${info.revision.minor}`,
-      flashSize: info.flashSize,
-    });
+    journal((r) =>
+      r.update({
+        mac: info.mac,
+        chip: info.chip,
+        revision: `v${info.revision.major}.${info.revision.minor}`,
+        flashSize: info.flashSize ?? undefined,
+      })
+    );
     const ctx: StationJob = {
       device,
       port,
@@ -166,32 +244,60 @@ export async function runOne(
       signal,
       stage(name) {
         stage = name;
-        record?.update({ stage: name });
+        journal((r) => r.update({ stage: name }));
         emit({ type: "stage", port, stage: name });
       },
       log(message) {
-        record?.event("log", message);
+        journal((r) => r.event("log", message));
         emit({ type: "device-log", port, message });
       },
       note(fields) {
-        record?.update({ fields });
+        journal((r) => r.update({ fields }));
       },
     };
     await job(ctx);
     stage = "done";
-    outcome.result = "pass";
-    record?.pass();
+    await queue;
+    if (unverified.length) {
+      outcome.result = "unverified";
+      const reason = unverified.join("; ");
+      outcome.error = { code: "E_UNVERIFIED", message: reason };
+      if (record?.unverified) await record.unverified(reason);
+      else await record?.pass({ unverified: reason });
+    } else {
+      outcome.result = "passed";
+      await record?.pass();
+    }
   } catch (e) {
     const aborted = e instanceof AbortedError || signal.aborted;
-    outcome.result = aborted ? "aborted" : "fail";
-    outcome.error = e instanceof EsplineError
-      ? { code: e.code, message: e.message }
-      : { code: "E_INTERNAL", message: e instanceof Error ? e.message : String(e) };
-    if (aborted) record?.abort(outcome.error.message);
-    else record?.fail(e, { stage });
+    if (e instanceof PreflightError) {
+      stage = "preflight";
+      emit({ type: "stage", port, stage });
+    }
+    outcome.result = aborted ? "aborted" : "failed";
+    outcome.error = errorFacts(e);
+    try {
+      await queue;
+    } catch {
+      // The record's earlier writes failed; still try to end it.
+    }
+    try {
+      if (aborted) await record?.abort(outcome.error.message);
+      else await record?.fail(e, { stage });
+    } catch (journalError) {
+      // The board's outcome stands; say the journal could not record it.
+      outcome.error = {
+        code: outcome.error.code,
+        message: `${outcome.error.message} (and the journal could not record it: ${
+          errorFacts(journalError).message
+        })`,
+      };
+    }
   } finally {
     try {
-      await device?.close(outcome.result === "pass" ? (options.after ?? "hard-reset") : "no-reset");
+      // Boards that went through are left as `connect.after` says; the others stay in the loader.
+      if (outcome.result === "passed" || outcome.result === "unverified") await device?.close();
+      else await device?.close("no-reset");
     } catch {
       // The outcome is already decided; a failing reset at the end must not change it.
     }
@@ -208,11 +314,12 @@ export async function runOne(
  * @example
  * ```ts
  * import { runStation } from "./runner.ts";
+ * import { formatSummary } from "./view.ts";
  * const summary = await runStation(["sim://esp32", "sim://esp32c3"], async ({ device, stage }) => {
  *   stage("read-mac");
  *   await device.readMac();
  * });
- * console.log(`${summary.passed} passed, ${summary.failed} failed`);
+ * console.log(formatSummary(summary));
  * ```
  */
 export async function runStation(
@@ -222,11 +329,13 @@ export async function runStation(
 ): Promise<RunSummary> {
   const t0 = performance.now();
   const outcomes = await Promise.all(ports.map((port) => runOne(port, job, options)));
+  const count = (result: OutcomeResult) => outcomes.filter((o) => o.result === result).length;
   return {
     outcomes,
-    passed: outcomes.filter((o) => o.result === "pass").length,
-    failed: outcomes.filter((o) => o.result === "fail").length,
-    aborted: outcomes.filter((o) => o.result === "aborted").length,
+    passed: count("passed"),
+    failed: count("failed"),
+    unverified: count("unverified"),
+    aborted: count("aborted"),
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -8,7 +8,6 @@
  */
 
 import type { PortInfo, Transport } from "./transport.ts";
-import { openSimPort, simOptionsFromUrl } from "../sim/sim_port.ts";
 import { UsageError } from "../errors.ts";
 import { openSocket } from "./socket.ts";
 import { openRfc2217 } from "./rfc2217.ts";
@@ -38,11 +37,7 @@ export function openTransport(
   port: string,
   options: OpenTransportOptions = {},
 ): Promise<Transport> {
-  if (port.startsWith("sim://")) {
-    const t = openSimPort(simOptionsFromUrl(port), port);
-    if (options.baud && options.baud !== t.baud) return t.setBaud(options.baud).then(() => t);
-    return Promise.resolve(t);
-  }
+  if (port.startsWith("sim://")) return openSim(port, options.baud);
   if (port.startsWith("socket://")) return openSocket(port, { baud: options.baud });
   if (port.startsWith("rfc2217://")) return openRfc2217(port, { baud: options.baud });
   if (port === "auto") {
@@ -80,6 +75,17 @@ export function openTransport(
     );
   }
   return lookupPortInfo(port).then((info) => openSerialDevice(port, options.baud, info));
+}
+
+/**
+ * The virtual chip, loaded only when a sim:// port is opened: a run on real
+ * ports never loads it or its stub images.
+ */
+async function openSim(port: string, baud: number | undefined): Promise<Transport> {
+  const { openSimPort, simOptionsFromUrl } = await import("../sim/sim_port.ts");
+  const t = openSimPort(simOptionsFromUrl(port), port);
+  if (baud && baud !== t.baud) await t.setBaud(baud);
+  return t;
 }
 
 /** A serial device by name through this system's backend (kernel32 on Windows, libc elsewhere). */

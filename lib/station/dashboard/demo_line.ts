@@ -20,7 +20,6 @@
 import { parseArgs } from "node:util";
 import { EsplineError } from "../../errors.ts";
 import { openJournal } from "../journal.ts";
-import { writeFlashResilient } from "../recovery.ts";
 import { runStation, type StationJournal } from "../runner.ts";
 import { generateToken, isLoopback } from "./auth.ts";
 import { type EventForwarder, forwardEvents } from "./forward.ts";
@@ -95,7 +94,7 @@ export async function runDemoLine(
       });
       await runStation(ports, async ({ device, stage, note, log }) => {
         stage("flash");
-        await writeFlashResilient(device, [{ address: 0x10000, data: app }]);
+        await device.flash([{ address: 0x10000, data: app }], { resume: true });
         stage("selftest");
         log("self-test: rails, I2C, RF");
         await new Promise((r) => setTimeout(r, 300 + Math.random() * 700));

@@ -14,7 +14,7 @@ import type { ReadReg } from "./types.ts";
  *
  * @example
  * ```ts
- * import { fakeRegs } from "./fake_regs.ts";
+ * import { fakeRegs } from "./fake_regs_test_util.ts";
  * const { readReg } = fakeRegs(new Map([[0x40001000, 0x00f01d83]]));
  * await readReg(0x40001000); // 0x00f01d83
  * ```

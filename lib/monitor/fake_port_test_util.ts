@@ -26,7 +26,7 @@ export interface FakePortOptions {
  *
  * @example
  * ```ts
- * import { FakePort } from "./fake_port.ts";
+ * import { FakePort } from "./fake_port_test_util.ts";
  * const port = new FakePort();
  * port.push("hello\r\n");
  * console.log(await port.read(10));

@@ -55,6 +55,47 @@ const FREQS: Record<string, Record<string, number>> = {
   esp32h2: { "48m": 0xf, "24m": 0x0, "16m": 0x1, "12m": 0x2 },
 };
 
+/** `--flash-mode` choices (esptool): an SPI mode, or `keep` the image's. */
+export const FLASH_MODE_CHOICES = ["keep", "qio", "qout", "dio", "dout"] as const;
+/** An SPI flash mode for the bootloader header, or `keep`. */
+export type FlashMode = typeof FLASH_MODE_CHOICES[number];
+/** `--flash-freq` choices across the chips (each chip takes some of them; see {@link flashParamChoices}). */
+export const FLASH_FREQ_CHOICES = [
+  "keep",
+  "80m",
+  "60m",
+  "48m",
+  "40m",
+  "30m",
+  "26m",
+  "24m",
+  "20m",
+  "16m",
+  "15m",
+  "12m",
+] as const;
+/** An SPI flash clock for the bootloader header, or `keep`. */
+export type FlashFreq = typeof FLASH_FREQ_CHOICES[number];
+/** `--flash-size` choices (esptool's names; `detect` reads the flash chip, `keep` leaves the header). */
+export const FLASH_SIZE_CHOICES = [
+  "detect",
+  "keep",
+  "256KB",
+  "512KB",
+  "1MB",
+  "2MB",
+  "2MB-C1",
+  "4MB",
+  "4MB-C1",
+  "8MB",
+  "16MB",
+  "32MB",
+  "64MB",
+  "128MB",
+] as const;
+/** A flash size for the bootloader header, `detect` or `keep`. */
+export type FlashSize = typeof FLASH_SIZE_CHOICES[number];
+
 /** What to put in the header; `keep` (the default) leaves a field as it is. */
 export interface FlashParams {
   /** `qio`, `qout`, `dio`, `dout` or `keep`. */

@@ -1,0 +1,458 @@
+/**
+ * The write job: everything that happens between "here is a firmware set"
+ * and "it is on the chip and verified", for scripts and the CLI alike.
+ *
+ * 1. Flash size: `detect` (and by default) reads the flash chip; a given size
+ *    is told to the loader.
+ * 2. Regions written by partition name get their address from the partition
+ *    table in the same firmware set, else the one on the chip.
+ * 3. The bootloader's header gets the flash mode, clock and size (from the
+ *    options, else the build's manifest), as esptool patches it.
+ * 4. Pre-flight: an image built for another chip, a bootloader at the wrong
+ *    offset, an image needing a newer silicon revision, or data past the end
+ *    of the flash is refused with a {@link PreflightError} before a byte is
+ *    written (`force` writes anyway and says so).
+ * 5. The write: unchanged regions skipped, only changed 64 KiB chunks
+ *    rewritten, runs of 0xFF erased instead of sent, every region verified.
+ * 6. With `resume`, a write that fails on a link fault (timeout, corrupted
+ *    answer, brown-out reset, port gone) reconnects at a lower baud rate and
+ *    carries on; the chunk comparison means it rewrites only what is not yet
+ *    on the chip.
+ *
+ * @module
+ */
+
+import { AbortedError, EsplineError, TransportError, UsageError } from "../errors.ts";
+import type { LoaderSession } from "../loader/session.ts";
+import { LoaderStatusError } from "../protocol/status.ts";
+import {
+  checkRegions,
+  type FlashRegion,
+  FlashVerifyError,
+  verifyFlash,
+  writeFlash,
+  type WriteReport,
+} from "../flash/write.ts";
+import { eraseFlash } from "../flash/erase.ts";
+import { readFlash } from "../flash/read.ts";
+import { detectFlashSize, type FlashProgress, hex32 } from "../flash/common.ts";
+import { formatFlashSize } from "../chips/index.ts";
+import { patchFlashParams } from "../image/flash_params.ts";
+import { preflight, type PreflightIssue } from "../image/preflight.ts";
+import {
+  findPartition,
+  parsePartitionTable,
+  type Partition,
+  PARTITION_TABLE_OFFSET,
+} from "../image/partition.ts";
+import { type Firmware, type FlashSettings, normalizeFlashSettings } from "./firmware.ts";
+import type { FlashedEvent, NoticeEvent, RecoveryEvent } from "./events.ts";
+import { readChipPartitionTable } from "./flash_ops.ts";
+import { parseIntArg } from "./numbers.ts";
+
+/** Attempts of a resumed write unless told otherwise, the first included. */
+const DEFAULT_RESUME_ATTEMPTS = 3;
+/** Baud rates a resumed write steps down through unless told otherwise. */
+const DEFAULT_FALLBACK_BAUDS: readonly number[] = [460800, 115200];
+/** Baud rate when the fallback list runs out: the ROM's. */
+const LAST_RESORT_BAUD = 115200;
+
+/** How a write resumes after a fault. */
+export interface ResumeOptions {
+  /** Attempts in all, the first included. Default 3. */
+  attempts?: number;
+  /** Baud rates to step down through, one per recovery. Default `[460800, 115200]`. */
+  fallbackBauds?: number[];
+}
+
+/**
+ * Options for `Device.flash`.
+ *
+ * @example
+ * ```ts
+ * import type { FlashOptions } from "./flash_job.ts";
+ * const options: FlashOptions = { flashMode: "dio", flashSize: "detect", resume: true };
+ * ```
+ */
+export interface FlashOptions {
+  /** SPI mode for the bootloader header. Default: the manifest's, else `keep`. */
+  flashMode?: FlashSettings["mode"];
+  /** SPI clock for the bootloader header. Default: the manifest's, else `keep`. */
+  flashFreq?: FlashSettings["freq"];
+  /** Flash size: for the header and the bounds check (`detect` reads the flash chip). Default: the manifest's, else `keep` (header unchanged, size detected for the bounds check). */
+  flashSize?: FlashSettings["size"];
+  /** Write even when pre-flight checks fail (each failure becomes a warning). Default false. */
+  force?: boolean;
+  /** Send data deflate-compressed (off where the ROM cannot inflate). Default true. */
+  compress?: boolean;
+  /** Check each region's MD5 after writing. Default true. */
+  verify?: boolean;
+  /** Skip regions the chip already holds and rewrite only changed 64 KiB chunks. Default true. */
+  skipUnchanged?: boolean;
+  /** Erase the whole flash first (needs the stub). Default false. */
+  eraseAll?: boolean;
+  /**
+   * Resume after link faults: reconnect at a lower baud rate and carry on.
+   * Default false; `true` in `runStation` jobs (see `Device.flashDefaults`).
+   */
+  resume?: boolean | ResumeOptions;
+  /** Cancels between blocks. */
+  signal?: AbortSignal;
+}
+
+/** What `Device.flash` did. */
+export interface FlashReport extends WriteReport {
+  /** Flash size used for the bounds check, in bytes. */
+  flashSize: number;
+  /** Recoveries it took (empty when the first attempt went through). */
+  recoveries: Omit<RecoveryEvent, "type">[];
+  /** Pre-flight findings shown as warnings (and errors overridden by `force`). */
+  warnings: PreflightIssue[];
+}
+
+/** Options for `Device.verify`. */
+export interface VerifyOptions {
+  /** On a mismatch, read the region and list the differing addresses. Default false. */
+  diff?: boolean;
+  /** Flash mode applied to the bootloader header before comparing (as the write did). Default: the manifest's, else `keep`. */
+  flashMode?: FlashSettings["mode"];
+  /** Flash clock, as `flashMode`. */
+  flashFreq?: FlashSettings["freq"];
+  /** Flash size, as `flashMode`. */
+  flashSize?: FlashSettings["size"];
+  /** Cancels between regions. */
+  signal?: AbortSignal;
+}
+
+/** One region as `Device.verify` found it. */
+export interface VerifiedRegion {
+  /** Region name (file name) or its address. */
+  name: string;
+  /** Flash address. */
+  address: number;
+  /** Bytes compared (padded to 4). */
+  size: number;
+  /** MD5 of the data (hex). */
+  expected: string;
+  /** MD5 the chip computed (hex). */
+  actual: string;
+  /** They match. */
+  ok: boolean;
+  /** Differing bytes (with `diff`, on a mismatch): how many, and the first 16 addresses. */
+  differences?: { count: number; first: number[] };
+}
+
+/** What `Device.verify` found, per region and in all. */
+export interface VerifyReport {
+  /** Per region, in address order. */
+  regions: VerifiedRegion[];
+  /** Every region matches. */
+  ok: boolean;
+}
+
+/**
+ * Pre-flight checks refused the write; nothing was written. `issues` lists
+ * every finding; `code` is the first error's (`E_IMAGE_CHIP`,
+ * `E_BOOTLOADER_OFFSET`, `E_IMAGE_MIN_REV`, `E_PAST_END`). A station fails
+ * the board at its `preflight` stage.
+ *
+ * @example
+ * ```ts
+ * import { PreflightError } from "./flash_job.ts";
+ * const e = new PreflightError([{ level: "error", code: "E_IMAGE_CHIP", message: "boot.bin is built for ESP32" }]);
+ * console.log(e.code, e.issues.length); // E_IMAGE_CHIP 1
+ * ```
+ */
+export class PreflightError extends UsageError {
+  /** Every error found. */
+  readonly issues: PreflightIssue[];
+  /** Create the error from the findings (errors only). */
+  constructor(issues: PreflightIssue[]) {
+    super(
+      `refusing to write (nothing was written):\n${
+        issues.map((e) => `  - ${e.message}`).join("\n")
+      }\n` +
+        "fix the files or addresses, or pass --force if you are sure",
+      { code: issues[0]?.code ?? "E_PREFLIGHT", details: { issues } },
+    );
+    this.issues = issues;
+  }
+}
+
+/** Errors worth a reconnect-and-retry: the link, not the request, went wrong. */
+export function isRecoverable(e: unknown): boolean {
+  if (e instanceof AbortedError) return false;
+  if (e instanceof FlashVerifyError) return true;
+  if (e instanceof TransportError) return true; // a vanished port is reopened
+  // Any status the loader reports may come from a request corrupted on the way: retrying is bounded.
+  if (e instanceof LoaderStatusError) return true;
+  if (!(e instanceof EsplineError)) return false;
+  return [
+    "E_TIMEOUT",
+    "E_CONNECT_FAILED",
+    "E_MALFORMED_PACKET",
+    "E_SHORT_RESPONSE",
+    "E_READ_CORRUPT",
+    "E_STUB_FAILED",
+    "E_BAUD_FAILED",
+    "E_NOT_IN_LOADER",
+    "E_SPI_TIMEOUT",
+    "E_CHIP_RESET",
+  ].includes(e.code);
+}
+
+/** What the write job needs from its device. */
+export interface JobHost {
+  /** The current loader session (a new one after a reconnect). */
+  readonly session: LoaderSession;
+  /** Report progress, notices and recoveries. */
+  emit(event: FlashProgress | NoticeEvent | RecoveryEvent | FlashedEvent): void;
+  /** Back into the loader after a fault, at `baud`. */
+  reconnect(options: { baud?: number; signal?: AbortSignal }): Promise<void>;
+}
+
+/** Flash size in bytes for a size name (`4MB`, `2MB-C1`). */
+function sizeBytes(size: string): number {
+  const n = parseIntArg(size.replace(/-c1$/i, ""));
+  if (n === null) {
+    throw new UsageError(`invalid flash size "${size}"`, { code: "E_BAD_FLASH_PARAMS" });
+  }
+  return n;
+}
+
+/** The settings in force: the options', else the firmware's, each normalised. */
+function settingsFor(firmware: Firmware, options: VerifyOptions | FlashOptions): FlashSettings {
+  const given = normalizeFlashSettings({
+    mode: options.flashMode,
+    freq: options.flashFreq,
+    size: options.flashSize,
+  });
+  return {
+    mode: given.mode ?? firmware.settings.mode,
+    freq: given.freq ?? firmware.settings.freq,
+    size: given.size ?? firmware.settings.size,
+  };
+}
+
+/** Tell the loader the flash size (given, or detected); returns it in bytes. */
+async function applyFlashSize(
+  session: LoaderSession,
+  size: FlashSettings["size"],
+): Promise<number> {
+  if (size && size !== "detect" && size !== "keep") {
+    const bytes = sizeBytes(size);
+    await session.setFlashParams(bytes);
+    return bytes;
+  }
+  return await detectFlashSize(session);
+}
+
+/** The partition table that names partitions for this write: the firmware's own, else the chip's. */
+async function partitionTable(
+  session: LoaderSession,
+  regions: FlashRegion[],
+  signal?: AbortSignal,
+): Promise<Partition[]> {
+  const own = regions.find((r) => r.address === PARTITION_TABLE_OFFSET);
+  if (own) {
+    try {
+      return parsePartitionTable(own.data);
+    } catch {
+      // Not a table after all: the chip's decides.
+    }
+  }
+  return await readChipPartitionTable(session, { signal });
+}
+
+/**
+ * The regions as they go to the chip: partition names resolved to addresses
+ * and the bootloader header patched with the settings. The firmware set is
+ * not changed.
+ */
+async function prepareRegions(
+  host: JobHost,
+  firmware: Firmware,
+  settings: FlashSettings,
+  flashSize: number,
+  signal?: AbortSignal,
+): Promise<FlashRegion[]> {
+  const session = host.session;
+  const regions = firmware.regions.map((r) => ({ ...r }));
+  if (regions.some((r) => r.partition !== undefined)) {
+    const table = await partitionTable(session, regions, signal);
+    for (const r of regions) {
+      if (r.partition === undefined) continue;
+      const p = findPartition(table, r.partition);
+      if (r.data.length > p.size) {
+        throw new UsageError(
+          `${r.name} (${r.data.length} bytes) does not fit partition ${p.name} (${p.size} bytes)`,
+          { code: "E_TOO_BIG" },
+        );
+      }
+      r.address = p.offset;
+      host.emit({
+        type: "notice",
+        level: "info",
+        message: `Partition ${p.name} is at ${hex32(p.offset)} (${p.size} bytes)`,
+      });
+    }
+  }
+  const params = {
+    mode: settings.mode,
+    freq: settings.freq,
+    size: settings.size === "detect" ? formatFlashSize(flashSize) : settings.size,
+  };
+  for (const r of regions) {
+    let patched;
+    try {
+      patched = patchFlashParams(r.data, r.address, { chip: session.chip, params });
+    } catch (e) {
+      throw new UsageError(`${(e as Error).message} (nothing was written)`, {
+        code: "E_BAD_FLASH_PARAMS",
+      });
+    }
+    for (const note of patched.notes) host.emit({ type: "notice", level: "info", message: note });
+    r.data = patched.data;
+  }
+  return regions.map(({ partition: _, ...r }) => r);
+}
+
+function resumePlan(resume: FlashOptions["resume"]): Required<ResumeOptions> {
+  if (!resume) return { attempts: 1, fallbackBauds: [] };
+  const o = resume === true ? {} : resume;
+  return {
+    attempts: Math.max(1, o.attempts ?? DEFAULT_RESUME_ATTEMPTS),
+    fallbackBauds: o.fallbackBauds ?? [...DEFAULT_FALLBACK_BAUDS],
+  };
+}
+
+/** Partitions, header settings and pre-flight: the regions to write, or a {@link PreflightError}. */
+async function prepare(
+  host: JobHost,
+  firmware: Firmware,
+  settings: FlashSettings,
+  flashSize: number,
+  options: FlashOptions,
+): Promise<{ regions: FlashRegion[]; warnings: PreflightIssue[] }> {
+  const session = host.session;
+  const regions = await prepareRegions(host, firmware, settings, flashSize, options.signal);
+  const revision = await session.chip.readRevision(session.readRegFn);
+  const issues = preflight(regions, { chip: session.chip, revision, flashSize });
+  const warnings = issues.filter((x) => x.level === "warning");
+  for (const w of warnings) {
+    host.emit({ type: "notice", level: "warn", code: w.code, message: w.message });
+  }
+  const errors = issues.filter((x) => x.level === "error");
+  if (errors.length && !options.force) throw new PreflightError(errors);
+  for (const e of errors) {
+    host.emit({ type: "notice", level: "warn", code: e.code, message: `forced: ${e.message}` });
+  }
+  checkRegions(regions, flashSize);
+  return { regions, warnings: [...warnings, ...errors] };
+}
+
+/** Run the write job (see the module notes) on `host`'s chip. */
+export async function flashFirmware(
+  host: JobHost,
+  firmware: Firmware,
+  options: FlashOptions = {},
+): Promise<FlashReport> {
+  const settings = settingsFor(firmware, options);
+  const signal = options.signal;
+  const plan = resumePlan(options.resume);
+  const recoveries: FlashReport["recoveries"] = [];
+  const skip = options.skipUnchanged ?? true;
+  let prepared: { regions: FlashRegion[]; warnings: PreflightIssue[] } | null = null;
+  let erased = !options.eraseAll;
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= plan.attempts; attempt++) {
+    try {
+      if (attempt > 1) {
+        await host.reconnect({ baud: recoveries[recoveries.length - 1]?.baud, signal });
+      }
+      const session = host.session;
+      const flashSize = await applyFlashSize(session, settings.size);
+      // Settings, partitions and pre-flight once; a fault on the way is retried like one in the write.
+      prepared ??= await prepare(host, firmware, settings, flashSize, options);
+      const regions = prepared.regions;
+      if (!erased) {
+        await eraseFlash(session, { signal });
+        erased = true;
+      }
+      const report = await writeFlash(session, regions, {
+        compress: options.compress,
+        verify: options.verify,
+        // After a fault the comparison is what makes the retry a resume; after an erase there is nothing to compare.
+        skipUnchanged: attempt > 1 || (skip && !options.eraseAll),
+        diffChunkSize: attempt > 1 || skip ? undefined : 0,
+        flashSize,
+        onProgress: (p) => host.emit(p),
+        signal,
+      });
+      host.emit({
+        type: "flashed",
+        verified: report.verified,
+        ...(report.verified ? {} : {
+          reason: options.verify === false
+            ? "verification was turned off"
+            : `the ${session.chip.name} ROM cannot compute MD5s, so the write was not verified`,
+        }),
+        bytesWritten: report.bytesWritten,
+        bytesOnWire: report.bytesOnWire,
+        skipped: report.skipped,
+        seconds: report.seconds,
+      });
+      return { ...report, flashSize, recoveries, warnings: prepared.warnings };
+    } catch (e) {
+      lastError = e;
+      if (!isRecoverable(e) || attempt === plan.attempts) break;
+      const baud = plan.fallbackBauds[Math.min(recoveries.length, plan.fallbackBauds.length - 1)] ??
+        LAST_RESORT_BAUD;
+      const recovery = {
+        attempt,
+        error: e instanceof EsplineError
+          ? { code: e.code, message: e.message }
+          : { code: "E_UNKNOWN", message: String(e) },
+        baud,
+      };
+      recoveries.push(recovery);
+      host.emit({ type: "recovery", ...recovery });
+    }
+  }
+  if (lastError instanceof EsplineError && recoveries.length) {
+    lastError.details.recoveries = recoveries;
+  }
+  throw lastError;
+}
+
+/** Compare a firmware set with the chip's flash by MD5 (see `Device.verify`). */
+export async function verifyFirmware(
+  host: JobHost,
+  firmware: Firmware,
+  options: VerifyOptions = {},
+): Promise<VerifyReport> {
+  const settings = settingsFor(firmware, options);
+  const session = host.session;
+  const patching = [settings.mode, settings.freq, settings.size].some((v) => v && v !== "keep");
+  const needsSize = patching || firmware.regions.some((r) => r.partition !== undefined);
+  const flashSize = needsSize ? await applyFlashSize(session, settings.size) : 0;
+  const regions = needsSize
+    ? await prepareRegions(host, firmware, settings, flashSize, options.signal)
+    : firmware.regions.map(({ partition: _, ...r }) => r);
+  const report: VerifyReport = await verifyFlash(session, regions, { signal: options.signal });
+  if (options.diff) {
+    for (const r of report.regions) {
+      if (r.ok) continue;
+      const region = regions.find((x) => x.address === r.address)!;
+      const chip = await readFlash(session, { address: r.address, size: region.data.length }, {
+        signal: options.signal,
+      });
+      const diffs: number[] = [];
+      for (let i = 0; i < region.data.length; i++) {
+        if (chip[i] !== region.data[i]) diffs.push(r.address + i);
+      }
+      r.differences = { count: diffs.length, first: diffs.slice(0, 16) };
+    }
+  }
+  return report;
+}
