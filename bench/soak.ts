@@ -91,7 +91,7 @@ export async function soak(options: SoakOptions = {}): Promise<SoakReport> {
     problems: [],
   };
   const dir = await Deno.makeTempDir({ prefix: "espline-soak-" });
-  using journal = openJournal(`${dir}/soak.db`);
+  await using journal = await openJournal(`${dir}/soak.db`);
   let next = 0;
   const worker = async () => {
     while (next < runs) {
@@ -153,7 +153,7 @@ export async function soak(options: SoakOptions = {}): Promise<SoakReport> {
   };
   await Promise.all(Array.from({ length: options.parallel ?? 8 }, worker));
   // The journal must agree: every failed run is recorded failed, none passed.
-  const summary = journal.summary();
+  const summary = await journal.summary();
   const passedInJournal = summary.passed ?? 0;
   const expectedPassed = report.clean + report.recovered + report.silentCorruptions;
   if (passedInJournal !== expectedPassed) {

@@ -62,7 +62,7 @@ if (import.meta.main) {
   }
   console.log("");
   {
-    using journal = openJournal(`${dir}/journal.db`);
+    await using journal = await openJournal(`${dir}/journal.db`);
     const summary = await runStation(
       ports,
       provisionJob({ firmware, journal, expect: /Hello from espline sim/, expectTimeoutMs: 5000 }),
@@ -77,7 +77,7 @@ if (import.meta.main) {
     console.log("");
     console.log("journal:");
     for (const o of summary.outcomes) {
-      const rec = journal.history(o.mac ?? "")[0];
+      const rec = (await journal.history(o.mac ?? ""))[0];
       const serial = (rec?.fields as Record<string, unknown> | undefined)?.serial ?? "-";
       console.log(
         `  ${(o.mac ?? "??").padEnd(17)} ${(o.chip ?? "?").padEnd(8)} ${
@@ -87,7 +87,7 @@ if (import.meta.main) {
         }`,
       );
     }
-    const counts = journal.summary();
+    const counts = await journal.summary();
     console.log(
       `\n${summary.passed} passed, ${summary.failed} failed in ${
         summary.seconds.toFixed(1)

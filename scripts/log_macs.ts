@@ -22,7 +22,7 @@ export async function logMacs(
   const summary = await runStation(ports, async ({ device, stage, note }) => {
     stage("read-mac");
     const info = await device.info();
-    const previous = journal.history(info.mac).filter((r) => r.result !== "in-progress");
+    const previous = (await journal.history(info.mac)).filter((r) => r.result !== "in-progress");
     seenBefore.set(info.mac, previous[0]?.result ?? null);
     note({ seenBefore: previous.length > 0 });
   }, { journal, after: "no-reset", connect: { baud: options.baud } });
@@ -49,7 +49,7 @@ if (import.meta.main) {
     console.error("usage: log_macs.ts --port PORT [--port PORT …] [--journal FILE]");
     Deno.exit(2);
   }
-  using journal = openJournal(values.journal!);
+  await using journal = await openJournal(values.journal!);
   const summary = await logMacs(values.port, journal, { onLine: console.log });
   Deno.exit(summary.failed ? 1 : 0);
 }

@@ -63,7 +63,7 @@ export function provisionJob(plan: ProvisionPlan): (job: StationJob) => Promise<
       log(`boot ok: ${line.text}`);
     }
     stage("serial");
-    const serial = plan.journal.allocateSerial(mac, { prefix: plan.serialPrefix ?? "ESP-" });
+    const serial = await plan.journal.allocateSerial(mac, { prefix: plan.serialPrefix ?? "ESP-" });
     note({ serial, bytesOnWire: report.bytesOnWire, recoveries: report.recoveries.length });
   };
 }
@@ -101,7 +101,7 @@ if (import.meta.main) {
     console.error(`error: ${e.message}`);
     Deno.exit(2);
   });
-  using journal = openJournal(values.journal!);
+  await using journal = await openJournal(values.journal!);
   const plan: ProvisionPlan = {
     firmware,
     journal,

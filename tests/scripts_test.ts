@@ -42,7 +42,7 @@ import { logMacs } from "../scripts/log_macs.ts";
 import { openJournal } from "../lib/station/journal.ts";
 
 Deno.test("log_macs.ts records each board's MAC and notices boards seen before", async () => {
-  using journal = openJournal(":memory:");
+  await using journal = await openJournal(":memory:");
   const ports = ["sim://esp32?mac=24:0a:c4:00:00:01", "sim://esp32c6?mac=40:4c:ca:00:00:02"];
   const lines: string[] = [];
   const first = await logMacs(ports, journal, { onLine: (l) => lines.push(l) });
@@ -54,7 +54,7 @@ Deno.test("log_macs.ts records each board's MAC and notices boards seen before",
   lines.length = 0;
   await logMacs(ports.slice(0, 1), journal, { onLine: (l) => lines.push(l) });
   assert.match(lines[0], /seen before: passed/);
-  assert.equal(journal.history("24:0a:c4:00:00:01").length, 2);
+  assert.equal((await journal.history("24:0a:c4:00:00:01")).length, 2);
 });
 
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
@@ -95,8 +95,8 @@ Deno.test("provision.ts flashes two boards, checks boot output and journals them
     ]);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /2 passed, 0 failed/);
-    using j = openJournal(`${dir}/line.db`);
-    const rec = j.history("24:0a:c4:00:00:0b")[0];
+    await using j = await openJournal(`${dir}/line.db`);
+    const rec = (await j.history("24:0a:c4:00:00:0b"))[0];
     assert.equal(rec.result, "passed");
     assert.match(String(rec.fields.serial), /^ESP-\d{6}$/);
     assert.equal(rec.files[0].address, 0x10000);

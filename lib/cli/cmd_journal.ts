@@ -36,16 +36,16 @@ export const JOURNAL_COMMANDS: CommandSpec[] = [{
         code: "E_FILE_NOT_FOUND",
       });
     }
-    using j = openJournal(path);
+    await using j = await openJournal(path);
     if (action === "summary") {
-      const s = j.summary();
+      const s = await j.summary();
       ctx.out.result(
         { journal: path, ...s },
         Object.entries(s).map(([k, v]) => `${k.padEnd(12)} ${v}`).join("\n"),
       );
     } else if (action === "history") {
       if (!arg) throw ctx.usage("history needs a MAC address");
-      const h = j.history(arg);
+      const h = await j.history(arg);
       ctx.out.result(
         { mac: arg, records: h },
         h.length
@@ -57,7 +57,7 @@ export const JOURNAL_COMMANDS: CommandSpec[] = [{
           : `${arg} was never journaled`,
       );
     } else {
-      const text = ctx.options.format === "jsonl" ? j.exportJsonl() : j.exportCsv();
+      const text = ctx.options.format === "jsonl" ? await j.exportJsonl() : await j.exportCsv();
       const out = ctx.options.output as string | undefined;
       if (out) {
         await Deno.writeTextFile(out, text);

@@ -105,11 +105,11 @@ function pidAlive(pid: number): boolean {
  * @example
  * ```ts
  * import { openJournal } from "./journal.ts";
- * using j = openJournal(":memory:");
- * const rec = j.begin({ port: "sim://esp32", station: "line-1" });
- * rec.update({ mac: "24:0a:c4:00:00:01", chip: "esp32" });
- * rec.pass();
- * console.log(j.lastResult("24:0a:c4:00:00:01")); // "passed"
+ * await using j = await openJournal(":memory:");
+ * const rec = await j.begin({ port: "sim://esp32", station: "line-1" });
+ * await rec.update({ mac: "24:0a:c4:00:00:01", chip: "esp32" });
+ * await rec.pass();
+ * console.log(await j.lastResult("24:0a:c4:00:00:01")); // "passed"
  * ```
  */
 export class Journal implements StationJournal {
@@ -191,7 +191,7 @@ export class Journal implements StationJournal {
     mac?: string;
     files?: { path: string; sha256: string; address: number }[];
     fields?: Record<string, unknown>;
-  }): JournalEntry {
+  }): Promise<JournalEntry> {
     const r = this.#db.prepare(
       `INSERT INTO devices (port, station, chip, mac, files, fields, stage, result, started_at, pid, run_id)
        VALUES (?, ?, ?, ?, ?, ?, 'start', 'in-progress', ?, ?, ?)`,
@@ -206,7 +206,7 @@ export class Journal implements StationJournal {
       Deno.pid,
       this.#runId,
     );
-    return new JournalEntry(this, Number(r.lastInsertRowid));
+    return Promise.resolve(new JournalEntry(this, Number(r.lastInsertRowid)));
   }
 
   /** @internal update one record's columns. */
@@ -290,7 +290,11 @@ export class Journal implements StationJournal {
   }
 
   /** Every record for a MAC, newest first. */
-  history(mac: string): JournalRecord[] {
+  history(mac: string): Promise<JournalRecord[]> {
+    return Promise.resolve(this.#history(mac));
+  }
+
+  #history(mac: string): JournalRecord[] {
     const rows = this.#db.prepare("SELECT * FROM devices WHERE mac = ? ORDER BY id DESC").all(
       mac.toLowerCase(),
     ) as Row[];
@@ -298,12 +302,16 @@ export class Journal implements StationJournal {
   }
 
   /** The newest result for a MAC, or null if it was never journaled. */
-  lastResult(mac: string): JournalResult | null {
-    return this.history(mac)[0]?.result ?? null;
+  lastResult(mac: string): Promise<JournalResult | null> {
+    return Promise.resolve(this.#history(mac)[0]?.result ?? null);
   }
 
   /** All records (oldest first), optionally since a time or for one station. */
-  records(filter: { since?: Date; station?: string } = {}): JournalRecord[] {
+  records(filter: { since?: Date; station?: string } = {}): Promise<JournalRecord[]> {
+    return Promise.resolve(this.#records(filter));
+  }
+
+  #records(filter: { since?: Date; station?: string } = {}): JournalRecord[] {
     const rows = this.#db.prepare(
       "SELECT * FROM devices WHERE started_at >= ? AND (? IS NULL OR station = ?) ORDER BY id",
     ).all(
@@ -317,7 +325,7 @@ export class Journal implements StationJournal {
   /** Counts by result. */
   summary(
     filter: { since?: Date; station?: string } = {},
-  ): Partial<Record<JournalResult, number>> & { total: number } {
+  ): Promise<Partial<Record<JournalResult, number>> & { total: number }> {
     const rows = this.#db.prepare(
       `SELECT result, count(*) AS n FROM devices WHERE started_at >= ? AND (? IS NULL OR station = ?) GROUP BY result`,
     ).all(
@@ -330,7 +338,7 @@ export class Journal implements StationJournal {
       out[r.result as JournalResult] = Number(r.n);
       out.total += Number(r.n);
     }
-    return out;
+    return Promise.resolve(out);
   }
 
   /**
@@ -341,9 +349,9 @@ export class Journal implements StationJournal {
   allocateSerial(
     mac: string,
     options: { prefix?: string; start?: number; digits?: number } = {},
-  ): string {
+  ): Promise<string> {
     const key = mac.toLowerCase();
-    return this.#tx(() => {
+    return Promise.resolve(this.#tx(() => {
       const have = this.#db.prepare("SELECT serial FROM serials WHERE mac = ?").get(key) as
         | Row
         | undefined;
@@ -362,11 +370,11 @@ export class Journal implements StationJournal {
         new Date().toISOString(),
       );
       return serial;
-    }, true);
+    }, true));
   }
 
   /** All records as CSV (RFC 4180 quoting), header first. */
-  exportCsv(): string {
+  exportCsv(): Promise<string> {
     const cols = [
       "id",
       "mac",
@@ -389,7 +397,7 @@ export class Journal implements StationJournal {
       return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
     };
     const lines = [cols.join(",")];
-    for (const r of this.records()) {
+    for (const r of this.#records()) {
       lines.push(
         [
           r.id,
@@ -410,24 +418,26 @@ export class Journal implements StationJournal {
         ].map(q).join(","),
       );
     }
-    return lines.join("\r\n") + "\r\n";
+    return Promise.resolve(lines.join("\r\n") + "\r\n");
   }
 
   /** All records as JSON Lines. */
-  exportJsonl(): string {
-    return this.records().map((r) => JSON.stringify(r)).join("\n") + "\n";
+  exportJsonl(): Promise<string> {
+    return Promise.resolve(this.#records().map((r) => JSON.stringify(r)).join("\n") + "\n");
   }
 
   /** Close the file. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#db.close();
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#db.close();
+    }
+    return Promise.resolve();
   }
 
-  /** `using` support. */
-  [Symbol.dispose](): void {
-    this.close();
+  /** `await using` support. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 
@@ -445,32 +455,37 @@ export class JournalEntry implements StationRecord {
   }
 
   /** Add facts (each update is durable at once). */
-  update(facts: Parameters<StationRecord["update"]>[0]): void {
+  update(facts: Parameters<StationRecord["update"]>[0]): Promise<void> {
     this.#journal._update(this.id, { ...facts, mac: facts.mac?.toLowerCase() });
+    return Promise.resolve();
   }
 
   /** Append an event. */
-  event(kind: string, detail: string): void {
+  event(kind: string, detail: string): Promise<void> {
     this.#journal._event(this.id, kind, detail);
+    return Promise.resolve();
   }
 
   /** The board passed. */
-  pass(extra?: Record<string, unknown>): void {
+  pass(extra?: Record<string, unknown>): Promise<void> {
     if (extra) this.update({ fields: extra });
     this.#end("passed");
+    return Promise.resolve();
   }
 
   /** The board failed at `stage`. */
-  fail(error: unknown, options: { stage: string }): void {
+  fail(error: unknown, options: { stage: string }): Promise<void> {
     const e = error instanceof EsplineError
       ? { code: error.code, message: error.message }
       : { code: "E_INTERNAL", message: error instanceof Error ? error.message : String(error) };
     this.#end("failed", e, options.stage);
+    return Promise.resolve();
   }
 
   /** The run was cancelled while this board was in progress. */
-  abort(reason: string): void {
+  abort(reason: string): Promise<void> {
     this.#end("aborted", { code: "E_ABORTED", message: reason });
+    return Promise.resolve();
   }
 
   #end(result: JournalResult, error?: { code: string; message: string }, stage?: string): void {
@@ -486,10 +501,14 @@ export class JournalEntry implements StationRecord {
  * @example
  * ```ts
  * import { openJournal } from "./journal.ts";
- * using j = openJournal(":memory:");
- * console.log(j.allocateSerial("24:0a:c4:00:00:01")); // "ESP-000001"
+ * await using j = await openJournal(":memory:");
+ * console.log(await j.allocateSerial("24:0a:c4:00:00:01")); // "ESP-000001"
  * ```
  */
-export function openJournal(path: string, options: OpenJournalOptions = {}): Journal {
-  return new Journal(path, options);
+export function openJournal(path: string, options: OpenJournalOptions = {}): Promise<Journal> {
+  try {
+    return Promise.resolve(new Journal(path, options));
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }

@@ -9,7 +9,10 @@
 import { AbortedError, EsplineError } from "../errors.ts";
 import { connect, type ConnectOptions, type Device, type DeviceEvent } from "../device/device.ts";
 
-/** The journal calls a station makes (lib/station/journal.ts implements them). */
+/**
+ * The journal calls a station makes (lib/station/journal.ts implements them).
+ * Every call returns a Promise: a journal may be on the network.
+ */
 export interface StationJournal {
   /** Start a record for a device; written at once as in progress. */
   begin(init: {
@@ -17,10 +20,13 @@ export interface StationJournal {
     station?: string;
     files?: { path: string; sha256: string; address: number }[];
     fields?: Record<string, unknown>;
-  }): StationRecord;
+  }): Promise<StationRecord>;
 }
 
-/** One device's journal record. */
+/**
+ * One device's journal record. Calls on one record are applied in the order
+ * they are made, so a call that is not awaited still lands before the next.
+ */
 export interface StationRecord {
   /** Add facts as they become known. */
   update(facts: {
@@ -30,15 +36,15 @@ export interface StationRecord {
     flashSize?: number;
     stage?: string;
     fields?: Record<string, unknown>;
-  }): void;
+  }): Promise<void>;
   /** Append an event (recovery, note). */
-  event(kind: string, detail: string): void;
+  event(kind: string, detail: string): Promise<void>;
   /** The device passed. */
-  pass(extra?: Record<string, unknown>): void;
+  pass(extra?: Record<string, unknown>): Promise<void>;
   /** The device failed at `stage`. */
-  fail(error: unknown, options: { stage: string }): void;
+  fail(error: unknown, options: { stage: string }): Promise<void>;
   /** The run was cancelled while this device was in progress. */
-  abort(reason: string): void;
+  abort(reason: string): Promise<void>;
 }
 
 /** What a provisioning function receives for one device. */
@@ -136,15 +142,15 @@ export async function runOne(
   const signal = options.signal ?? new AbortController().signal;
   let stage = "connect";
   let device: Device | null = null;
-  const record = options.journal?.begin({
+  const record = (await options.journal?.begin({
     port,
     station: options.station ?? hostName(),
     files: options.files,
-  }) ?? null;
+  })) ?? null;
   const outcome: DeviceOutcome = { port, result: "fail", stage, seconds: 0 };
   emit({ type: "device-start", port });
   try {
-    record?.update({ stage });
+    await record?.update({ stage });
     device = await connect(port, {
       ...options.connect,
       signal,
@@ -153,7 +159,7 @@ export async function runOne(
     const info = await device.info();
     outcome.mac = info.mac;
     outcome.chip = info.chip;
-    record?.update({
+    await record?.update({
       mac: info.mac,
       chip: info.chip,
       revision: `v${info.revision.major}.${info.revision.minor}`,
@@ -180,15 +186,19 @@ export async function runOne(
     await job(ctx);
     stage = "done";
     outcome.result = "pass";
-    record?.pass();
+    await record?.pass();
   } catch (e) {
     const aborted = e instanceof AbortedError || signal.aborted;
     outcome.result = aborted ? "aborted" : "fail";
     outcome.error = e instanceof EsplineError
       ? { code: e.code, message: e.message }
       : { code: "E_INTERNAL", message: e instanceof Error ? e.message : String(e) };
-    if (aborted) record?.abort(outcome.error.message);
-    else record?.fail(e, { stage });
+    try {
+      if (aborted) await record?.abort(outcome.error.message);
+      else await record?.fail(e, { stage });
+    } catch {
+      // The journal could not record the failure; the outcome still says it.
+    }
   } finally {
     try {
       await device?.close(outcome.result === "pass" ? (options.after ?? "hard-reset") : "no-reset");
