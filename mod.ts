@@ -48,12 +48,20 @@ export {
   stripAnsi,
 } from "./lib/monitor/monitor.ts";
 export {
+  type DamagedValue,
   Journal,
   JournalEntry,
+  type JournalEvent,
+  type JournalFile,
+  type JournalFilter,
   type JournalRecord,
   type JournalResult,
+  type JournalSummary,
   openJournal,
   type OpenJournalOptions,
+  type RecordFacts,
+  type RecordInit,
+  type SerialOptions,
 } from "./lib/station/journal.ts";
 export { listSerialDevices, waitForDevice, type WaitForDeviceOptions } from "./lib/station/wait.ts";
 export {
