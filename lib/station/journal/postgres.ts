@@ -366,9 +366,9 @@ class PostgresBackend implements JournalBackend {
 
   #refuse(id: Identity): void {
     if (id.kind === "foreign") {
-      throw new EsplineError(
-        "E_JOURNAL_FOREIGN",
+      throw new UsageError(
         `${this.location} is not an espline journal (${id.why}): it was left unchanged; choose another schema with ?schema=NAME`,
+        { code: "E_JOURNAL_FOREIGN" },
       );
     }
     if (id.kind === "espline" && !(id.version >= 1 && id.version <= PG_SCHEMA_VERSION)) {

@@ -24,7 +24,7 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { EsplineError } from "../../errors.ts";
+import { EsplineError, UsageError } from "../../errors.ts";
 import {
   formatSerial,
   incompleteMessage,
@@ -129,7 +129,10 @@ function sleep(ms: number): Promise<void> {
 export function sqliteError(e: unknown, path: string, doing: string): EsplineError {
   if (e instanceof EsplineError) return e;
   const m = message(e).replace(/\s+/g, " ");
-  if (/not a database|malformed|corrupt|no such (table|column)|database schema/i.test(m)) {
+  if (
+    /not a database|malformed|corrupt|no such (table|column)|database schema|unsupported file format/i
+      .test(m)
+  ) {
     return new EsplineError(
       "E_JOURNAL_CORRUPT",
       `journal ${path} is damaged (${m}) while ${doing}: move it aside and start a new journal, or restore a backup`,
@@ -186,9 +189,9 @@ export async function openSqliteBackend(
     try {
       const st = Deno.statSync(path);
       if (st.isDirectory) {
-        throw new EsplineError(
-          "E_JOURNAL_PATH",
+        throw new UsageError(
           `journal ${path} is a folder: give a file name, e.g. ${path.replace(/\/+$/, "")}/line.db`,
+          { code: "E_JOURNAL_PATH" },
         );
       }
       existed = true;
@@ -196,15 +199,17 @@ export async function openSqliteBackend(
       if (e instanceof EsplineError) throw e;
       if (!(e instanceof Deno.errors.NotFound)) throw sqliteError(e, path, "opening");
       if (readOnly) {
-        throw new EsplineError("E_JOURNAL_NOT_FOUND", `no journal at ${path}: pass --journal FILE`);
+        throw new UsageError(`no journal at ${path}: pass --journal FILE`, {
+          code: "E_JOURNAL_NOT_FOUND",
+        });
       }
       const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
       try {
         if (!Deno.statSync(dir).isDirectory) throw new Deno.errors.NotFound();
       } catch {
-        throw new EsplineError(
-          "E_JOURNAL_PATH",
+        throw new UsageError(
           `cannot create journal ${path}: folder ${dir} does not exist; create it or choose another path`,
+          { code: "E_JOURNAL_PATH" },
         );
       }
     }
@@ -256,6 +261,8 @@ class SqliteBackend implements JournalBackend {
     let s = this.#statements.get(sql);
     if (!s) {
       s = this.#db.prepare(sql);
+      // Integers beyond 2^53 (a damaged or edited file) must read, not throw.
+      s.setReadBigInts(true);
       this.#statements.set(sql, s);
     }
     return s;
@@ -342,9 +349,9 @@ class SqliteBackend implements JournalBackend {
 
   #refuse(id: Identity): void {
     if (id.kind === "foreign") {
-      throw new EsplineError(
-        "E_JOURNAL_FOREIGN",
+      throw new UsageError(
         `${this.#path} is an SQLite database but not an espline journal (${id.why}): it was left unchanged; give another --journal file`,
+        { code: "E_JOURNAL_FOREIGN" },
       );
     }
     if (id.kind === "espline" && id.version > SQLITE_SCHEMA_VERSION) {
@@ -361,9 +368,9 @@ class SqliteBackend implements JournalBackend {
     this.#refuse(first);
     if (this.#run === null) {
       if (first.kind === "new") {
-        throw new EsplineError(
-          "E_JOURNAL_FOREIGN",
+        throw new UsageError(
           `${this.#path} is not an espline journal (an empty file or database): give another --journal file`,
+          { code: "E_JOURNAL_FOREIGN" },
         );
       }
       this.#version = first.kind === "espline" ? first.version : SQLITE_SCHEMA_VERSION;
