@@ -1,0 +1,93 @@
+/**
+ * A station process for the journal's multi-process tests and bench: it
+ * writes what a real station writes for each board (begin, connect, facts,
+ * stages, recovery events, a serial number, the end), several boards at
+ * once, without hardware, so only the journal is under test.
+ *
+ *     deno run -A tests/support/journal_station.ts --journal J --station s1 \
+ *       --boards 8 [--rounds 1] [--mac-prefix 02:01] [--lease-ms 30000] [--hold]
+ *
+ * Prints one JSON line per board (`{"mac","serial","id"}`), then
+ * `{"done":true,"errors":N,"seconds":S}`. With `--hold` it begins every board
+ * of the first round, prints `{"holding":[ids]}` and waits to be killed.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { openJournal } from "../../lib/station/journal.ts";
+
+/** The MAC of board `n` of a station. */
+export function stationMac(prefix: string, n: number): string {
+  return `${prefix}:${((n >> 16) & 0xff).toString(16).padStart(2, "0")}:${
+    ((n >> 8) & 0xff).toString(16).padStart(2, "0")
+  }:${(n & 0xff).toString(16).padStart(2, "0")}:aa`;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      journal: { type: "string" },
+      station: { type: "string", default: "station" },
+      boards: { type: "string", default: "8" },
+      rounds: { type: "string", default: "1" },
+      "mac-prefix": { type: "string", default: "02:00" },
+      "lease-ms": { type: "string", default: "30000" },
+      "retry-ms": { type: "string", default: "30000" },
+      hold: { type: "boolean" },
+    },
+  });
+  const t0 = performance.now();
+  const journal = await openJournal(values.journal!, {
+    leaseMs: Number(values["lease-ms"]),
+    retryMs: Number(values["retry-ms"]),
+    host: values.station,
+  });
+  const boards = Number(values.boards);
+  const rounds = Number(values.rounds);
+  const out = (o: unknown) => console.log(JSON.stringify(o));
+  if (values.hold) {
+    const ids: number[] = [];
+    for (let b = 0; b < boards; b++) {
+      const r = await journal.begin({ port: `sim://port${b}`, station: values.station });
+      await r.update({
+        mac: stationMac(values["mac-prefix"]!, b),
+        chip: "esp32c3",
+        stage: "flash",
+      });
+      ids.push(r.id);
+    }
+    out({ holding: ids });
+    await new Promise(() => {}); // until killed
+  }
+  let errors = 0;
+  for (let round = 0; round < rounds; round++) {
+    await Promise.all(Array.from({ length: boards }, async (_, b) => {
+      const n = round * boards + b;
+      const mac = stationMac(values["mac-prefix"]!, n);
+      try {
+        const r = await journal.begin({
+          port: `sim://port${b}`,
+          station: values.station,
+          files: [{ path: "app.bin", sha256: "00".repeat(32), address: 0x10000 }],
+        });
+        r.update({ stage: "connect" });
+        r.update({ mac, chip: "esp32c3", revision: "v0.4", flashSize: 4 << 20 });
+        r.update({ stage: "flash" });
+        r.event("recovery", "E_TIMEOUT: retrying at 115200 baud");
+        r.update({ stage: "boot-check" });
+        r.event("log", "boot ok: app_main");
+        r.update({ stage: "serial" });
+        const serial = await journal.allocateSerial(mac);
+        await r.pass({ serial });
+        out({ mac, serial, id: r.id });
+      } catch (e) {
+        errors++;
+        out({ mac, error: e instanceof Error ? e.message : String(e) });
+      }
+    }));
+  }
+  await journal.close();
+  out({ done: true, errors, seconds: (performance.now() - t0) / 1000 });
+}
