@@ -40,7 +40,7 @@ export const JOURNAL_COMMANDS: CommandSpec[] = [{
     let out: OutputFile | null = null;
     if (action === "export" && outPath) out = await openOutputFile(outPath);
     try {
-      await using j = await openJournal(path, { readOnly: true, connectTimeoutMs: 5000 });
+      await using j = await openJournal(path, { readOnly: true, connectTimeoutMs: 3000 });
       if (action === "summary") {
         const s = await j.summary();
         const lines = [`total        ${s.total}`];
