@@ -179,6 +179,8 @@ both(
     assert.equal(s1, "LINE1-0100");
     assert.equal(s2, "LINE1-0101");
     assert.equal(await j.allocateSerial("AA:00:00:00:00:01", opts), s1);
+  // A number wider than `digits` is written whole, never cut.
+  assert.equal(await j.allocateSerial("aa:00:00:00:00:03", { prefix: "S", digits: 2 }), "S102");
     // Concurrent calls in one process: each MAC once, numbers unique.
     const macs = Array.from(
       { length: 20 },

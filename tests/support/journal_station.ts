@@ -10,6 +10,9 @@
  * Prints one JSON line per board (`{"mac","serial","id"}`), then
  * `{"done":true,"errors":N,"seconds":S}`. With `--hold` it begins every board
  * of the first round, prints `{"holding":[ids]}` and waits to be killed.
+ * With `--serials N --start-at EPOCH_MS` it only allocates N serial numbers
+ * for new MACs, one after the other, starting at that time, and prints
+ * `{"serials":N,"first":…,"last":…,"start":…,"end":…}` (ms since epoch).
  *
  * @module
  */
@@ -36,6 +39,8 @@ if (import.meta.main) {
       "lease-ms": { type: "string", default: "30000" },
       "retry-ms": { type: "string", default: "30000" },
       hold: { type: "boolean" },
+      serials: { type: "string" },
+      "start-at": { type: "string" },
     },
   });
   const t0 = performance.now();
@@ -47,6 +52,27 @@ if (import.meta.main) {
   const boards = Number(values.boards);
   const rounds = Number(values.rounds);
   const out = (o: unknown) => console.log(JSON.stringify(o));
+  if (values.serials) {
+    const n = Number(values.serials);
+    const startAt = Number(values["start-at"] ?? Date.now());
+    await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())));
+    const start = Date.now();
+    const got: string[] = [];
+    for (let i = 0; i < n; i++) {
+      got.push(await journal.allocateSerial(stationMac(values["mac-prefix"]!, i)));
+    }
+    const end = Date.now();
+    await journal.close();
+    out({
+      serials: got.length,
+      unique: new Set(got).size,
+      first: got[0],
+      last: got.at(-1),
+      start,
+      end,
+    });
+    Deno.exit(0);
+  }
   if (values.hold) {
     const ids: number[] = [];
     for (let b = 0; b < boards; b++) {

@@ -24,7 +24,6 @@
 import pg from "pg";
 import { EsplineError, UsageError } from "../../errors.ts";
 import {
-  formatSerial,
   incompleteMessage,
   type JournalBackend,
   type JournalEvent,
@@ -447,6 +446,27 @@ class PostgresBackend implements JournalBackend {
         mac text PRIMARY KEY, number bigint NOT NULL UNIQUE, serial text NOT NULL,
         allocated_at timestamptz NOT NULL DEFAULT now()
       );
+      -- One allocation, one statement, one transaction (one round trip). A MAC that has a
+      -- number gets it back; a new one takes the next number under a table lock that
+      -- serialises allocations only (readers are not blocked).
+      CREATE FUNCTION ${s}.allocate_serial(p_mac text, p_prefix text, p_start bigint, p_digits int)
+      RETURNS text LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v text;
+        n bigint;
+      BEGIN
+        SELECT serial INTO v FROM ${s}.serials WHERE mac = p_mac;
+        IF FOUND THEN RETURN v; END IF;
+        LOCK TABLE ${s}.serials IN SHARE ROW EXCLUSIVE MODE;
+        SELECT serial INTO v FROM ${s}.serials WHERE mac = p_mac;
+        IF FOUND THEN RETURN v; END IF;
+        SELECT COALESCE(MAX(number) + 1, p_start) INTO n FROM ${s}.serials;
+        v := p_prefix || CASE WHEN length(n::text) >= p_digits THEN n::text
+                              ELSE lpad(n::text, p_digits, '0') END;
+        INSERT INTO ${s}.serials (mac, number, serial) VALUES (p_mac, n, v);
+        RETURN v;
+      END
+      $fn$;
     `);
     await c.query(
       `INSERT INTO ${s}.meta (key, value) VALUES ('application', $1), ('schema_version', $2)`,
@@ -637,21 +657,12 @@ class PostgresBackend implements JournalBackend {
 
   async allocateSerial(mac: string, options: SerialOptions): Promise<string> {
     this.#writer("allocating a serial number");
-    return await this.#tx("allocating a serial number", async (c) => {
-      // Writers queue here (readers are not blocked): numbers stay unique and gapless.
-      await c.query(`LOCK TABLE ${this.#s}.serials IN SHARE ROW EXCLUSIVE MODE`);
-      const have = (await c.query(`SELECT serial FROM ${this.#s}.serials WHERE mac = $1`, [mac]))
-        .rows[0] as Row | undefined;
-      if (have) return String(have.serial);
-      const max = (await c.query(`SELECT MAX(number) AS n FROM ${this.#s}.serials`)).rows[0] as Row;
-      const number = max.n === null ? (options.start ?? 1) : Number(max.n) + 1;
-      const serial = formatSerial(number, options);
-      await c.query(
-        `INSERT INTO ${this.#s}.serials (mac, number, serial) VALUES ($1, $2, $3)`,
-        [mac, number, serial],
-      );
-      return serial;
-    });
+    const rows = await this.#query(
+      "allocating a serial number",
+      `SELECT ${this.#s}.allocate_serial($1, $2, $3, $4) AS serial`,
+      [mac, options.prefix ?? "ESP-", options.start ?? 1, options.digits ?? 6],
+    );
+    return String(rows[0].serial);
   }
 
   async heartbeat(): Promise<void> {
