@@ -96,18 +96,27 @@ async function station(args: string[], prefix: string[] = []): Promise<StationRu
   };
 }
 
-/** Start a station that begins its boards and holds them until killed. */
-async function holdingStation(
-  args: string[],
-  prefix: string[] = [],
-): Promise<{ ids: number[]; pid: number; stop(): Promise<void> }> {
+/** A station holding its boards in progress. */
+interface Holding {
+  ids: number[];
+  pid: number;
+  /** Let the boards pass (closes its stdin) and wait for the process to end. */
+  release(): Promise<number>;
+  /** SIGKILL it (idempotent). */
+  stop(): Promise<void>;
+}
+
+/** Start a station that begins its boards and holds them until released or killed. */
+async function holdingStation(args: string[], prefix: string[] = []): Promise<Holding> {
   const [cmd, ...rest] = stationArgv(["--hold", ...args], prefix);
   const child = new Deno.Command(cmd, {
     args: rest,
+    stdin: "piped",
     stdout: "piped",
     stderr: "null",
     env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
   }).spawn();
+  const writer = child.stdin.getWriter();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   while (!text.includes("\n")) {
@@ -115,22 +124,38 @@ async function holdingStation(
     if (done) break;
     text += value;
   }
-  let stopped = false;
+  let ended = false;
+  const finish = async () => {
+    ended = true;
+    await writer.close().catch(() => {});
+    const status = await child.status;
+    await reader.cancel().catch(() => {});
+    return status.code;
+  };
   const stop = async () => {
-    if (stopped) return;
-    stopped = true;
+    if (ended) return;
     try {
       child.kill("SIGKILL");
     } catch { /* already gone */ }
-    await child.status;
-    await reader.cancel().catch(() => {});
+    await finish();
   };
   if (!text.includes("holding")) {
     await stop();
     throw new Error(`the station did not start: ${text}`);
   }
   const first = JSON.parse(text.split("\n")[0]) as { holding: number[] };
-  return { ids: first.holding, pid: child.pid, stop };
+  return {
+    ids: first.holding,
+    pid: child.pid,
+    async release() {
+      await writer.close();
+      ended = true;
+      const code = (await child.status).code;
+      await reader.cancel().catch(() => {});
+      return code;
+    },
+    stop,
+  };
 }
 
 /** Poll `probe` until it returns true (a generous deadline; not a timing assertion). */
@@ -248,6 +273,55 @@ both(
     } finally {
       await live.stop();
       await doomed.stop();
+    }
+  },
+);
+
+both(
+  "a suspended station: on one machine its lock keeps its boards; a lapsed lease marks them, and its later end is recorded",
+  async (b, target) => {
+    const leaseMs = 1000;
+    const st = await holdingStation([
+      "--journal",
+      target,
+      "--station",
+      "sleepy",
+      "--boards",
+      "2",
+      "--lease-ms",
+      String(leaseMs),
+      "--mac-prefix",
+      "02:0e",
+    ]);
+    try {
+      Deno.kill(st.pid, "SIGSTOP"); // alive, but no heartbeat
+      await using j = await openJournal(target, { leaseMs: 10_000 });
+      if (b.name === "sqlite") {
+        // Its lock is held: alive, however late its heartbeat.
+        await new Promise((r) => setTimeout(r, 4 * leaseMs));
+        await j.records(); // reads check liveness too
+        assert.deepEqual(await j.summary(), { total: 2, "in-progress": 2 });
+      } else {
+        // A lease is all PostgreSQL has: lapsed, the boards are incomplete.
+        await eventually("the lease lapses", async () => (await j.summary()).incomplete === 2);
+      // Another station opening the journal writes that down (each open sweeps).
+      await (await openJournal(target)).close();
+      }
+      Deno.kill(st.pid, "SIGCONT");
+      assert.equal(await st.release(), 0);
+      // The station finished its boards afterwards: that is recorded, and so is the lapse.
+      const recs = await j.records();
+      assert.deepEqual(recs.map((r) => r.result), ["passed", "passed"]);
+      for (const r of recs) {
+        const lapses = r.events.filter((e) => e.kind === "lease-lost");
+        assert.equal(lapses.length, b.name === "postgres" ? 1 : 0);
+        if (lapses.length) assert.match(lapses[0].detail, /marked incomplete meanwhile/);
+      }
+    } finally {
+      try {
+        Deno.kill(st.pid, "SIGCONT");
+      } catch { /* gone */ }
+      await st.stop();
     }
   },
 );

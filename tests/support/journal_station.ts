@@ -9,7 +9,8 @@
  *
  * Prints one JSON line per board (`{"mac","serial","id"}`), then
  * `{"done":true,"errors":N,"seconds":S}`. With `--hold` it begins every board
- * of the first round, prints `{"holding":[ids]}` and waits to be killed.
+ * of the first round, prints `{"holding":[ids]}` and holds them until its
+ * stdin closes (then they pass) or it is killed.
  * With `--serials N --start-at EPOCH_MS` it only allocates N serial numbers
  * for new MACs, one after the other, starting at that time, and prints
  * `{"serials":N,"first":…,"last":…,"start":…,"end":…}` (ms since epoch).
@@ -74,7 +75,7 @@ if (import.meta.main) {
     Deno.exit(0);
   }
   if (values.hold) {
-    const ids: number[] = [];
+    const held = [];
     for (let b = 0; b < boards; b++) {
       const r = await journal.begin({ port: `sim://port${b}`, station: values.station });
       await r.update({
@@ -82,10 +83,15 @@ if (import.meta.main) {
         chip: "esp32c3",
         stage: "flash",
       });
-      ids.push(r.id);
+      held.push(r);
     }
-    out({ holding: ids });
-    await new Promise(() => {}); // until killed
+    out({ holding: held.map((r) => r.id) });
+    // Until stdin closes (or the process is killed): then the boards pass.
+    for await (const _ of Deno.stdin.readable) { /* wait */ }
+    for (const r of held) await r.pass();
+    await journal.close();
+    out({ done: true, errors: 0, seconds: (performance.now() - t0) / 1000 });
+    Deno.exit(0);
   }
   let errors = 0;
   for (let round = 0; round < rounds; round++) {

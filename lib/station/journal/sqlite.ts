@@ -441,7 +441,7 @@ class SqliteBackend implements JournalBackend {
     } catch {
       return;
     }
-    for (const name of names) this.#lockReleased(name, true);
+    for (const name of names) this.#lockState(name, true);
   }
 
   async #registerRun(): Promise<void> {
@@ -498,26 +498,29 @@ class SqliteBackend implements JournalBackend {
     }
   }
 
-  /** True when a run's lock file exists and nobody holds its lock: the process is gone. */
-  #lockReleased(name: unknown, remove: boolean): boolean {
-    if (this.#memory || typeof name !== "string" || !LOCK_NAME.test(name)) return false;
+  /**
+   * A run's lock: `released` (its file is there and nobody holds it: the
+   * process is gone), `held` (the process lives), or `unknown` (no lock file).
+   */
+  #lockState(name: unknown, remove: boolean): "released" | "held" | "unknown" {
+    if (this.#memory || typeof name !== "string" || !LOCK_NAME.test(name)) return "unknown";
     const path = `${this.#runsDir}/${name}`;
     let f: Deno.FsFile;
     try {
       f = Deno.openSync(path, { read: true });
     } catch {
-      return false; // no lock file: the lease decides
+      return "unknown";
     }
     try {
-      if (!f.tryLockSync(true)) return false;
+      if (!f.tryLockSync(true)) return "held";
       if (remove) {
         try {
           Deno.removeSync(path);
         } catch { /* a read-only folder: leave it */ }
       }
-      return true;
+      return "released";
     } catch {
-      return false;
+      return "unknown";
     } finally {
       f.close();
     }
@@ -541,13 +544,20 @@ class SqliteBackend implements JournalBackend {
       if (id === me) continue;
       if (r.known === null) {
         dead.set(id, incompleteMessage(null, "no station process is registered for it"));
-      } else if (r.ended_ms !== null) {
+        continue;
+      }
+      if (r.ended_ms !== null) {
         dead.set(id, incompleteMessage(r, "it closed the journal"));
-      } else if (
-        myBoot !== null && r.boot_id === myBoot && this.#lockReleased(r.lock_file, remove)
-      ) {
+        continue;
+      }
+      // On this kernel the run's lock decides: free means gone (whatever its PID), held
+      // means alive however late its heartbeat (a starved or suspended process).
+      const lock = myBoot !== null && r.boot_id === myBoot
+        ? this.#lockState(r.lock_file, remove)
+        : "unknown";
+      if (lock === "released") {
         dead.set(id, incompleteMessage(r, "its process has exited"));
-      } else if (now - Number(r.heartbeat_ms) > Number(r.lease_ms)) {
+      } else if (lock === "unknown" && now - Number(r.heartbeat_ms) > Number(r.lease_ms)) {
         dead.set(
           id,
           incompleteMessage(
