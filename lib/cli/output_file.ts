@@ -28,6 +28,11 @@ function why(e: unknown): string {
   return e instanceof Error ? e.message.replace(/ \(os error \d+\)/, "") : String(e);
 }
 
+async function writeAll(f: Deno.FsFile, data: Uint8Array | string): Promise<void> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  for (let off = 0; off < bytes.length;) off += await f.write(bytes.subarray(off));
+}
+
 function parentOf(path: string): string {
   const i = path.replace(/\/+$/, "").lastIndexOf("/");
   return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
@@ -85,8 +90,7 @@ export async function openOutputFile(path: string): Promise<OutputFile> {
       path,
       async write(data) {
         try {
-          const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-          for (let off = 0; off < bytes.length;) off += await f.write(bytes.subarray(off));
+          await writeAll(f, data);
         } catch (e) {
           throw fail(why(e));
         }
@@ -117,8 +121,7 @@ export async function openOutputFile(path: string): Promise<OutputFile> {
     path,
     async write(data) {
       try {
-        const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-        for (let off = 0; off < bytes.length;) off += await f.write(bytes.subarray(off));
+        await writeAll(f, data);
       } catch (e) {
         await discard();
         throw fail(why(e));

@@ -16,6 +16,7 @@
 import { DatabaseSync } from "node:sqlite";
 import type { FuzzTarget } from "./harness.ts";
 import { openJournal } from "../station/journal.ts";
+import { SQLITE_V1_SCHEMA } from "../station/journal/sqlite.ts";
 
 /** SQLite page size for the fuzz files: small, so whole files fit in an input. */
 const PAGE = 512;
@@ -51,16 +52,7 @@ const VALUES: (string | number | null)[] = [
   "24:0a:c4:00:00:01",
 ];
 
-const LV1 = `
-CREATE TABLE devices (id INTEGER PRIMARY KEY AUTOINCREMENT, mac TEXT, chip TEXT, revision TEXT,
-  flash_size INTEGER, station TEXT, port TEXT NOT NULL, files TEXT NOT NULL DEFAULT '[]',
-  fields TEXT NOT NULL DEFAULT '{}', stage TEXT, result TEXT NOT NULL, error_code TEXT,
-  error_message TEXT, started_at TEXT NOT NULL, ended_at TEXT, pid INTEGER NOT NULL, run_id TEXT NOT NULL);
-CREATE INDEX devices_mac ON devices(mac);
-CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, device_id INTEGER NOT NULL REFERENCES devices(id),
-  time TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);
-CREATE TABLE serials (mac TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, serial TEXT NOT NULL,
-  allocated_at TEXT NOT NULL);
+const LV1 = `${SQLITE_V1_SCHEMA}
 INSERT INTO devices (mac, port, fields, result, started_at, pid, run_id)
   VALUES ('24:0a:c4:00:00:01', 'p', '{"a":1}', 'in-progress', '2026-01-01', 1, 'r');
 `;

@@ -26,6 +26,7 @@ import { decodeRecord } from "./journal/decode.ts";
 import { recordsToCsv, recordsToJsonl } from "./journal/export.ts";
 import { bootId, openSqliteBackend } from "./journal/sqlite.ts";
 import {
+  closedError,
   JOURNAL_RESULTS,
   type JournalBackend,
   type JournalFilter,
@@ -173,7 +174,7 @@ export class Journal implements StationJournal {
 
   #open(doing: string): void {
     if (this.#closed) {
-      throw new EsplineError("E_JOURNAL_CLOSED", `journal ${this.path} is closed (while ${doing})`);
+      throw closedError(this.path, doing);
     }
   }
 

@@ -24,6 +24,7 @@
 import pg from "pg";
 import { EsplineError, UsageError } from "../../errors.ts";
 import {
+  closedError,
   incompleteMessage,
   type JournalBackend,
   type JournalEvent,
@@ -34,6 +35,7 @@ import {
   type RunIdentity,
   type SerialOptions,
   type StoredRecord,
+  writerOf,
 } from "./types.ts";
 
 /** Schema version this code writes (the `meta` table's `schema_version`). */
@@ -284,10 +286,7 @@ class PostgresBackend implements JournalBackend {
   /** Run `fn`, retrying transient failures until `deadline` (ms since epoch). */
   async #retry<T>(doing: string, fn: () => Promise<T>, budgetMs = this.#retryMs): Promise<T> {
     if (this.#closed) {
-      throw new EsplineError(
-        "E_JOURNAL_CLOSED",
-        `journal ${this.location} is closed (while ${doing})`,
-      );
+      throw closedError(this.location, doing);
     }
     const deadline = Date.now() + budgetMs;
     let pause = 50;
@@ -475,13 +474,7 @@ class PostgresBackend implements JournalBackend {
   }
 
   #writer(doing: string): RunIdentity {
-    if (!this.#run) {
-      throw new EsplineError(
-        "E_JOURNAL_READONLY",
-        `journal ${this.location} was opened read-only: cannot write while ${doing}`,
-      );
-    }
-    return this.#run;
+    return writerOf(this.#run, this.location, doing);
   }
 
   async insert(uid: string, init: RecordInit, startedAt: string): Promise<number> {

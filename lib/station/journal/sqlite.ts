@@ -26,6 +26,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { EsplineError, UsageError } from "../../errors.ts";
 import {
+  closedError,
   formatSerial,
   incompleteMessage,
   type JournalBackend,
@@ -37,6 +38,7 @@ import {
   type RunIdentity,
   type SerialOptions,
   type StoredRecord,
+  writerOf,
 } from "./types.ts";
 
 /** `PRAGMA application_id` of an espline journal: ASCII "EspJ". */
@@ -69,7 +71,8 @@ const V1_TABLES: Record<string, string[]> = {
   serials: ["mac", "number", "serial", "allocated_at"],
 };
 
-const V1_SCHEMA = `
+/** The first format's tables (for migrating, and for tools that make old files). */
+export const SQLITE_V1_SCHEMA = `
 CREATE TABLE devices (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   mac TEXT, chip TEXT, revision TEXT, flash_size INTEGER,
@@ -271,10 +274,7 @@ class SqliteBackend implements JournalBackend {
   /** Run `fn` (synchronous SQLite calls), retrying while the file is locked. */
   async #retry<T>(doing: string, fn: () => T): Promise<T> {
     if (this.#closed) {
-      throw new EsplineError(
-        "E_JOURNAL_CLOSED",
-        `journal ${this.#path} is closed (while ${doing})`,
-      );
+      throw closedError(this.location, doing);
     }
     const deadline = Date.now() + this.#retryMs;
     let pause = 1;
@@ -398,7 +398,7 @@ class SqliteBackend implements JournalBackend {
               `journal ${this.#path} is marked as an espline journal but has no schema version: move it aside and start a new one`,
             );
           }
-          this.#db.exec(V1_SCHEMA);
+          this.#db.exec(SQLITE_V1_SCHEMA);
         }
         if (version < 2) {
           this.#db.exec(V2_MIGRATION);
@@ -595,13 +595,7 @@ class SqliteBackend implements JournalBackend {
   }
 
   #writer(doing: string): RunIdentity {
-    if (!this.#run) {
-      throw new EsplineError(
-        "E_JOURNAL_READONLY",
-        `journal ${this.#path} was opened read-only: cannot write while ${doing}`,
-      );
-    }
-    return this.#run;
+    return writerOf(this.#run, this.location, doing);
   }
 
   async update(id: number, facts: RecordFacts): Promise<void> {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { EsplineError } from "../../errors.ts";
+
 /**
  * A record's result.
  *
@@ -229,6 +231,22 @@ export interface JournalBackend {
   sweep(): Promise<number>;
   /** Close; a writer's own in-progress records become `incomplete`. */
   close(): Promise<void>;
+}
+
+/** The run that may write, or `E_JOURNAL_READONLY`. */
+export function writerOf(run: RunIdentity | null, location: string, doing: string): RunIdentity {
+  if (!run) {
+    throw new EsplineError(
+      "E_JOURNAL_READONLY",
+      `journal ${location} was opened read-only: cannot write while ${doing}`,
+    );
+  }
+  return run;
+}
+
+/** `E_JOURNAL_CLOSED`: a call on a closed journal. */
+export function closedError(location: string, doing: string): EsplineError {
+  return new EsplineError("E_JOURNAL_CLOSED", `journal ${location} is closed (while ${doing})`);
 }
 
 /** Serial number text for a number. */
