@@ -304,8 +304,8 @@ both(
       } else {
         // A lease is all PostgreSQL has: lapsed, the boards are incomplete.
         await eventually("the lease lapses", async () => (await j.summary()).incomplete === 2);
-      // Another station opening the journal writes that down (each open sweeps).
-      await (await openJournal(target)).close();
+        // Another station opening the journal writes that down (each open sweeps).
+        await (await openJournal(target)).close();
       }
       Deno.kill(st.pid, "SIGCONT");
       assert.equal(await st.release(), 0);

@@ -179,8 +179,8 @@ both(
     assert.equal(s1, "LINE1-0100");
     assert.equal(s2, "LINE1-0101");
     assert.equal(await j.allocateSerial("AA:00:00:00:00:01", opts), s1);
-  // A number wider than `digits` is written whole, never cut.
-  assert.equal(await j.allocateSerial("aa:00:00:00:00:03", { prefix: "S", digits: 2 }), "S102");
+    // A number wider than `digits` is written whole, never cut.
+    assert.equal(await j.allocateSerial("aa:00:00:00:00:03", { prefix: "S", digits: 2 }), "S102");
     // Concurrent calls in one process: each MAC once, numbers unique.
     const macs = Array.from(
       { length: 20 },
@@ -370,6 +370,38 @@ function exists(path: string): boolean {
     return false;
   }
 }
+
+Deno.test("sqlite: a locked file is waited for without blocking the event loop, then E_JOURNAL_BUSY", async () => {
+  await tempDir(async (dir) => {
+    const path = `${dir}/j.db`;
+    await using j = await openJournal(path, { retryMs: 10_000 });
+    // Another writer holds the write lock; it lets go from a timer, which can only fire if
+    // the journal's wait leaves the event loop running (a station's serial I/O needs it too).
+    const other = new DatabaseSync(path);
+    other.exec("BEGIN IMMEDIATE");
+    let released = false;
+    setTimeout(() => {
+      other.exec("COMMIT");
+      released = true;
+    }, 300);
+    const r = await j.begin({ port: "p" });
+    assert.ok(released, "the record was written after the other writer let go");
+    await r.pass();
+    // A lock that is never let go: a typed error after retryMs, saying what to do.
+    await using short = await openJournal(path, { retryMs: 300 });
+    other.exec("BEGIN IMMEDIATE");
+    try {
+      const err = await short.allocateSerial("aa:00:00:00:00:01").then(() => null, (e) => e);
+      assert.ok(err instanceof EsplineError, String(err));
+      assert.equal(err.code, "E_JOURNAL_BUSY");
+      assert.match(err.message, /locked by another process .* while allocating a serial number/);
+    } finally {
+      other.exec("ROLLBACK");
+      other.close();
+    }
+    assert.deepEqual(await j.summary(), { total: 1, passed: 1 });
+  });
+});
 
 Deno.test("sqlite: a restarted station with the same PID (PID 1 in a container) marks the dead rows incomplete", async () => {
   await tempDir(async (dir) => {

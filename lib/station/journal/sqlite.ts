@@ -387,32 +387,35 @@ class SqliteBackend implements JournalBackend {
         if (!this.#memory) this.#db.exec("PRAGMA journal_mode = WAL");
         this.#db.exec("PRAGMA synchronous = FULL");
       });
-      await this.#write("creating or migrating its tables", () => {
-        const id = this.#identify(); // again, inside the lock: another process may have done it
-        this.#refuse(id);
-        const version = id.kind === "new" ? 0 : id.kind === "espline" ? id.version : 0;
-        if (version < 1) {
-          if (version === 0 && id.kind === "espline") {
-            throw new EsplineError(
-              "E_JOURNAL_CORRUPT",
-              `journal ${this.#path} is marked as an espline journal but has no schema version: move it aside and start a new one`,
-            );
+      const current = first.kind === "espline" && first.version === SQLITE_SCHEMA_VERSION;
+      if (!current) {
+        await this.#write("creating or migrating its tables", () => {
+          const id = this.#identify(); // again, inside the lock: another process may have done it
+          this.#refuse(id);
+          const version = id.kind === "new" ? 0 : id.kind === "espline" ? id.version : 0;
+          if (version < 1) {
+            if (version === 0 && id.kind === "espline") {
+              throw new EsplineError(
+                "E_JOURNAL_CORRUPT",
+                `journal ${this.#path} is marked as an espline journal but has no schema version: move it aside and start a new one`,
+              );
+            }
+            this.#db.exec(SQLITE_V1_SCHEMA);
           }
-          this.#db.exec(SQLITE_V1_SCHEMA);
-        }
-        if (version < 2) {
-          this.#db.exec(V2_MIGRATION);
-          // Records left in progress by the first format's stations get a lease from now.
-          this.#stmt(
-            `INSERT INTO runs (run_id, host, boot_id, pid, started_at, heartbeat_ms, lease_ms)
+          if (version < 2) {
+            this.#db.exec(V2_MIGRATION);
+            // Records left in progress by the first format's stations get a lease from now.
+            this.#stmt(
+              `INSERT INTO runs (run_id, host, boot_id, pid, started_at, heartbeat_ms, lease_ms)
              SELECT run_id, '', NULL, MAX(pid), ?, ?, ? FROM devices WHERE result = 'in-progress' GROUP BY run_id`,
-          ).run(new Date().toISOString(), Date.now(), this.#run!.leaseMs);
-        }
-        if (version < SQLITE_SCHEMA_VERSION || id.kind === "new") {
-          this.#db.exec(`PRAGMA application_id = ${SQLITE_APPLICATION_ID}`);
-          this.#db.exec(`PRAGMA user_version = ${SQLITE_SCHEMA_VERSION}`);
-        }
-      });
+            ).run(new Date().toISOString(), Date.now(), this.#run!.leaseMs);
+          }
+          if (version < SQLITE_SCHEMA_VERSION || id.kind === "new") {
+            this.#db.exec(`PRAGMA application_id = ${SQLITE_APPLICATION_ID}`);
+            this.#db.exec(`PRAGMA user_version = ${SQLITE_SCHEMA_VERSION}`);
+          }
+        });
+      }
     }
     if (existed) {
       const check = await this.#retry("checking it", () => this.#stmt("PRAGMA quick_check").all());
