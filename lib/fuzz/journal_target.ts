@@ -61,7 +61,15 @@ let workDir: string | null = null;
 let template: Uint8Array | null = null;
 
 function dir(): string {
-  workDir ??= Deno.makeTempDirSync({ prefix: "espline-fuzz-journal-" });
+  if (workDir === null) {
+    const made = Deno.makeTempDirSync({ prefix: "espline-fuzz-journal-" });
+    workDir = made;
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(made, { recursive: true });
+      } catch { /* already gone */ }
+    });
+  }
   return workDir;
 }
 
