@@ -869,7 +869,9 @@ Deno.test("SIGKILL mid-flash leaves the journal consistent and the board incompl
       await runStation(["sim://esp32?mac=02:00:00:00:00:99&pace=1"], async ({ device, stage }) => {
         stage("flash");
         console.log("FLASHING");
-        await device.writeFlash([{ address: 0x10000, data }], { skipUnchanged: false });
+        // device.flash on the Device-level API, device.writeFlash before it.
+        const write = device.flash ?? device.writeFlash;
+        await write.call(device, [{ address: 0x10000, data }], { skipUnchanged: false });
       }, { journal: j, connect: { baud: 115200 } });
       console.log("FINISHED");
     `;
