@@ -192,6 +192,39 @@ both(
   },
 );
 
+both("search by MAC in any spelling or by part of a MAC or serial, newest first", async (_b, f) => {
+  await using j = await open(f);
+  const boards = [
+    ["24:0a:c4:12:34:56", "LINE1-000042"],
+    ["24:0a:c4:12:34:57", "LINE1-000043"],
+    ["58:cf:79:ab:cd:ef", "LINE2-100_%"], // LIKE's wildcards, taken literally
+  ];
+  for (const [mac, serial] of boards) {
+    const r = await j.begin({ port: "p" });
+    await r.update({ mac });
+    await r.pass({ serial });
+  }
+  const again = await j.begin({ port: "p" });
+  await again.update({ mac: "24:0a:c4:12:34:56" });
+  await again.fail(new Error("rework"), { stage: "flash" });
+  const macs = async (q: string, limit?: number) =>
+    (await j.search(q, { limit })).map((r) => `${r.mac} ${r.result}`);
+  assert.deepEqual(await macs("24-0A-C4-12-34-56"), [
+    "24:0a:c4:12:34:56 failed",
+    "24:0a:c4:12:34:56 passed",
+  ]);
+  assert.deepEqual(await macs("240ac4123456", 1), ["24:0a:c4:12:34:56 failed"]);
+  assert.deepEqual(await macs("12:34"), [
+    "24:0a:c4:12:34:56 failed",
+    "24:0a:c4:12:34:57 passed",
+    "24:0a:c4:12:34:56 passed",
+  ]);
+  assert.deepEqual(await macs("line1-000043"), ["24:0a:c4:12:34:57 passed"]);
+  assert.deepEqual(await macs("100_%"), ["58:cf:79:ab:cd:ef passed"]);
+  assert.deepEqual(await macs("4_"), [], "_ is not a wildcard");
+  assert.deepEqual(await macs("  "), []);
+});
+
 both("filters: since and station", async (_b, f) => {
   await using j = await open(f);
   await (await j.begin({ port: "p", station: "east" })).pass();

@@ -192,8 +192,8 @@ export class Journal implements StationJournal {
   /** Every record for a MAC, newest first. */
   async history(mac: string): Promise<JournalRecord[]> {
     this.#open("reading a history");
-    const rows = await this.#b.rows({ mac: normalMac(mac) });
-    return rows.map(decodeRecord).reverse();
+    const rows = await this.#b.rows({ mac: normalMac(mac), newestFirst: true });
+    return rows.map(decodeRecord);
   }
 
   /** The newest result for a MAC, or null if it was never journaled. */
@@ -205,6 +205,24 @@ export class Journal implements StationJournal {
   async records(filter: JournalFilter = {}): Promise<JournalRecord[]> {
     this.#open("reading records");
     return (await this.#b.rows(filter)).map(decodeRecord);
+  }
+
+  /**
+   * Records of a board by MAC or serial number, newest first: a whole MAC in
+   * any spelling (`aa:bb:cc:dd:ee:ff`, `AA-BB-…`, `aabbccddeeff`) finds that
+   * board's history; other text finds the records whose MAC or
+   * `fields.serial` contains it (any case). At most `limit` (default 50).
+   */
+  async search(query: string, options: { limit?: number } = {}): Promise<JournalRecord[]> {
+    this.#open("searching");
+    const limit = options.limit ?? 50;
+    const hex = query.trim().toLowerCase().replace(/[:\-. ]/g, "");
+    const text = query.trim().toLowerCase();
+    if (!text) return [];
+    const rows = /^[0-9a-f]{12}$/.test(hex)
+      ? await this.#b.rows({ mac: hex.match(/../g)!.join(":"), newestFirst: true, limit })
+      : await this.#b.rows({ contains: text, newestFirst: true, limit });
+    return rows.map(decodeRecord);
   }
 
   /** Counts by result (`unverified` apart from `passed`). */

@@ -29,9 +29,11 @@ import {
   type JournalBackend,
   type JournalEvent,
   type JournalFilter,
+  likeLiteral,
   type RecordEnd,
   type RecordFacts,
   type RecordInit,
+  type RowQuery,
   type RunIdentity,
   type SerialOptions,
   type StoredRecord,
@@ -567,7 +569,7 @@ class PostgresBackend implements JournalBackend {
              OR r.heartbeat_at < now() - r.lease_ms * interval '1 millisecond')`;
   }
 
-  #where(query: JournalFilter & { mac?: string }, args: unknown[]): string {
+  #where(query: RowQuery, args: unknown[]): string {
     const parts: string[] = [];
     if (query.mac !== undefined) {
       args.push(query.mac);
@@ -581,19 +583,35 @@ class PostgresBackend implements JournalBackend {
       args.push(query.station);
       parts.push(`d.station = $${args.length}`);
     }
+    if (query.contains !== undefined) {
+      args.push(`%${likeLiteral(query.contains)}%`);
+      parts.push(
+        `(d.mac ILIKE $${args.length} ESCAPE '\\' OR d.fields->>'serial' ILIKE $${args.length} ESCAPE '\\')`,
+      );
+    }
     return parts.length ? `AND ${parts.join(" AND ")}` : "";
   }
 
-  async rows(query: JournalFilter & { mac?: string }): Promise<StoredRecord[]> {
+  #order(query: RowQuery, args: unknown[]): string {
+    let sql = query.newestFirst ? "ORDER BY d.id DESC" : "ORDER BY d.id";
+    if (query.limit !== undefined) {
+      args.push(query.limit);
+      sql += ` LIMIT $${args.length}`;
+    }
+    return sql;
+  }
+
+  async rows(query: RowQuery): Promise<StoredRecord[]> {
     const args: unknown[] = [this.#run?.runId ?? ""];
     const where = this.#where(query, args);
+    const order = this.#order(query, args);
     const rows = await this.#query(
       "reading records",
       `SELECT d.*, (d.result = 'in-progress' AND d.run_id <> $1 AND ${this.#deadRun}) AS dead,
               r.host AS run_host, r.pid AS run_pid, r.heartbeat_at AS run_heartbeat,
               r.lease_ms AS run_lease, r.ended_at AS run_ended, r.run_id IS NULL AS run_missing
        FROM ${this.#s}.devices d LEFT JOIN ${this.#s}.runs r ON r.run_id = d.run_id
-       WHERE true ${where} ORDER BY d.id`,
+       WHERE true ${where} ${order}`,
       args,
     );
     const events = new Map<number, Row[]>();

@@ -32,9 +32,11 @@ import {
   type JournalBackend,
   type JournalEvent,
   type JournalFilter,
+  likeLiteral,
   type RecordEnd,
   type RecordFacts,
   type RecordInit,
+  type RowQuery,
   type RunIdentity,
   type SerialOptions,
   type StoredRecord,
@@ -668,9 +670,9 @@ class SqliteBackend implements JournalBackend {
     });
   }
 
-  #where(query: JournalFilter & { mac?: string }): { sql: string; args: (string | null)[] } {
+  #where(query: RowQuery): { sql: string; args: (string | number)[] } {
     const parts: string[] = [];
-    const args: string[] = [];
+    const args: (string | number)[] = [];
     if (query.mac !== undefined) {
       parts.push("mac = ?");
       args.push(query.mac);
@@ -683,24 +685,39 @@ class SqliteBackend implements JournalBackend {
       parts.push("station = ?");
       args.push(query.station);
     }
-    return { sql: parts.length ? `WHERE ${parts.join(" AND ")}` : "", args };
+    if (query.contains !== undefined) {
+      const like = `%${likeLiteral(query.contains)}%`;
+      parts.push(
+        `(mac LIKE ? ESCAPE '\\' OR (json_valid(fields) AND json_extract(fields, '$.serial') LIKE ? ESCAPE '\\'))`,
+      );
+      args.push(like, like);
+    }
+    let sql = parts.length ? `WHERE ${parts.join(" AND ")}` : "";
+    sql += query.newestFirst ? " ORDER BY id DESC" : " ORDER BY id";
+    if (query.limit !== undefined) {
+      sql += " LIMIT ?";
+      args.push(query.limit);
+    }
+    return { sql, args };
   }
 
-  async rows(query: JournalFilter & { mac?: string }): Promise<StoredRecord[]> {
+  async rows(query: RowQuery): Promise<StoredRecord[]> {
     const { sql, args } = this.#where(query);
     return await this.#retry("reading records", () => {
       const dead = this.#deadRuns(false);
-      const rows = this.#stmt(`SELECT * FROM devices ${sql} ORDER BY id`).all(...args) as Row[];
+      const rows = this.#stmt(`SELECT * FROM devices ${sql}`).all(...args) as Row[];
       const events = new Map<unknown, Row[]>();
-      for (
-        const e of this.#stmt(
-          `SELECT device_id, time, kind, detail FROM events
-           WHERE device_id IN (SELECT id FROM devices ${sql}) ORDER BY id`,
-        ).all(...args) as Row[]
-      ) {
-        const list = events.get(e.device_id) ?? [];
-        list.push(e);
-        events.set(e.device_id, list);
+      if (rows.length) {
+        for (
+          const e of this.#stmt(
+            `SELECT device_id, time, kind, detail FROM events
+             WHERE device_id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+          ).all(JSON.stringify(rows.map((r) => String(r.id)))) as Row[]
+        ) {
+          const list = events.get(e.device_id) ?? [];
+          list.push(e);
+          events.set(e.device_id, list);
+        }
       }
       return rows.map((row) => {
         const why = row.result === "in-progress" ? dead.get(String(row.run_id)) : undefined;
@@ -721,7 +738,8 @@ class SqliteBackend implements JournalBackend {
       const out = new Map<string, number>();
       for (
         const r of this.#stmt(
-          `SELECT result, run_id, count(*) AS n FROM devices ${sql} GROUP BY result, run_id`,
+          `SELECT result, run_id, count(*) AS n FROM (SELECT result, run_id FROM devices ${sql})
+           GROUP BY result, run_id`,
         ).all(...args) as Row[]
       ) {
         const result = r.result === "in-progress" && dead.has(String(r.run_id))

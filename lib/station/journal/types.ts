@@ -193,6 +193,23 @@ export interface StoredRecord {
   events: Record<string, unknown>[];
 }
 
+/** Which records {@link JournalBackend.rows} returns. */
+export interface RowQuery extends JournalFilter {
+  /** Only this MAC (lower case). */
+  mac?: string;
+  /** Only records whose MAC or `fields.serial` contains this text (any case). */
+  contains?: string;
+  /** Newest first. Default oldest first. */
+  newestFirst?: boolean;
+  /** At most this many. Default all. */
+  limit?: number;
+}
+
+/** `text` for a LIKE pattern: `\`, `%` and `_` taken literally (with `ESCAPE '\'`). */
+export function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
 /** How a record ends. */
 export interface RecordEnd {
   /** Final result. */
@@ -219,8 +236,8 @@ export interface JournalBackend {
   event(id: number, uid: string, event: JournalEvent): Promise<void>;
   /** End a record (also one another process marked incomplete meanwhile). */
   end(id: number, end: RecordEnd, endedAt: string): Promise<void>;
-  /** Records (oldest first) matching a filter, or one MAC's. */
-  rows(query: JournalFilter & { mac?: string }): Promise<StoredRecord[]>;
+  /** Records matching a query, oldest first unless `newestFirst`. */
+  rows(query: RowQuery): Promise<StoredRecord[]>;
   /** Counts by effective result. */
   counts(filter: JournalFilter): Promise<Map<string, number>>;
   /** A serial number for a MAC, in one transaction. */
