@@ -279,6 +279,7 @@ class PostgresBackend implements JournalBackend {
       idleTimeoutMillis: 30_000,
       query_timeout: 60_000,
       keepAlive: true,
+      allowExitOnIdle: true, // an unclosed journal does not keep a finished script alive
     });
     // An idle connection dropped by the server (restart, network) must not crash the process;
     // the next query opens a new one.
