@@ -16,7 +16,7 @@
 import { DatabaseSync } from "node:sqlite";
 import type { FuzzTarget } from "./harness.ts";
 import { openJournal } from "../station/journal.ts";
-import { SQLITE_V1_SCHEMA } from "../station/journal/sqlite.ts";
+import { SQLITE_V1_SCHEMA, SQLITE_V1_TABLES } from "../station/journal/sqlite.ts";
 
 /** SQLite page size for the fuzz files: small, so whole files fit in an input. */
 const PAGE = 512;
@@ -130,24 +130,7 @@ async function rowsFile(path: string, input: Uint8Array): Promise<void> {
   try {
     let i = 0;
     const pick = () => VALUES[(input[i++] ?? 0) % VALUES.length];
-    const columns = [
-      "mac",
-      "chip",
-      "revision",
-      "flash_size",
-      "station",
-      "port",
-      "files",
-      "fields",
-      "stage",
-      "result",
-      "error_code",
-      "error_message",
-      "started_at",
-      "ended_at",
-      "pid",
-      "run_id",
-    ];
+    const columns = SQLITE_V1_TABLES.devices.filter((c) => c !== "id");
     while (i < input.length) {
       const op = input[i++] % 4;
       try {

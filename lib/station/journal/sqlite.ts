@@ -49,7 +49,7 @@ export const SQLITE_APPLICATION_ID = 0x4573704a;
 export const SQLITE_SCHEMA_VERSION = 2;
 
 /** The tables and columns of the first journal format (no application id, version 0). */
-const V1_TABLES: Record<string, string[]> = {
+export const SQLITE_V1_TABLES: Record<string, string[]> = {
   devices: [
     "id",
     "mac",
@@ -338,7 +338,7 @@ class SqliteBackend implements JournalBackend {
       };
     }
     if (tables.length === 0) return { kind: "new" };
-    const isV1 = Object.entries(V1_TABLES).every(([table, cols]) => {
+    const isV1 = Object.entries(SQLITE_V1_TABLES).every(([table, cols]) => {
       if (!tables.includes(table)) return false;
       const have = (this.#stmt("SELECT name FROM pragma_table_info(?)").all(table) as Row[]).map(
         (r) => String(r.name),
