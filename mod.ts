@@ -117,12 +117,20 @@ export { listPorts, type ListPortsOptions } from "./lib/device/ports.ts";
 export type { PortDescription, PortFilter } from "./lib/transport/ports.ts";
 export type { PortInfo, SerialSignals, Transport } from "./lib/transport/transport.ts";
 export {
+  type DamagedValue,
   Journal,
   JournalEntry,
+  type JournalEvent,
+  type JournalFile,
+  type JournalFilter,
   type JournalRecord,
   type JournalResult,
+  type JournalSummary,
   openJournal,
   type OpenJournalOptions,
+  type RecordFacts,
+  type RecordInit,
+  type SerialOptions,
 } from "./lib/station/journal.ts";
 export {
   type ExpectOptions,

@@ -26,23 +26,28 @@ function memoryJournal() {
         update(f) {
           if (f.stage) r.stage = f.stage;
           if (f.mac) r.mac = f.mac;
+          return Promise.resolve();
         },
         event(kind, detail) {
           r.events.push(`${kind}: ${detail}`);
+          return Promise.resolve();
         },
         pass() {
           r.result = "passed";
+          return Promise.resolve();
         },
         fail(e, o) {
           r.result = "failed";
           r.stage = o.stage;
           r.error = e instanceof EsplineError ? e.code : String(e);
+          return Promise.resolve();
         },
         abort() {
           r.result = "aborted";
+          return Promise.resolve();
         },
       };
-      return rec;
+      return Promise.resolve(rec);
     },
   };
   return { journal, records };

@@ -1,23 +1,28 @@
 /**
- * `journal` CLI command: summary, history of a MAC, export as CSV or JSONL.
+ * `journal` CLI command: summary, history of a MAC, export as CSV or JSONL,
+ * of an SQLite journal file or a PostgreSQL journal (`postgres://…`).
+ * Every action only reads: the journal is opened read-only, and a file
+ * that is not a journal is refused, unchanged, in one line.
  *
  * @module
  */
 
 import type { CommandSpec } from "./command.ts";
 import { openJournal } from "../station/journal.ts";
-import { UsageError } from "../errors.ts";
+import { JOURNAL_RESULTS } from "../station/journal/types.ts";
+import { openOutputFile, type OutputFile } from "./output_file.ts";
 
 /** The journal command. */
 export const JOURNAL_COMMANDS: CommandSpec[] = [{
   name: "journal",
   summary: "show or export the device journal: summary | history MAC | export",
-  usage: "journal [--journal FILE] summary | history MAC | export [--format csv|jsonl] [-o FILE]",
+  usage:
+    "journal [--journal FILE|postgres://…] summary | history MAC | export [--format csv|jsonl] [-o FILE]",
   options: {
     journal: {
       type: "string",
-      valueName: "FILE",
-      help: "journal file (default espline-journal.db)",
+      valueName: "FILE|URL",
+      help: "journal file, or postgres://USER:PASSWORD@HOST/DB (default espline-journal.db)",
     },
     format: { type: "string", choices: ["csv", "jsonl"], help: "export format (default csv)" },
     output: { type: "string", short: "o", valueName: "FILE", help: "write the export to FILE" },
@@ -29,42 +34,46 @@ export const JOURNAL_COMMANDS: CommandSpec[] = [{
     if (!["summary", "history", "export"].includes(action)) {
       throw ctx.usage(`unknown journal action "${action}": use summary, history MAC or export`);
     }
+    if (action === "history" && !arg) throw ctx.usage("history needs a MAC address");
+    // The output path is checked before the journal is read.
+    const outPath = ctx.options.output as string | undefined;
+    let out: OutputFile | null = null;
+    if (action === "export" && outPath) out = await openOutputFile(outPath);
     try {
-      await Deno.stat(path);
-    } catch {
-      throw new UsageError(`no journal at ${path}: pass --journal FILE`, {
-        code: "E_FILE_NOT_FOUND",
-      });
-    }
-    using j = openJournal(path);
-    if (action === "summary") {
-      const s = j.summary();
-      ctx.out.result(
-        { journal: path, ...s },
-        Object.entries(s).map(([k, v]) => `${k.padEnd(12)} ${v}`).join("\n"),
-      );
-    } else if (action === "history") {
-      if (!arg) throw ctx.usage("history needs a MAC address");
-      const h = j.history(arg);
-      ctx.out.result(
-        { mac: arg, records: h },
-        h.length
-          ? h.map((r) =>
-            `${r.startedAt} ${r.result.padEnd(10)} ${r.chip ?? "?"} ${r.port} stage=${
-              r.stage ?? "-"
-            }${r.errorCode ? ` ${r.errorCode}: ${r.errorMessage}` : ""}`
-          ).join("\n")
-          : `${arg} was never journaled`,
-      );
-    } else {
-      const text = ctx.options.format === "jsonl" ? j.exportJsonl() : j.exportCsv();
-      const out = ctx.options.output as string | undefined;
-      if (out) {
-        await Deno.writeTextFile(out, text);
-        ctx.out.result({ exported: out }, `wrote ${out}`);
+      await using j = await openJournal(path, { readOnly: true, connectTimeoutMs: 3000 });
+      if (action === "summary") {
+        const s = await j.summary();
+        const lines = [`total        ${s.total}`];
+        for (const r of JOURNAL_RESULTS) {
+          if (s[r] !== undefined) lines.push(`${r.padEnd(12)} ${s[r]}`);
+        }
+        ctx.out.result({ journal: j.path, ...s }, lines.join("\n"));
+      } else if (action === "history") {
+        const h = await j.history(arg);
+        ctx.out.result(
+          { mac: arg, records: h },
+          h.length
+            ? h.map((r) =>
+              `${r.startedAt} ${r.result.padEnd(10)} ${r.chip ?? "?"} ${r.port} stage=${
+                r.stage ?? "-"
+              }${r.errorCode ? ` ${r.errorCode}: ${r.errorMessage}` : ""}${
+                r.damaged.length ? ` (damaged: ${r.damaged.map((d) => d.column).join(", ")})` : ""
+              }`
+            ).join("\n")
+            : `${arg} was never journaled`,
+        );
       } else {
-        ctx.out.result({ export: text }, text.trimEnd());
+        const text = ctx.options.format === "jsonl" ? await j.exportJsonl() : await j.exportCsv();
+        if (out) {
+          await out.write(text);
+          await out.commit();
+          ctx.out.result({ exported: out.path }, `wrote ${out.path}`);
+        } else {
+          ctx.out.result({ export: text }, text.trimEnd());
+        }
       }
+    } finally {
+      await out?.discard();
     }
   },
 }];

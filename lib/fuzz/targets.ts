@@ -23,6 +23,7 @@ import {
   partitionTableToBinary,
   partitionTableToCsv,
 } from "../image/partition.ts";
+import { journalFileTarget } from "./journal_target.ts";
 
 function frame(op: number, value: number, data: number[]): Uint8Array {
   return Uint8Array.from([
@@ -267,4 +268,5 @@ export const TARGETS: FuzzTarget[] = [
   imageTarget,
   partitionTarget,
   partitionCsvTarget,
+  journalFileTarget,
 ];

@@ -1,495 +1,436 @@
 /**
- * The device journal: one record per board touched, in an SQLite file
- * (node:sqlite), safe against crashes and shared by several stations.
+ * The device journal: one record per board touched, kept in an SQLite file
+ * (the zero-setup default) or in a PostgreSQL database shared by every
+ * station of a line (`postgres://…`). Both backends have the same API and
+ * meaning:
  *
- * - Every state change is its own transaction in WAL mode with
- *   `synchronous=FULL`, so a killed process loses at most the change it was
- *   making and never corrupts the file.
- * - A record is written `in-progress` before the board is touched. When a
- *   journal is opened, records left in progress by a process that is gone
- *   become `incomplete`: a board that was mid-flash is never counted passed.
- * - Serial numbers are allocated in an `IMMEDIATE` transaction, so two
- *   stations sharing a file never hand out the same number, and a MAC that
- *   has one gets it back.
+ * - A record is written `in-progress` before the board is touched; each
+ *   change is durable when its Promise resolves.
+ * - A record ends `passed`, `unverified` (written but not verifiable),
+ *   `failed` or `aborted`. A record whose station process died (crash, kill,
+ *   power loss) becomes `incomplete`, never `passed`: every open journal
+ *   holds a lease it renews while the process lives (and, on one machine,
+ *   an OS lock that dies with it), so the PID alone is never trusted.
+ * - Serial numbers are unique across every process and station sharing the
+ *   journal, one transaction per allocation; a MAC that has one gets it back.
+ * - Opening creates the schema only in a new file or database, migrates an
+ *   older journal, and refuses anything else without changing it;
+ *   `readOnly` opens change nothing at all.
  *
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
 import { EsplineError } from "../errors.ts";
 import type { StationJournal, StationRecord } from "./runner.ts";
+import { decodeRecord } from "./journal/decode.ts";
+import { recordsToCsv, recordsToJsonl } from "./journal/export.ts";
+import { bootId, openSqliteBackend } from "./journal/sqlite.ts";
+import {
+  closedError,
+  JOURNAL_RESULTS,
+  type JournalBackend,
+  type JournalFilter,
+  type JournalRecord,
+  type JournalResult,
+  type JournalSummary,
+  type RecordEnd,
+  type RecordFacts,
+  type RecordInit,
+  type RunIdentity,
+  type SerialOptions,
+} from "./journal/types.ts";
 
-/** A record's result. */
-export type JournalResult = "in-progress" | "passed" | "failed" | "aborted" | "incomplete";
-
-/** One board's record, as read back. */
-export interface JournalRecord {
-  /** Row id. */
-  id: number;
-  /** Base MAC, when read. */
-  mac: string | null;
-  /** Chip key. */
-  chip: string | null;
-  /** Silicon revision (`v3.1`). */
-  revision: string | null;
-  /** Flash size in bytes. */
-  flashSize: number | null;
-  /** Station name. */
-  station: string | null;
-  /** Port. */
-  port: string;
-  /** Firmware files written, with their SHA-256. */
-  files: { path: string; sha256: string; address: number }[];
-  /** Fields the script added. */
-  fields: Record<string, unknown>;
-  /** Last stage reached. */
-  stage: string | null;
-  /** Result. */
-  result: JournalResult;
-  /** Error code on failure. */
-  errorCode: string | null;
-  /** Error message on failure. */
-  errorMessage: string | null;
-  /** Start time (ISO 8601). */
-  startedAt: string;
-  /** End time (ISO 8601), null while in progress. */
-  endedAt: string | null;
-  /** Events (recoveries, notes), oldest first. */
-  events: { time: string; kind: string; detail: string }[];
-}
+export type {
+  DamagedValue,
+  JournalEvent,
+  JournalFile,
+  JournalFilter,
+  JournalRecord,
+  JournalResult,
+  JournalSummary,
+  RecordFacts,
+  RecordInit,
+  SerialOptions,
+} from "./journal/types.ts";
 
 /** Options for {@link openJournal}. */
 export interface OpenJournalOptions {
-  /** How long to wait for another process's write lock, ms. Default 5000. */
-  busyTimeoutMs?: number;
+  /**
+   * Open for reading only: nothing is created, migrated or changed (records
+   * of dead stations are still *shown* `incomplete`). Default false.
+   */
+  readOnly?: boolean;
+  /**
+   * How long a call keeps retrying while the SQLite file is locked by
+   * another process, or the PostgreSQL server cannot be reached, before it
+   * fails with `E_JOURNAL_BUSY` / `E_JOURNAL_UNREACHABLE`. Default 30000 ms.
+   */
+  retryMs?: number;
+  /**
+   * How long this process's lease lasts without a heartbeat (renewed every
+   * quarter of it): after that, other processes count its records in
+   * progress as `incomplete`. Default 30000 ms.
+   */
+  leaseMs?: number;
+  /** How long opening waits for a PostgreSQL server. Default 10000 ms. */
+  connectTimeoutMs?: number;
+  /** PostgreSQL connections this journal may open. Default 4. */
+  maxConnections?: number;
+  /** This host's name in the journal's list of stations. Default `Deno.hostname()`. */
+  host?: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS devices (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  mac TEXT, chip TEXT, revision TEXT, flash_size INTEGER,
-  station TEXT, port TEXT NOT NULL,
-  files TEXT NOT NULL DEFAULT '[]', fields TEXT NOT NULL DEFAULT '{}',
-  stage TEXT, result TEXT NOT NULL, error_code TEXT, error_message TEXT,
-  started_at TEXT NOT NULL, ended_at TEXT,
-  pid INTEGER NOT NULL, run_id TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS devices_mac ON devices(mac);
-CREATE TABLE IF NOT EXISTS events (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  device_id INTEGER NOT NULL REFERENCES devices(id),
-  time TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS serials (
-  mac TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, serial TEXT NOT NULL, allocated_at TEXT NOT NULL
-);
-`;
+/** What the entry needs from its journal. */
+interface EntryContext {
+  backend: JournalBackend;
+  track(p: Promise<unknown>): void;
+}
 
-type Row = Record<string, unknown>;
+let makeEntry: (ctx: EntryContext, id: number) => JournalEntry;
+let makeJournal: (backend: JournalBackend, run: RunIdentity | null) => Journal;
 
-function pidAlive(pid: number): boolean {
-  if (pid === Deno.pid) return true;
+function hostName(): string {
   try {
-    // Linux and macOS: /proc on Linux; elsewhere assume alive (conservative: stays in-progress).
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return Deno.build.os !== "linux";
-    return true;
+    return Deno.hostname();
+  } catch {
+    return "unknown-host";
   }
 }
 
+/** Let the process exit while the timer runs (Deno's timers are Node-style objects here). */
+function unrefTimer(timer: ReturnType<typeof setInterval>): void {
+  const t = timer as unknown as { unref?: () => void };
+  if (typeof t.unref === "function") t.unref();
+  else Deno.unrefTimer(timer as unknown as number);
+}
+
+function normalMac(mac: string): string {
+  return mac.trim().toLowerCase();
+}
+
 /**
- * The journal. Implements the station's {@link StationJournal}.
+ * A journal. Implements the station's {@link StationJournal}. Open it with
+ * {@link openJournal}; every method returns a Promise.
  *
  * @example
  * ```ts
  * import { openJournal } from "./journal.ts";
- * using j = openJournal(":memory:");
- * const rec = j.begin({ port: "sim://esp32", station: "line-1" });
- * rec.update({ mac: "24:0a:c4:00:00:01", chip: "esp32" });
- * rec.pass();
- * console.log(j.lastResult("24:0a:c4:00:00:01")); // "passed"
+ * await using j = await openJournal(":memory:");
+ * const rec = await j.begin({ port: "sim://esp32", station: "line-1" });
+ * await rec.update({ mac: "24:0a:c4:00:00:01", chip: "esp32" });
+ * await rec.pass();
+ * console.log(await j.lastResult("24:0a:c4:00:00:01")); // "passed"
  * ```
  */
 export class Journal implements StationJournal {
-  /** The file path. */
+  /** Where it is: the file path, or the PostgreSQL URL without its password. */
   readonly path: string;
-  #db: DatabaseSync;
-  #runId = crypto.randomUUID();
+  /** `sqlite` or `postgres`. */
+  readonly backend: "sqlite" | "postgres";
+  /** True when opened with `readOnly`. */
+  readonly readOnly: boolean;
+  #b: JournalBackend;
+  #run: RunIdentity | null;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #tick: Promise<void> | null = null;
+  #pending = new Set<Promise<unknown>>();
   #closed = false;
 
-  /** Use {@link openJournal}. */
-  constructor(path: string, options: OpenJournalOptions = {}) {
-    this.path = path;
-    try {
-      this.#db = new DatabaseSync(path);
-      this.#db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
-      if (path !== ":memory:") this.#db.exec("PRAGMA journal_mode = WAL");
-      this.#db.exec("PRAGMA synchronous = FULL");
-      this.#db.exec(SCHEMA);
-      const check = this.#db.prepare("PRAGMA quick_check").get() as Row | undefined;
-      if (check && Object.values(check)[0] !== "ok") {
-        throw new EsplineError(
-          "E_JOURNAL_CORRUPT",
-          `journal ${path} is damaged (${Object.values(check)[0]})`,
-        );
-      }
-    } catch (e) {
-      if (e instanceof EsplineError) throw e;
-      const msg = e instanceof Error ? e.message : String(e);
-      throw new EsplineError(
-        /locked|busy/i.test(msg) ? "E_JOURNAL_LOCKED" : "E_JOURNAL_CORRUPT",
-        `cannot open journal ${path}: ${msg}. ` +
-          (/locked|busy/i.test(msg)
-            ? "another process holds it; retry, or use another file"
-            : "it may not be an espline journal; move it aside and start a new one"),
-        { cause: e },
-      );
-    }
-    this.#markIncomplete();
+  static {
+    makeJournal = (backend, run) => new Journal(backend, run);
   }
 
-  /** Records in progress whose process is gone become `incomplete`. */
-  #markIncomplete(): void {
-    const rows = this.#db.prepare(
-      "SELECT id, pid, run_id FROM devices WHERE result = 'in-progress'",
-    ).all() as Row[];
-    const stale = rows.filter((r) => r.run_id !== this.#runId && !pidAlive(Number(r.pid)));
-    if (stale.length === 0) return;
-    this.#tx(() => {
-      const upd = this.#db.prepare(
-        "UPDATE devices SET result = 'incomplete', ended_at = ?, error_message = COALESCE(error_message, ?) WHERE id = ?",
-      );
-      for (const r of stale) {
-        upd.run(
-          new Date().toISOString(),
-          "the process stopped while this device was in progress",
-          Number(r.id),
-        );
-      }
-    });
-  }
-
-  #tx<T>(fn: () => T, immediate = false): T {
-    this.#db.exec(immediate ? "BEGIN IMMEDIATE" : "BEGIN");
-    try {
-      const out = fn();
-      this.#db.exec("COMMIT");
-      return out;
-    } catch (e) {
-      this.#db.exec("ROLLBACK");
-      throw e;
+  private constructor(backend: JournalBackend, run: RunIdentity | null) {
+    this.#b = backend;
+    this.#run = run;
+    this.path = backend.location;
+    this.backend = backend.kind;
+    this.readOnly = run === null;
+    if (run) {
+      // Renew the lease and look for dead stations; the timer never keeps the process alive.
+      this.#timer = setInterval(() => {
+        if (this.#tick || this.#closed) return;
+        this.#tick = (async () => {
+          try {
+            await this.#b.heartbeat();
+            await this.#b.sweep();
+          } catch {
+            // Unreachable for now: the next tick tries again; calls report their own errors.
+          } finally {
+            this.#tick = null;
+          }
+        })();
+      }, Math.max(50, Math.floor(run.leaseMs / 4)));
+      unrefTimer(this.#timer);
     }
   }
 
-  /** Start a record; it is written (in progress) before this returns. */
-  begin(init: {
-    port: string;
-    station?: string;
-    chip?: string;
-    mac?: string;
-    files?: { path: string; sha256: string; address: number }[];
-    fields?: Record<string, unknown>;
-  }): JournalEntry {
-    const r = this.#db.prepare(
-      `INSERT INTO devices (port, station, chip, mac, files, fields, stage, result, started_at, pid, run_id)
-       VALUES (?, ?, ?, ?, ?, ?, 'start', 'in-progress', ?, ?, ?)`,
-    ).run(
-      init.port,
-      init.station ?? null,
-      init.chip ?? null,
-      init.mac ?? null,
-      JSON.stringify(init.files ?? []),
-      JSON.stringify(init.fields ?? {}),
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#pending.add(p);
+    const done = () => this.#pending.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  #open(doing: string): void {
+    if (this.#closed) {
+      throw closedError(this.path, doing);
+    }
+  }
+
+  /** Start a record; it is stored (in progress) when the Promise resolves. */
+  async begin(init: RecordInit): Promise<JournalEntry> {
+    this.#open("beginning a record");
+    const id = await this.#track(this.#b.insert(
+      crypto.randomUUID(),
+      { ...init, mac: init.mac === undefined ? undefined : normalMac(init.mac) },
       new Date().toISOString(),
-      Deno.pid,
-      this.#runId,
-    );
-    return new JournalEntry(this, Number(r.lastInsertRowid));
-  }
-
-  /** @internal update one record's columns. */
-  _update(id: number, facts: Parameters<StationRecord["update"]>[0]): void {
-    this.#tx(() => {
-      const cur = this.#db.prepare("SELECT fields FROM devices WHERE id = ?").get(id) as Row;
-      const fields = { ...JSON.parse(String(cur.fields)), ...(facts.fields ?? {}) };
-      this.#db.prepare(
-        `UPDATE devices SET mac = COALESCE(?, mac), chip = COALESCE(?, chip), revision = COALESCE(?, revision),
-         flash_size = COALESCE(?, flash_size), stage = COALESCE(?, stage), fields = ? WHERE id = ?`,
-      ).run(
-        facts.mac ?? null,
-        facts.chip ?? null,
-        facts.revision ?? null,
-        facts.flashSize ?? null,
-        facts.stage ?? null,
-        JSON.stringify(fields),
-        id,
-      );
-    });
-  }
-
-  /** @internal append an event. */
-  _event(id: number, kind: string, detail: string): void {
-    this.#db.prepare("INSERT INTO events (device_id, time, kind, detail) VALUES (?, ?, ?, ?)").run(
-      id,
-      new Date().toISOString(),
-      kind,
-      detail,
-    );
-  }
-
-  /** @internal end a record. */
-  _end(
-    id: number,
-    result: JournalResult,
-    error?: { code: string; message: string },
-    stage?: string,
-  ): void {
-    this.#db.prepare(
-      `UPDATE devices SET result = ?, ended_at = ?, error_code = ?, error_message = ?, stage = COALESCE(?, stage)
-       WHERE id = ?`,
-    ).run(
-      result,
-      new Date().toISOString(),
-      error?.code ?? null,
-      error?.message ?? null,
-      stage ?? null,
-      id,
-    );
-  }
-
-  #toRecord(r: Row): JournalRecord {
-    const events = this.#db.prepare(
-      "SELECT time, kind, detail FROM events WHERE device_id = ? ORDER BY id",
-    ).all(
-      Number(r.id),
-    ) as Row[];
-    return {
-      id: Number(r.id),
-      mac: (r.mac as string | null) ?? null,
-      chip: (r.chip as string | null) ?? null,
-      revision: (r.revision as string | null) ?? null,
-      flashSize: r.flash_size === null ? null : Number(r.flash_size),
-      station: (r.station as string | null) ?? null,
-      port: String(r.port),
-      files: JSON.parse(String(r.files)),
-      fields: JSON.parse(String(r.fields)),
-      stage: (r.stage as string | null) ?? null,
-      result: r.result as JournalResult,
-      errorCode: (r.error_code as string | null) ?? null,
-      errorMessage: (r.error_message as string | null) ?? null,
-      startedAt: String(r.started_at),
-      endedAt: (r.ended_at as string | null) ?? null,
-      events: events.map((e) => ({
-        time: String(e.time),
-        kind: String(e.kind),
-        detail: String(e.detail),
-      })),
-    };
+    ));
+    return makeEntry({ backend: this.#b, track: (p) => this.#track(p) }, id);
   }
 
   /** Every record for a MAC, newest first. */
-  history(mac: string): JournalRecord[] {
-    const rows = this.#db.prepare("SELECT * FROM devices WHERE mac = ? ORDER BY id DESC").all(
-      mac.toLowerCase(),
-    ) as Row[];
-    return rows.map((r) => this.#toRecord(r));
+  async history(mac: string): Promise<JournalRecord[]> {
+    this.#open("reading a history");
+    const rows = await this.#b.rows({ mac: normalMac(mac), newestFirst: true });
+    return rows.map(decodeRecord);
   }
 
   /** The newest result for a MAC, or null if it was never journaled. */
-  lastResult(mac: string): JournalResult | null {
-    return this.history(mac)[0]?.result ?? null;
+  async lastResult(mac: string): Promise<JournalResult | null> {
+    return (await this.history(mac))[0]?.result ?? null;
   }
 
-  /** All records (oldest first), optionally since a time or for one station. */
-  records(filter: { since?: Date; station?: string } = {}): JournalRecord[] {
-    const rows = this.#db.prepare(
-      "SELECT * FROM devices WHERE started_at >= ? AND (? IS NULL OR station = ?) ORDER BY id",
-    ).all(
-      filter.since?.toISOString() ?? "",
-      filter.station ?? null,
-      filter.station ?? null,
-    ) as Row[];
-    return rows.map((r) => this.#toRecord(r));
+  /** Records, oldest first: all, or since a time, or one station's. */
+  async records(filter: JournalFilter = {}): Promise<JournalRecord[]> {
+    this.#open("reading records");
+    return (await this.#b.rows(filter)).map(decodeRecord);
   }
 
-  /** Counts by result. */
-  summary(
-    filter: { since?: Date; station?: string } = {},
-  ): Partial<Record<JournalResult, number>> & { total: number } {
-    const rows = this.#db.prepare(
-      `SELECT result, count(*) AS n FROM devices WHERE started_at >= ? AND (? IS NULL OR station = ?) GROUP BY result`,
-    ).all(
-      filter.since?.toISOString() ?? "",
-      filter.station ?? null,
-      filter.station ?? null,
-    ) as Row[];
-    const out: Partial<Record<JournalResult, number>> & { total: number } = { total: 0 };
-    for (const r of rows) {
-      out[r.result as JournalResult] = Number(r.n);
-      out.total += Number(r.n);
+  /**
+   * Records of a board by MAC or serial number, newest first: a whole MAC in
+   * any spelling (`aa:bb:cc:dd:ee:ff`, `AA-BB-…`, `aabbccddeeff`) finds that
+   * board's history; other text finds the records whose MAC or
+   * `fields.serial` contains it (any case). At most `limit` (default 50).
+   */
+  async search(query: string, options: { limit?: number } = {}): Promise<JournalRecord[]> {
+    this.#open("searching");
+    const limit = options.limit ?? 50;
+    const hex = query.trim().toLowerCase().replace(/[:\-. ]/g, "");
+    const text = query.trim().toLowerCase();
+    if (!text) return [];
+    const rows = /^[0-9a-f]{12}$/.test(hex)
+      ? await this.#b.rows({ mac: hex.match(/../g)!.join(":"), newestFirst: true, limit })
+      : await this.#b.rows({ contains: text, newestFirst: true, limit });
+    return rows.map(decodeRecord);
+  }
+
+  /** Counts by result (`unverified` apart from `passed`). */
+  async summary(filter: JournalFilter = {}): Promise<JournalSummary> {
+    this.#open("counting records");
+    const counts = await this.#b.counts(filter);
+    const byResult = new Map<JournalResult, number>();
+    for (const [result, n] of counts) {
+      // A result this version does not know (a hand-edited row) counts as incomplete,
+      // as records() shows it.
+      const key = JOURNAL_RESULTS.includes(result as JournalResult)
+        ? result as JournalResult
+        : "incomplete";
+      byResult.set(key, (byResult.get(key) ?? 0) + n);
+    }
+    const out: JournalSummary = { total: 0 };
+    for (const result of JOURNAL_RESULTS) {
+      const n = byResult.get(result);
+      if (n === undefined) continue;
+      out[result] = n;
+      out.total += n;
     }
     return out;
   }
 
   /**
-   * A unique serial number for a MAC: the same MAC always gets its number
-   * back; a new MAC gets the next one, even with several processes sharing
-   * the file.
+   * A serial number for a MAC: the same MAC always gets its number back; a
+   * new MAC gets the next one, unique across every process and station
+   * sharing this journal.
    */
-  allocateSerial(
-    mac: string,
-    options: { prefix?: string; start?: number; digits?: number } = {},
-  ): string {
-    const key = mac.toLowerCase();
-    return this.#tx(() => {
-      const have = this.#db.prepare("SELECT serial FROM serials WHERE mac = ?").get(key) as
-        | Row
-        | undefined;
-      if (have) return String(have.serial);
-      const max = this.#db.prepare("SELECT MAX(number) AS n FROM serials").get() as Row;
-      const number = max.n === null ? (options.start ?? 1) : Number(max.n) + 1;
-      const serial = `${options.prefix ?? "ESP-"}${
-        String(number).padStart(options.digits ?? 6, "0")
-      }`;
-      this.#db.prepare(
-        "INSERT INTO serials (mac, number, serial, allocated_at) VALUES (?, ?, ?, ?)",
-      ).run(
-        key,
-        number,
-        serial,
-        new Date().toISOString(),
-      );
-      return serial;
-    }, true);
+  allocateSerial(mac: string, options: SerialOptions = {}): Promise<string> {
+    this.#open("allocating a serial number");
+    return this.#track(this.#b.allocateSerial(normalMac(mac), options));
   }
 
-  /** All records as CSV (RFC 4180 quoting), header first. */
-  exportCsv(): string {
-    const cols = [
-      "id",
-      "mac",
-      "chip",
-      "revision",
-      "flash_size",
-      "station",
-      "port",
-      "stage",
-      "result",
-      "error_code",
-      "error_message",
-      "started_at",
-      "ended_at",
-      "files",
-      "fields",
-    ];
-    const q = (v: unknown) => {
-      const s = v === null || v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v);
-      return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-    };
-    const lines = [cols.join(",")];
-    for (const r of this.records()) {
-      lines.push(
-        [
-          r.id,
-          r.mac,
-          r.chip,
-          r.revision,
-          r.flashSize,
-          r.station,
-          r.port,
-          r.stage,
-          r.result,
-          r.errorCode,
-          r.errorMessage,
-          r.startedAt,
-          r.endedAt,
-          r.files,
-          r.fields,
-        ].map(q).join(","),
-      );
-    }
-    return lines.join("\r\n") + "\r\n";
+  /** Records as CSV (RFC 4180; cells that would run as spreadsheet formulas are neutralised). */
+  async exportCsv(filter: JournalFilter = {}): Promise<string> {
+    return recordsToCsv(await this.records(filter));
   }
 
-  /** All records as JSON Lines. */
-  exportJsonl(): string {
-    return this.records().map((r) => JSON.stringify(r)).join("\n") + "\n";
+  /** Records as JSON Lines, one record per line. */
+  async exportJsonl(filter: JournalFilter = {}): Promise<string> {
+    return recordsToJsonl(await this.records(filter));
   }
 
-  /** Close the file. Idempotent. */
-  close(): void {
+  /**
+   * Close: waits for writes in flight; this process's records still in
+   * progress become `incomplete`. Idempotent.
+   */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#db.close();
+    clearInterval(this.#timer);
+    await Promise.allSettled([...this.#pending, this.#tick]);
+    await this.#b.close();
   }
 
-  /** `using` support. */
-  [Symbol.dispose](): void {
-    this.close();
-  }
-}
-
-/** One board's record handle. */
-export class JournalEntry implements StationRecord {
-  /** Row id. */
-  readonly id: number;
-  #journal: Journal;
-  #ended = false;
-
-  /** Use {@link Journal.begin}. */
-  constructor(journal: Journal, id: number) {
-    this.#journal = journal;
-    this.id = id;
-  }
-
-  /** Add facts (each update is durable at once). */
-  update(facts: Parameters<StationRecord["update"]>[0]): void {
-    this.#journal._update(this.id, { ...facts, mac: facts.mac?.toLowerCase() });
-  }
-
-  /** Append an event. */
-  event(kind: string, detail: string): void {
-    this.#journal._event(this.id, kind, detail);
-  }
-
-  /** The board passed. */
-  pass(extra?: Record<string, unknown>): void {
-    if (extra) this.update({ fields: extra });
-    this.#end("passed");
-  }
-
-  /** The board failed at `stage`. */
-  fail(error: unknown, options: { stage: string }): void {
-    const e = error instanceof EsplineError
-      ? { code: error.code, message: error.message }
-      : { code: "E_INTERNAL", message: error instanceof Error ? error.message : String(error) };
-    this.#end("failed", e, options.stage);
-  }
-
-  /** The run was cancelled while this board was in progress. */
-  abort(reason: string): void {
-    this.#end("aborted", { code: "E_ABORTED", message: reason });
-  }
-
-  #end(result: JournalResult, error?: { code: string; message: string }, stage?: string): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#journal._end(this.id, result, error, stage);
+  /** `await using` support: {@link Journal.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 
 /**
- * Open (or create) a journal file. `:memory:` gives a journal for tests.
+ * One board's record. Calls on one record are applied in the order they are
+ * made, so a call that is not awaited still lands before the next one, and a
+ * failed one makes `pass()` fail rather than record a board as passed with
+ * facts missing.
+ */
+export class JournalEntry implements StationRecord {
+  /** Row id. */
+  readonly id: number;
+  #ctx: EntryContext;
+  #chain: Promise<void> = Promise.resolve();
+  #failure: unknown = null;
+  #ended = false;
+
+  static {
+    makeEntry = (ctx, id) => new JournalEntry(ctx, id);
+  }
+
+  private constructor(ctx: EntryContext, id: number) {
+    this.#ctx = ctx;
+    this.id = id;
+  }
+
+  #enqueue(fn: () => Promise<void>): Promise<void> {
+    const p = this.#chain.then(fn);
+    this.#chain = p.catch((e) => {
+      this.#failure ??= e;
+    });
+    p.catch(() => {}); // a call nobody awaits must not crash the process; pass() reports it
+    this.#ctx.track(p);
+    return p;
+  }
+
+  /** Add facts (durable when the Promise resolves); `fields` merge into the stored ones. */
+  update(facts: RecordFacts): Promise<void> {
+    const f = { ...facts, mac: facts.mac === undefined ? undefined : normalMac(facts.mac) };
+    return this.#enqueue(() => this.#ctx.backend.update(this.id, f));
+  }
+
+  /** Append an event (recovery, log line, note), timed now. */
+  event(kind: string, detail: string): Promise<void> {
+    const e = { time: new Date().toISOString(), kind, detail };
+    const uid = crypto.randomUUID();
+    return this.#enqueue(() => this.#ctx.backend.event(this.id, uid, e));
+  }
+
+  /**
+   * The board passed: every step succeeded and its data was verified.
+   * Rejects (and records nothing) if an earlier call on this record failed.
+   */
+  pass(extra?: Record<string, unknown>): Promise<void> {
+    return this.#end({ result: "passed", errorCode: null, errorMessage: null, stage: null }, extra);
+  }
+
+  /**
+   * Every step succeeded but the data written could not be verified (an
+   * ESP8266 through its ROM loader has no MD5, a script skipped the check):
+   * recorded `unverified`, counted apart from `passed`, with `reason` as its
+   * message (`errorCode` `E_NOT_VERIFIED`).
+   */
+  unverified(reason: string, extra?: Record<string, unknown>): Promise<void> {
+    return this.#end(
+      { result: "unverified", errorCode: "E_NOT_VERIFIED", errorMessage: reason, stage: null },
+      extra,
+    );
+  }
+
+  /** The board failed at `stage`. */
+  fail(error: unknown, options: { stage: string }): Promise<void> {
+    const e = error instanceof EsplineError
+      ? { code: error.code, message: error.message }
+      : { code: "E_INTERNAL", message: error instanceof Error ? error.message : String(error) };
+    return this.#end({
+      result: "failed",
+      errorCode: e.code,
+      errorMessage: e.message,
+      stage: options.stage,
+    });
+  }
+
+  /** The run was cancelled while this board was in progress. */
+  abort(reason: string): Promise<void> {
+    return this.#end({
+      result: "aborted",
+      errorCode: "E_ABORTED",
+      errorMessage: reason,
+      stage: null,
+    });
+  }
+
+  #end(end: RecordEnd, extra?: Record<string, unknown>): Promise<void> {
+    const endedAt = new Date().toISOString();
+    return this.#enqueue(async () => {
+      if (this.#ended) return;
+      if ((end.result === "passed" || end.result === "unverified") && this.#failure) {
+        const why = this.#failure instanceof Error ? this.#failure.message : String(this.#failure);
+        throw new EsplineError(
+          "E_JOURNAL_WRITE",
+          `an earlier journal write for this board failed (${why}), so it is not recorded as ${end.result}`,
+          { cause: this.#failure },
+        );
+      }
+      if (extra && Object.keys(extra).length) {
+        await this.#ctx.backend.update(this.id, { fields: extra });
+      }
+      await this.#ctx.backend.end(this.id, end, endedAt);
+      this.#ended = true;
+    });
+  }
+}
+
+/**
+ * Open (or create) a journal: an SQLite file path (`:memory:` for tests), or
+ * `postgres://USER:PASSWORD@HOST:PORT/DATABASE[?schema=NAME]` for a journal
+ * shared by several stations. Fails with a typed error (`E_JOURNAL_FOREIGN`,
+ * `E_JOURNAL_CORRUPT`, `E_JOURNAL_VERSION`, `E_JOURNAL_UNREACHABLE`,
+ * `E_JOURNAL_AUTH` …) that says what to do.
  *
  * @example
  * ```ts
  * import { openJournal } from "./journal.ts";
- * using j = openJournal(":memory:");
- * console.log(j.allocateSerial("24:0a:c4:00:00:01")); // "ESP-000001"
+ * await using j = await openJournal(":memory:");
+ * console.log(await j.allocateSerial("24:0a:c4:00:00:01")); // "ESP-000001"
  * ```
  */
-export function openJournal(path: string, options: OpenJournalOptions = {}): Journal {
-  return new Journal(path, options);
+export async function openJournal(
+  target: string,
+  options: OpenJournalOptions = {},
+): Promise<Journal> {
+  const run: RunIdentity | null = options.readOnly ? null : {
+    runId: crypto.randomUUID(),
+    host: options.host ?? hostName(),
+    bootId: bootId(),
+    pid: Deno.pid,
+    leaseMs: options.leaseMs ?? 30_000,
+  };
+  const retryMs = options.retryMs ?? 30_000;
+  // The PostgreSQL client is loaded only when a postgres:// journal is opened.
+  const backend = /^postgres(ql)?:\/\//i.test(target)
+    ? await (await import("./journal/postgres.ts")).openPostgresBackend(target, {
+      run,
+      retryMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      maxConnections: options.maxConnections ?? 4,
+    })
+    : await openSqliteBackend(target, { run, retryMs });
+  return makeJournal(backend, run);
 }

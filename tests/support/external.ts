@@ -114,6 +114,66 @@ export function esptool(): Resource {
   return esptoolCache = { name: "esptool", missing };
 }
 
+/** The environment variable that names a PostgreSQL server for the tests (`postgres://…`). */
+export const PG_URL_ENV = "ESPLINE_TEST_PG";
+
+/** The newest Debian PostgreSQL bin folder with initdb and pg_ctl, or null. */
+export function findPgBin(): string | null {
+  const root = "/usr/lib/postgresql";
+  let versions: number[] = [];
+  try {
+    versions = [...Deno.readDirSync(root)].map((e) => Number(e.name)).filter(Number.isInteger);
+  } catch {
+    return null;
+  }
+  for (const v of versions.sort((a, b) => b - a)) {
+    if (exists(`${root}/${v}/bin/initdb`) && exists(`${root}/${v}/bin/pg_ctl`)) {
+      return `${root}/${v}/bin`;
+    }
+  }
+  return null;
+}
+
+/** The user a root process runs PostgreSQL as (it refuses root): `postgres`, else `nobody`. */
+export function pgServerUser(): string | null {
+  if (Deno.uid() !== 0) return null;
+  for (const name of ["postgres", "nobody"]) {
+    const out = new Deno.Command("id", { args: ["-u", name], stdout: "null", stderr: "null" })
+      .outputSync();
+    if (out.success) return name;
+  }
+  return null;
+}
+
+let pgBinCache: Resource | undefined;
+/** Debian's PostgreSQL binaries, to start (and restart) a private cluster. */
+export function postgresBinaries(): Resource {
+  if (pgBinCache) return pgBinCache;
+  let missing: string | null = null;
+  if (!findPgBin()) missing = "PostgreSQL is not installed (apt-get install postgresql)";
+  else if (Deno.uid() === 0 && !pgServerUser()) {
+    missing = "running as root with no postgres or nobody user to run the server as";
+  }
+  return pgBinCache = { name: "postgresql", missing };
+}
+
+let pgCache: Resource | undefined;
+/**
+ * A PostgreSQL server: `ESPLINE_TEST_PG=postgres://…` (CI starts one), or
+ * Debian's binaries, with which the tests start a throwaway cluster.
+ */
+export function postgres(): Resource {
+  if (pgCache) return pgCache;
+  const url = Deno.env.get(PG_URL_ENV);
+  const bin = postgresBinaries();
+  return pgCache = {
+    name: "postgres",
+    missing: url || bin.missing === null
+      ? null
+      : `no server given (${PG_URL_ENV}=postgres://…) and ${bin.missing}`,
+  };
+}
+
 /** Options for {@link externalTest}: Deno's test definition plus what it needs. */
 export interface ExternalTestDefinition extends Omit<Deno.TestDefinition, "ignore"> {
   /** Resources the test cannot run without. */
