@@ -37,6 +37,7 @@ export async function withSession<T>(
     before: g.before,
     connectAttempts: g.connectAttempts,
     stub: options.stub ?? g.stub,
+    stubDir: g.stubDir,
     portFilter: g.portFilter,
     trace: g.trace,
     signal: ctx.signal,

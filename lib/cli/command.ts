@@ -58,6 +58,8 @@ export interface GlobalOptions {
   connectAttempts: number;
   /** Use the flasher stub (default true; `--no-stub` turns it off). */
   stub: boolean;
+  /** Folder of esptool-format stub JSON files, or `auto` (`--stub-dir`, env ESPLINE_STUB_DIR). */
+  stubDir?: string;
   /** Machine-readable output. */
   json: boolean;
   /** Narrow `--port auto` to matching ports (`vid=303a,pid=1001,serial=…`). */

@@ -26,6 +26,13 @@ export interface OpenSessionOptions {
   connectAttempts?: number;
   /** Upload and use the flasher stub. Default true. */
   stub?: boolean;
+  /**
+   * Where the flasher stub comes from: a folder of esptool-format `CHIP.json`
+   * files (esptool 5's `esptool/targets/stub_flasher/2`), or `auto` to find an
+   * installed esptool 5's. Default: the `ESPLINE_STUB_DIR` environment
+   * variable if set, else the stubs of the esptool-js package.
+   */
+  stubDir?: string;
   /** Narrow `auto` port discovery (`vid=303a,pid=1001`). */
   portFilter?: string;
   /** Event sink (log, connecting, trace). */
@@ -34,6 +41,15 @@ export interface OpenSessionOptions {
   trace?: boolean;
   /** Cancels connecting. */
   signal?: AbortSignal;
+}
+
+/** `ESPLINE_STUB_DIR`, where the environment may be read. */
+function envStubDir(): string | undefined {
+  try {
+    return Deno.env.get("ESPLINE_STUB_DIR") || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** esptool's `--before` choices (hyphen form). */
@@ -110,7 +126,10 @@ export async function setupSession(
             "secure download mode is on: the flasher stub cannot run; using the ROM loader",
           );
         } else {
-          await session.runStub({ signal: options.signal });
+          await session.runStub({
+            signal: options.signal,
+            stubDir: options.stubDir ?? envStubDir(),
+          });
         }
       }
       if (options.baud && options.baud !== transport.baud) await session.changeBaud(options.baud);

@@ -668,7 +668,7 @@ export class LoaderSession {
    * Upload and start the flasher stub (MEM_BEGIN / MEM_DATA / MEM_END), then
    * wait for its `OHAI` greeting. No-op when the stub already runs.
    */
-  async runStub(options: { signal?: AbortSignal } = {}): Promise<void> {
+  async runStub(options: { signal?: AbortSignal; stubDir?: string } = {}): Promise<void> {
     if (this.isStub) return;
     if (this.secureDownload) {
       throw new EsplineError(
@@ -686,8 +686,9 @@ export class LoaderSession {
         `no flasher stub is available for ${this.chip.name} v${rev.major}.${rev.minor}; use --no-stub`,
       );
     }
-    const stub: StubImage = await loadStubImage(stubName);
+    const stub: StubImage = await loadStubImage(stubName, { stubDir: options.stubDir });
     this.log("info", "uploading stub flasher");
+    this.log("debug", `stub from ${stub.source}`);
     for (const seg of [stub.text, stub.data]) {
       if (!seg) continue;
       throwIfAborted(options.signal);
