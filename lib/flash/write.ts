@@ -198,6 +198,21 @@ export function esp8266RomEraseSize(offset: number, size: number): number {
 
 const BLOCK_ATTEMPTS = 3;
 
+/** Bits on the wire per byte (start bit, 8 data bits, stop bit). */
+const BITS_PER_BYTE = 10;
+/**
+ * How much slower than the line a loader may take in a block: the legacy
+ * stub on the emulated ESP32 reads its input at about 40 % of the line rate
+ * (16 KiB blocks take 3.1 s at 115200), so the block answer can come well
+ * after the wire time. Three times the wire time covers it.
+ */
+const RECEIVE_SLACK = 3;
+
+/** Time the loader may need to receive `bytes` at the session's baud rate, ms, with slack. */
+export function receiveMs(bytes: number, baud: number): number {
+  return Math.ceil((bytes * BITS_PER_BYTE * 1000 * RECEIVE_SLACK) / baud);
+}
+
 async function sendBlock(
   session: LoaderSession,
   op: number,
@@ -234,9 +249,18 @@ async function writeSpan(
   const encFlag = romTakesEncryptFlag(session) ? u32le(0) : new Uint8Array(0);
   let wire = 0;
   let lastRatio = 1;
-  if (compress) {
-    // zlib format (header + Adler-32), as esptool sends it (zlib.compress level 9).
-    const comp = zlibSync(data, { level: 9 });
+  const baud = session.transport.baud;
+  // zlib format (header + Adler-32), as esptool sends it (zlib.compress level 9).
+  const comp = compress ? zlibSync(data, { level: 9 }) : null;
+  if (comp && comp.length >= data.length) {
+    // Incompressible (random, encrypted, already compressed): sending it raw
+    // is shorter on the wire and spares the chip the inflating (as esptool).
+    session.log(
+      "debug",
+      `${hex32(address)}: ${data.length} bytes do not compress (${comp.length}); writing them raw`,
+    );
+  }
+  if (comp && comp.length < data.length) {
     const numBlocks = Math.ceil(comp.length / blockSize);
     const eraseBlocks = Math.ceil(data.length / blockSize);
     // The stub wants the uncompressed byte count; the ROM wants it rounded up to whole blocks.
@@ -259,7 +283,8 @@ async function writeSpan(
         Op.FLASH_DEFL_DATA,
         block,
         seq,
-        timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, block.length * ratio),
+        timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, Math.min(data.length, block.length * ratio)) +
+          receiveMs(block.length + 24, baud),
         `write compressed block ${seq} at ${hex32(address)}`,
       );
       wire += block.length;
@@ -291,7 +316,8 @@ async function writeSpan(
         Op.FLASH_DATA,
         block,
         seq,
-        timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, block.length),
+        timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, block.length) +
+          receiveMs(block.length + 24, baud),
         `write block ${seq} at ${hex32(address)}`,
       );
       wire += block.length;

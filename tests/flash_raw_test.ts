@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { openSimPort } from "../lib/sim/sim_port.ts";
+import { LoaderSession } from "../lib/loader/session.ts";
+import { receiveMs, writeFlash } from "../lib/flash/write.ts";
+import { readFlash } from "../lib/flash/read.ts";
+
+function random(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+for (const stub of [true, false]) {
+  Deno.test(`incompressible data is sent raw, not deflated (${stub ? "stub" : "ROM"}), and lands intact`, async () => {
+    const port = openSimPort({ chip: "esp32", flashSize: 4 * 1024 * 1024 });
+    const s = await LoaderSession.connect(port, { connectAttempts: 2 });
+    try {
+      if (stub) await s.runStub();
+      const data = random(40_000, 11);
+      const r = await writeFlash(s, [{ address: 0x20000, data, name: "random.bin" }]);
+      // Deflating random bytes makes them longer; raw blocks carry exactly the data
+      // (the last block padded to the block size).
+      const block = stub ? 0x4000 : s.chip.romFlashWriteSize;
+      assert.equal(r.bytesOnWire, Math.ceil(data.length / block) * block);
+      assert.ok(r.verified);
+      assert.deepEqual(await readFlash(s, { address: 0x20000, size: data.length }), data);
+      // Compressible data still goes deflated.
+      const text = new TextEncoder().encode("espline ".repeat(5000));
+      const r2 = await writeFlash(s, [{ address: 0x40000, data: text }]);
+      assert.ok(r2.bytesOnWire < text.length / 10, `compressed (${r2.bytesOnWire})`);
+    } finally {
+      await s.close();
+    }
+  });
+}
+
+Deno.test("a block's answer is given time to cross the wire at the current baud, with slack", () => {
+  // 16 KiB + header at 115200: 1.42 s on the wire, three times that allowed.
+  assert.equal(receiveMs(16384 + 24, 115200), Math.ceil((16408 * 10 * 1000 * 3) / 115200));
+  assert.ok(receiveMs(16408, 115200) > 4000);
+  assert.ok(receiveMs(16408, 921600) < 600);
+});
