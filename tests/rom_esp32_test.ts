@@ -1,0 +1,226 @@
+/**
+ * espline against Espressif's genuine ESP32 mask ROM in the emulator
+ * (../shared/emulator): the CLI in process and the scripting API, checked
+ * against the emulator's flash file (what the chip really programmed), not
+ * only against espline's own read-back. Ignored where the emulator is absent,
+ * a failure under CI=true.
+ */
+
+import assert from "node:assert/strict";
+import { emulator, esptool, ESPTOOL_STUB_DIR, externalTest } from "./support/external.ts";
+import { DEFAULT_ROM_MAC, startRom } from "./support/rom.ts";
+import {
+  assertFlashErased,
+  assertFlashHolds,
+  randomBytes,
+  romCliOk,
+  tempDir,
+  textBytes,
+} from "./support/rom_cli.ts";
+import { connect } from "../lib/device/device.ts";
+import { runStation } from "../lib/station/runner.ts";
+import { writeFlashResilient } from "../lib/station/recovery.ts";
+
+const needs = [emulator()];
+const MAC = DEFAULT_ROM_MAC.esp32; // 24:0a:c4:12:34:56, with a correct CRC in the eFuse
+
+externalTest({
+  name:
+    "ESP32 ROM, CLI --no-stub: read-mac, chip-id, flash-id, write -u and -z, verify, read, erase-region",
+  needs,
+  async fn() {
+    await using rom = await startRom("esp32");
+    await using dir = await tempDir();
+    const rom1 = ["--no-stub", "--after", "no-reset"];
+    assert.match(await romCliOk(rom, [...rom1, "read-mac"]), new RegExp(`^MAC: ${MAC}$`, "m"));
+    const id = await romCliOk(rom, [...rom1, "chip-id"]);
+    assert.match(id, /^Chip type: +ESP32-D0W/m);
+    assert.match(id, /^Crystal frequency: +40MHz$/m);
+    assert.match(await romCliOk(rom, [...rom1, "flash-id"]), /^Detected flash size: 4MB$/m);
+
+    const raw = randomBytes(6000, 1);
+    const text = textBytes(12000, 2);
+    await Deno.writeFile(`${dir.path}/raw.bin`, raw);
+    await Deno.writeFile(`${dir.path}/text.bin`, text);
+    await romCliOk(rom, [...rom1, "write-flash", "-u", "0x10000", `${dir.path}/raw.bin`]);
+    await romCliOk(rom, [...rom1, "write-flash", "-z", "0x20000", `${dir.path}/text.bin`]);
+    await assertFlashHolds(rom, 0x10000, raw, "uncompressed write through the ROM");
+    await assertFlashHolds(rom, 0x20000, text, "compressed write through the ROM");
+
+    const verify = await romCliOk(rom, [
+      ...rom1,
+      "verify-flash",
+      "0x10000",
+      `${dir.path}/raw.bin`,
+      "0x20000",
+      `${dir.path}/text.bin`,
+    ]);
+    assert.doesNotMatch(verify, /MISMATCH|FAILED/i);
+    await romCliOk(rom, [...rom1, "read-flash", "0x20000", "3000", `${dir.path}/back.bin`]);
+    assert.deepEqual(await Deno.readFile(`${dir.path}/back.bin`), text.subarray(0, 3000));
+
+    await romCliOk(rom, [...rom1, "erase-region", "0x10000", "0x2000"]);
+    await assertFlashErased(rom, 0x10000, 0x2000);
+    await assertFlashHolds(rom, 0x20000, text, "data outside the erased region");
+  },
+});
+
+externalTest({
+  name:
+    "ESP32 ROM, CLI with the stub: chip-id (40 MHz), read-mac, write -z/-u, verify, read, erase-region, erase-flash, then 921600",
+  needs,
+  async fn() {
+    await using rom = await startRom("esp32");
+    await using dir = await tempDir();
+    const keep = ["--after", "no-reset"];
+    // The first command uploads the stub: the crystal must still read as the ROM measured it.
+    const id = await romCliOk(rom, [...keep, "chip-id"]);
+    assert.match(id, /^Crystal frequency: +40MHz$/m);
+    assert.match(id, /Stub flasher running/);
+    // The check before stopping: --before no-reset --after no-reset read-mac over socket://.
+    assert.match(await romCliOk(rom, [...keep, "read-mac"]), new RegExp(`^MAC: ${MAC}$`, "m"));
+
+    const text = textBytes(40000, 3);
+    const raw = randomBytes(20000, 4);
+    await Deno.writeFile(`${dir.path}/text.bin`, text);
+    await Deno.writeFile(`${dir.path}/raw.bin`, raw);
+    await romCliOk(rom, [...keep, "write-flash", "-z", "0x30000", `${dir.path}/text.bin`]);
+    await romCliOk(rom, [...keep, "write-flash", "-u", "0x40000", `${dir.path}/raw.bin`]);
+    await assertFlashHolds(rom, 0x30000, text, "compressed write through the stub");
+    await assertFlashHolds(rom, 0x40000, raw, "uncompressed write through the stub");
+    await romCliOk(rom, [
+      ...keep,
+      "verify-flash",
+      "0x30000",
+      `${dir.path}/text.bin`,
+      "0x40000",
+      `${dir.path}/raw.bin`,
+    ]);
+    await romCliOk(rom, [...keep, "read-flash", "0x40000", "20000", `${dir.path}/back.bin`]);
+    assert.deepEqual(await Deno.readFile(`${dir.path}/back.bin`), raw);
+
+    await romCliOk(rom, [...keep, "erase-region", "0x40000", "0x5000"]);
+    await assertFlashErased(rom, 0x40000, 0x5000);
+    await assertFlashHolds(rom, 0x30000, text, "data outside the erased region");
+    await romCliOk(rom, [...keep, "erase-flash"]);
+    await assertFlashErased(rom, 0, 4 * 1024 * 1024);
+
+    // Last, as the chip stays at the new rate: a baud change through the stub.
+    const big = randomBytes(64 * 1024, 5);
+    await Deno.writeFile(`${dir.path}/big.bin`, big);
+    const w = await romCliOk(rom, [
+      ...keep,
+      "-b",
+      "921600",
+      "write-flash",
+      "0x50000",
+      `${dir.path}/big.bin`,
+    ]);
+    assert.match(w, /Hash of data verified/);
+    await assertFlashHolds(rom, 0x50000, big, "write at 921600");
+  },
+});
+
+for (const [baud, stub] of [[460800, true], [921600, false]] as const) {
+  externalTest({
+    name: `ESP32 ROM, CLI: write-flash at ${baud} baud ${
+      stub ? "through the stub" : "through the ROM (--no-stub)"
+    }`,
+    needs,
+    async fn() {
+      await using rom = await startRom("esp32");
+      await using dir = await tempDir();
+      const data = textBytes(48 * 1024, baud);
+      await Deno.writeFile(`${dir.path}/d.bin`, data);
+      const out = await romCliOk(rom, [
+        "--after",
+        "no-reset",
+        "-b",
+        String(baud),
+        ...(stub ? [] : ["--no-stub"]),
+        "write-flash",
+        "0x60000",
+        `${dir.path}/d.bin`,
+      ]);
+      assert.match(out, /Hash of data verified/);
+      await assertFlashHolds(rom, 0x60000, data, `write at ${baud}`);
+    },
+  });
+}
+
+externalTest({
+  name:
+    "ESP32 ROM, API with esptool 5's stub (stubDir) at 921600: info, write, verify, read, erase",
+  needs: [emulator(), esptool()],
+  async fn() {
+    await using rom = await startRom("esp32");
+    const dev = await connect(rom.url, {
+      before: "no-reset",
+      baud: 921600,
+      stubDir: ESPTOOL_STUB_DIR,
+    });
+    try {
+      const info = await dev.info();
+      assert.equal(info.chip, "esp32");
+      assert.equal(info.mac, MAC);
+      assert.equal(info.crystalMhz, 40);
+      assert.equal(info.flashSize, 4 * 1024 * 1024);
+      assert.ok(info.stub);
+      const app = textBytes(100_000, 6);
+      const raw = randomBytes(30_000, 7);
+      const report = await dev.writeFlash([
+        { address: 0x10000, data: app, name: "app" },
+        { address: 0x80000, data: raw, name: "raw" },
+      ]);
+      assert.ok(report.verified);
+      assert.ok(report.bytesOnWire < app.length + raw.length, "the app went compressed");
+      await assertFlashHolds(rom, 0x10000, app, "app");
+      await assertFlashHolds(rom, 0x80000, raw, "raw");
+      // Written again unchanged: skipped, nothing on the wire.
+      const again = await dev.writeFlash([{ address: 0x10000, data: app }]);
+      assert.equal(again.skipped, 1);
+      assert.equal(again.bytesOnWire, 0);
+      assert.ok((await dev.verifyFlash([{ address: 0x80000, data: raw }])).ok);
+      assert.deepEqual(await dev.readFlash({ address: 0x80000, size: raw.length }), raw);
+      await dev.eraseRegion({ address: 0x80000, size: 0x8000 });
+      await assertFlashErased(rom, 0x80000, 0x8000);
+      await dev.eraseFlash();
+      await assertFlashErased(rom, 0, 4 * 1024 * 1024);
+    } finally {
+      await dev.close("no-reset");
+    }
+  },
+});
+
+externalTest({
+  name: "ESP32 ROM, runStation on two emulated boards at once: each gets its image and its own MAC",
+  needs,
+  async fn() {
+    await using a = await startRom("esp32", { mac: "24:0a:c4:00:00:01" });
+    await using b = await startRom("esp32", { mac: "24:0a:c4:00:00:02" });
+    const table = textBytes(3072, 8);
+    const app = textBytes(60_000, 9);
+    const macs = new Map<string, string>();
+    const summary = await runStation(
+      [a.url, b.url],
+      async ({ device, stage }) => {
+        stage("flash");
+        const r = await writeFlashResilient(device, [
+          { address: 0x8000, data: table, name: "partitions" },
+          { address: 0x10000, data: app, name: "app" },
+        ]);
+        assert.ok(r.verified);
+        stage("mac");
+        macs.set(device.port, await device.readMac());
+      },
+      { connect: { before: "no-reset", baud: 921600 }, after: "no-reset" },
+    );
+    assert.equal(summary.passed, 2, JSON.stringify(summary.outcomes));
+    assert.equal(macs.get(a.url), "24:0a:c4:00:00:01");
+    assert.equal(macs.get(b.url), "24:0a:c4:00:00:02");
+    for (const rom of [a, b]) {
+      await assertFlashHolds(rom, 0x8000, table, "partition table");
+      await assertFlashHolds(rom, 0x10000, app, "app");
+    }
+  },
+});

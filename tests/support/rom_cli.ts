@@ -1,0 +1,101 @@
+/**
+ * Helpers shared by the tests that run espline against the genuine ROMs in
+ * the emulator (tests/rom_*.ts): the CLI in process, test data, and checks
+ * against the emulator's flash file.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { runCli } from "../../lib/cli/main.ts";
+import type { OutputSinks } from "../../lib/cli/output.ts";
+import type { RomInstance } from "./rom.ts";
+
+/** What one CLI run printed. */
+export interface CliRun {
+  /** Exit code. */
+  code: number;
+  /** Standard output. */
+  out: string;
+  /** Standard error. */
+  err: string;
+}
+
+/** Run espline's CLI in this process against `rom` (`--port` and `--before no-reset` added). */
+export async function romCli(rom: RomInstance, args: string[]): Promise<CliRun> {
+  let out = "";
+  let err = "";
+  const sinks: OutputSinks = {
+    stdout: (t) => (out += t),
+    stderr: (t) => (err += t),
+    isTerminal: false,
+  };
+  const code = await runCli(["--port", rom.url, "--before", "no-reset", ...args], { sinks });
+  return { code, out, err };
+}
+
+/** {@link romCli} that must succeed; returns stdout. */
+export async function romCliOk(rom: RomInstance, args: string[]): Promise<string> {
+  const r = await romCli(rom, args);
+  assert.equal(r.code, 0, `espline ${args.join(" ")} failed:\n${r.out}\n${r.err}`);
+  return r.out;
+}
+
+/** Bytes that do not compress (xorshift32 from `seed`). */
+export function randomBytes(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Bytes that compress well, with some noise (so not all runs are equal). */
+export function textBytes(size: number, seed: number): Uint8Array {
+  const noise = randomBytes(size, seed);
+  const out = new Uint8Array(size);
+  const word = new TextEncoder().encode("espline on the genuine ROM; ");
+  for (let i = 0; i < size; i++) out[i] = i % 61 === 0 ? noise[i] : word[i % word.length];
+  return out;
+}
+
+/** Assert that the emulator's flash file holds `data` at `address` (what the chip really programmed). */
+export async function assertFlashHolds(
+  rom: RomInstance,
+  address: number,
+  data: Uint8Array,
+  what = "data",
+): Promise<void> {
+  const flash = await rom.readFlash();
+  const got = flash.subarray(address, address + data.length);
+  const diff = got.findIndex((b, i) => b !== data[i]);
+  assert.equal(
+    diff,
+    -1,
+    `${what} at 0x${address.toString(16)}: the flash file differs first at +0x${diff.toString(16)}`,
+  );
+}
+
+/** Assert that the flash file is erased (0xFF) over `size` bytes at `address`. */
+export async function assertFlashErased(
+  rom: RomInstance,
+  address: number,
+  size: number,
+): Promise<void> {
+  const flash = await rom.readFlash();
+  const notErased = flash.subarray(address, address + size).findIndex((b) => b !== 0xff);
+  assert.equal(notErased, -1, `0x${address.toString(16)}+0x${size.toString(16)} is not erased`);
+}
+
+/** A temporary folder for files the CLI reads or writes; removed by `await using`. */
+export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "espline-rom-test-" });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
+  };
+}
