@@ -20,6 +20,12 @@ import {
 import { connect } from "../lib/device/device.ts";
 import { runStation } from "../lib/station/runner.ts";
 import { writeFlashResilient } from "../lib/station/recovery.ts";
+import { openTransport } from "../lib/transport/open.ts";
+import { LoaderSession } from "../lib/loader/session.ts";
+import { Op, u32le } from "../lib/protocol/packet.ts";
+import { LoaderStatusError } from "../lib/protocol/status.ts";
+import { TimeoutError } from "../lib/errors.ts";
+import { flashMd5, md5Hex } from "../lib/flash/common.ts";
 
 const needs = [emulator()];
 const MAC = DEFAULT_ROM_MAC.esp32; // 24:0a:c4:12:34:56, with a correct CRC in the eFuse
@@ -221,6 +227,37 @@ externalTest({
     for (const rom of [a, b]) {
       await assertFlashHolds(rom, 0x8000, table, "partition table");
       await assertFlashHolds(rom, 0x10000, app, "app");
+    }
+  },
+});
+
+externalTest({
+  name:
+    "ESP32 ROM habits: an unsupported command after SYNC (eight error frames) and a late answer leave the next commands their own answers",
+  needs,
+  async fn() {
+    await using rom = await startRom("esp32");
+    const transport = await openTransport(rom.url, { baud: 115200 });
+    const s = await LoaderSession.connect(transport, { before: "no-reset", connectAttempts: 2 });
+    try {
+      assert.equal(s.chip.key, "esp32");
+      const magic = await s.readReg(0x40001000);
+      await s.sync(); // the ROM now repeats its next error answer eight times
+      const err = await s.command(0x55).then(() => null, (e) => e);
+      assert.ok(err instanceof LoaderStatusError, String(err));
+      assert.equal(err.status, 0x0105);
+      for (let i = 0; i < 3; i++) assert.equal(await s.readReg(0x40001000), magic);
+      // An MD5 of 1 MiB takes the ROM far longer than 20 ms: its answer comes after the timeout.
+      await s.spiAttach();
+      const late = await s.command(Op.SPI_FLASH_MD5, u32le(0, 0x100000, 0, 0), {
+        timeoutMs: 20,
+        payloadLength: 32,
+      }).then(() => null, (e) => e);
+      assert.ok(late instanceof TimeoutError, String(late));
+      assert.equal(await s.readReg(0x40001000), magic);
+      assert.equal(await flashMd5(s, 0, 0x1000), md5Hex(new Uint8Array(0x1000).fill(0xff)));
+    } finally {
+      await s.close();
     }
   },
 });
