@@ -46,3 +46,38 @@ Deno.test("a block's answer is given time to cross the wire at the current baud,
   assert.ok(receiveMs(16408, 115200) > 4000);
   assert.ok(receiveMs(16408, 921600) < 600);
 });
+
+Deno.test("a padded image on a blank chip: the flash is read once to compare, 0xFF sectors are left alone", async () => {
+  const port = openSimPort({ chip: "esp32", flashSize: 4 * 1024 * 1024 });
+  const sent: number[] = [];
+  const s = await LoaderSession.connect(port, {
+    connectAttempts: 2,
+    trace: true,
+    onEvent: (e) => {
+      // Requests start with C0 00 OP.
+      if (e.type === "trace" && e.direction === "out" && e.bytes[1] === 0x00) sent.push(e.bytes[2]);
+    },
+  });
+  try {
+    await s.runStub();
+    const img = new Uint8Array(0x40000).fill(0xff);
+    img.set(random(0x6000, 3), 0);
+    img.set(random(0x1000, 4), 0x30000);
+    sent.length = 0;
+    const r = await writeFlash(s, [{ address: 0x100000, data: img }], { flashSize: 4 << 20 });
+    assert.ok(r.verified);
+    const count = (op: number) => sent.filter((o) => o === op).length;
+    assert.equal(count(0x13), 4 + 1, "one MD5 per 64 KiB chunk, then one to verify");
+    assert.equal(count(0xd1), 0, "no erase of sectors that are blank already");
+    // Raw blocks are padded to 16 KiB: two for the first 24 KiB, one for the last 4 KiB.
+    assert.equal(r.bytesOnWire, 3 * 0x4000, "only the data sectors go over the wire");
+    assert.deepEqual(await readFlash(s, { address: 0x100000, size: img.length }), img);
+    // Written again unchanged: the same four chunk MD5s, nothing else.
+    sent.length = 0;
+    const again = await writeFlash(s, [{ address: 0x100000, data: img }], { flashSize: 4 << 20 });
+    assert.equal(again.skipped, 1);
+    assert.deepEqual(sent, [0x13, 0x13, 0x13, 0x13]);
+  } finally {
+    await s.close();
+  }
+});

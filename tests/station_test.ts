@@ -120,7 +120,7 @@ Deno.test("a port that cannot be opened fails at the connect stage with a typed 
 Deno.test("a write disturbed by brown-out resets recovers and the journal records the recovery", async () => {
   const { journal, records } = memoryJournal();
   const big = new Uint8Array(200_000).map((_, i) => (i * 7 + (i >> 9)) & 0xff);
-  const summary = await runStation(["sim://esp32?seed=3&reset=0.2"], async ({ device, record }) => {
+  const summary = await runStation(["sim://esp32?seed=2&reset=0.2"], async ({ device, record }) => {
     const r = await writeFlashResilient(device, [{ address: 0x10000, data: big }], {
       attempts: 6,
       onRecovery: (e) => record?.event("recovery", `${e.error.code} at ${e.baud}`),

@@ -348,6 +348,7 @@ export const ERASED_RUN_MIN = 0x10000;
 export function splitErasedRuns(
   data: Uint8Array,
   span: { offset: number; length: number },
+  minRun: number = ERASED_RUN_MIN,
 ): { offset: number; length: number; erased: boolean }[] {
   const end = span.offset + span.length;
   const out: { offset: number; length: number; erased: boolean }[] = [];
@@ -372,14 +373,14 @@ export function splitErasedRuns(
       if (runStart < 0) runStart = s;
       continue;
     }
-    if (runStart >= 0 && s - runStart >= ERASED_RUN_MIN) {
+    if (runStart >= 0 && s - runStart >= minRun) {
       flushWrite(runStart);
       out.push({ offset: runStart, length: s - runStart, erased: true });
       pos = s;
     }
     runStart = -1;
   }
-  if (runStart >= 0 && end - runStart >= ERASED_RUN_MIN) {
+  if (runStart >= 0 && end - runStart >= minRun) {
     flushWrite(runStart);
     out.push({ offset: runStart, length: end - runStart, erased: true });
     pos = end;
@@ -388,25 +389,53 @@ export function splitErasedRuns(
   return out;
 }
 
-/** Spans of changed chunks, merged when adjacent. */
+/** A part of a region to bring to the new data; `blank` when the chip holds only 0xFF there. */
+interface ChangedSpan {
+  /** Offset in the region. */
+  offset: number;
+  /** Length in bytes. */
+  length: number;
+  /** The flash there is erased already: its 0xFF sectors need nothing. */
+  blank: boolean;
+}
+
+/** MD5s of all-0xFF runs by length (the flash's erased state), cached. */
+const blankMd5s = new Map<number, string>();
+function blankMd5(length: number): string {
+  let m = blankMd5s.get(length);
+  if (!m) {
+    m = md5Hex(new Uint8Array(length).fill(0xff));
+    blankMd5s.set(length, m);
+  }
+  return m;
+}
+
+/**
+ * Compare a region with the chip chunk by chunk (one MD5 each, so the flash
+ * is read once): chunks that match are left alone, chunks the chip holds
+ * erased are marked blank (their 0xFF sectors need no work), the others
+ * are rewritten. Adjacent changed chunks of the same kind are merged.
+ */
 async function changedSpans(
   session: LoaderSession,
   address: number,
   data: Uint8Array,
   chunkSize: number,
   signal?: AbortSignal,
-): Promise<{ spans: { offset: number; length: number }[]; chunks: number }> {
-  const spans: { offset: number; length: number }[] = [];
+): Promise<{ spans: ChangedSpan[]; chunks: number }> {
+  const spans: ChangedSpan[] = [];
   let chunks = 0;
   for (let off = 0; off < data.length; off += chunkSize) {
     throwIfAborted(signal);
     const piece = data.subarray(off, off + chunkSize);
     chunks++;
-    const same = (await flashMd5(session, address + off, piece.length)) === md5Hex(piece);
-    if (same) continue;
+    const chip = await flashMd5(session, address + off, piece.length);
+    if (chip === md5Hex(piece)) continue;
+    const blank = chip === blankMd5(piece.length);
     const last = spans[spans.length - 1];
-    if (last && last.offset + last.length === off) last.length += piece.length;
-    else spans.push({ offset: off, length: piece.length });
+    if (last && last.offset + last.length === off && last.blank === blank) {
+      last.length += piece.length;
+    } else spans.push({ offset: off, length: piece.length, blank });
   }
   return { spans, chunks };
 }
@@ -479,31 +508,59 @@ export async function writeFlash(
         done,
         total: data.length,
       });
-    let spans = [{ offset: 0, length: data.length }];
+    // After erase-all the whole region is blank.
+    let spans: ChangedSpan[] = [{ offset: 0, length: data.length, blank: !!options.eraseAll }];
     if (skip && !options.eraseAll) {
       emit("compare", `Comparing ${name} at ${hex32(region.address)}`, 0);
-      if ((await flashMd5(session, region.address, data.length)) === md5) {
+      if (chunkSize > 0 && data.length > chunkSize) {
+        // Chunk by chunk: the same flash reads tell "unchanged" (no chunk
+        // differs), which chunks to rewrite and which are blank already.
+        const diff = await changedSpans(session, region.address, data, chunkSize, options.signal);
+        spans = diff.spans;
+        report.chunksTotal = diff.chunks;
+        report.chunksWritten = spans.reduce((n, s) => n + Math.ceil(s.length / chunkSize), 0);
+        if (report.chunksWritten < report.chunksTotal) report.action = "patched";
+      } else {
+        const chip = await flashMd5(session, region.address, data.length);
+        spans = chip === md5
+          ? []
+          : [{ offset: 0, length: data.length, blank: chip === blankMd5(data.length) }];
+      }
+      if (spans.length === 0) {
         report.action = "skipped";
+        report.chunksWritten = 0;
         report.verified = true;
         report.seconds = (performance.now() - t0) / 1000;
         emit("compare", `Comparing ${name} at ${hex32(region.address)}`, data.length);
         reports.push(report);
         continue;
       }
-      if (chunkSize > 0 && data.length > chunkSize) {
-        const diff = await changedSpans(session, region.address, data, chunkSize, options.signal);
-        spans = diff.spans;
-        report.chunksTotal = diff.chunks;
-        report.chunksWritten = spans.reduce((n, s) => n + Math.ceil(s.length / chunkSize), 0);
-        if (report.chunksWritten < report.chunksTotal) report.action = "patched";
-      }
     }
     let doneBefore = 0;
     const canEraseRegion = session.isStub || session.chip.key !== "esp8266";
-    const pieces = spans.flatMap((span) =>
-      canEraseRegion ? splitErasedRuns(data, span) : [{ ...span, erased: false }]
-    );
+    const pieces = spans.flatMap((span) => {
+      // On blank flash, whole 0xFF sectors of the data are already in place:
+      // neither written nor erased.
+      if (span.blank) {
+        return splitErasedRuns(data, span, FLASH_SECTOR_SIZE).map((p) => ({
+          ...p,
+          inPlace: p.erased,
+        }));
+      }
+      const split = canEraseRegion ? splitErasedRuns(data, span) : [{ ...span, erased: false }];
+      return split.map((p) => ({ ...p, inPlace: false }));
+    });
     for (const span of pieces) {
+      if (span.inPlace) {
+        doneBefore += span.length;
+        report.bytesWritten += span.length;
+        emit(
+          "write",
+          `Skipping erased ${name} at ${hex32(region.address + span.offset)}`,
+          doneBefore,
+        );
+        continue;
+      }
       if (span.erased) {
         // A run of whole sectors that are all 0xFF: erasing gives the same
         // result as writing, without sending or programming a byte.
