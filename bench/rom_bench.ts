@@ -28,6 +28,7 @@ import { parseArgs } from "node:util";
 import { ESPTOOL_DIR, ESPTOOL_STUB_DIR, FIXTURES_DIR, PYTHON } from "../tests/support/external.ts";
 import { emulator, esptool, fixtures } from "../tests/support/external.ts";
 import { type RomInstance, startRom } from "../tests/support/rom.ts";
+import { randomBytes } from "../tests/support/rom_cli.ts";
 
 /** One image of the bench. */
 interface BenchImage {
@@ -67,18 +68,6 @@ export interface RomBenchCell {
   ratio: number;
   /** espline writing the same image again (skip-unchanged), seconds. */
   reflash: number;
-}
-
-function randomImage(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
 }
 
 async function appImage(): Promise<Uint8Array> {
@@ -185,7 +174,7 @@ export async function runRomBench(options: RomBenchOptions = {}): Promise<RomBen
   const bauds = options.bauds ?? [115200, 921600];
   const stub = options.stub ?? "esptool";
   const all: BenchImage[] = [
-    { name: "random 256 KiB", address: 0x10000, data: randomImage(256 * 1024, 1) },
+    { name: "random 256 KiB", address: 0x10000, data: randomBytes(256 * 1024, 1) },
     { name: "app 1 MiB", address: 0x0, data: await appImage() },
   ];
   const wanted = options.images ?? ["random", "app"];

@@ -3,18 +3,9 @@ import { openSimPort } from "../lib/sim/sim_port.ts";
 import { LoaderSession } from "../lib/loader/session.ts";
 import { receiveMs, writeFlash } from "../lib/flash/write.ts";
 import { readFlash } from "../lib/flash/read.ts";
-
-function random(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+import { randomBytes } from "./support/rom_cli.ts";
+import { FakeRom } from "../lib/loader/fake_rom_test_util.ts";
+import { Op } from "../lib/protocol/packet.ts";
 
 for (const stub of [true, false]) {
   Deno.test(`incompressible data is sent raw, not deflated (${stub ? "stub" : "ROM"}), and lands intact`, async () => {
@@ -22,7 +13,7 @@ for (const stub of [true, false]) {
     const s = await LoaderSession.connect(port, { connectAttempts: 2 });
     try {
       if (stub) await s.runStub();
-      const data = random(40_000, 11);
+      const data = randomBytes(40_000, 11);
       const r = await writeFlash(s, [{ address: 0x20000, data, name: "random.bin" }]);
       // Deflating random bytes makes them longer; raw blocks carry exactly the data
       // (the last block padded to the block size).
@@ -61,8 +52,8 @@ Deno.test("a padded image on a blank chip: the flash is read once to compare, 0x
   try {
     await s.runStub();
     const img = new Uint8Array(0x40000).fill(0xff);
-    img.set(random(0x6000, 3), 0);
-    img.set(random(0x1000, 4), 0x30000);
+    img.set(randomBytes(0x6000, 3), 0);
+    img.set(randomBytes(0x1000, 4), 0x30000);
     sent.length = 0;
     const r = await writeFlash(s, [{ address: 0x100000, data: img }], { flashSize: 4 << 20 });
     assert.ok(r.verified);
@@ -80,4 +71,20 @@ Deno.test("a padded image on a blank chip: the flash is read once to compare, 0x
   } finally {
     await s.close();
   }
+});
+
+Deno.test("a data block spoiled on the wire (invalid message, bad checksum) is sent again", async () => {
+  const rom = new FakeRom({ regs: new Map([[0x40001000, 0x00f01d83]]) }); // ESP32 magic
+  const s = await LoaderSession.connect(rom, { before: "no-reset", connectAttempts: 1 });
+  rom.failures.set(Op.FLASH_DATA, [0x05, 0x07]);
+  const data = new Uint8Array(0x800).fill(0x5a);
+  const r = await writeFlash(s, [{ address: 0x10000, data }], {
+    flashSize: 4 << 20,
+    compress: false,
+    skipUnchanged: false,
+    verify: false,
+  });
+  assert.equal(r.bytesWritten, data.length);
+  // Two blocks of 0x400 for the ROM: the first sent three times, the second once.
+  assert.equal(rom.requests.filter((op) => op === Op.FLASH_DATA).length, 4);
 });

@@ -22,8 +22,8 @@ import { DEFAULT_ROM_MAC, startRom } from "./support/rom.ts";
 import {
   assertFlashErased,
   assertFlashHolds,
-  randomBytes,
   romCliOk,
+  romLoaderCliRound,
   tempDir,
   textBytes,
 } from "./support/rom_cli.ts";
@@ -37,36 +37,7 @@ externalTest({
   needs: [emulator()],
   async fn() {
     await using rom = await startRom("esp32c3");
-    await using dir = await tempDir();
-    const rom1 = ["--no-stub", "--after", "no-reset"];
-    assert.match(await romCliOk(rom, [...rom1, "read-mac"]), new RegExp(`^MAC: ${MAC}$`, "m"));
-    const id = await romCliOk(rom, [...rom1, "chip-id"]);
-    assert.match(id, /^Chip type: +ESP32-C3/m);
-    assert.match(id, /^Crystal frequency: +40MHz$/m);
-    assert.match(await romCliOk(rom, [...rom1, "flash-id"]), /^Detected flash size: 4MB$/m);
-
-    const raw = randomBytes(6000, 21);
-    const text = textBytes(12000, 22);
-    await Deno.writeFile(`${dir.path}/raw.bin`, raw);
-    await Deno.writeFile(`${dir.path}/text.bin`, text);
-    await romCliOk(rom, [...rom1, "write-flash", "-u", "0x10000", `${dir.path}/raw.bin`]);
-    await romCliOk(rom, [...rom1, "write-flash", "-z", "0x20000", `${dir.path}/text.bin`]);
-    await assertFlashHolds(rom, 0x10000, raw, "uncompressed write through the ROM");
-    await assertFlashHolds(rom, 0x20000, text, "compressed write through the ROM");
-    await romCliOk(rom, [
-      ...rom1,
-      "verify-flash",
-      "0x10000",
-      `${dir.path}/raw.bin`,
-      "0x20000",
-      `${dir.path}/text.bin`,
-    ]);
-    // The C3 ROM serves READ_FLASH_SLOW (64 bytes a command), as esptool expects.
-    await romCliOk(rom, [...rom1, "read-flash", "0x10000", "2000", `${dir.path}/back.bin`]);
-    assert.deepEqual(await Deno.readFile(`${dir.path}/back.bin`), raw.subarray(0, 2000));
-    await romCliOk(rom, [...rom1, "erase-region", "0x10000", "0x2000"]);
-    await assertFlashErased(rom, 0x10000, 0x2000);
-    await assertFlashHolds(rom, 0x20000, text, "data outside the erased region");
+    await romLoaderCliRound(rom, { mac: MAC, chipType: /^Chip type: +ESP32-C3/m, seed: 21 });
   },
 });
 

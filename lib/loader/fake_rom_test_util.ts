@@ -16,6 +16,7 @@
  */
 
 import { SlipDecoder, slipEncode } from "../protocol/slip.ts";
+import { concatBytes } from "../protocol/packet.ts";
 import type { Transport } from "../transport/transport.ts";
 
 /** Options for {@link FakeRom}. */
@@ -47,6 +48,8 @@ export class FakeRom implements Transport {
   baud = 115200;
   /** Delay every answer to an opcode by this many ms (settable while running). */
   delayMs: Map<number, number>;
+  /** Per opcode, failure reasons to answer with (status `01 REASON`) before answering normally. */
+  readonly failures: Map<number, number[]> = new Map();
   /** Opcodes of the requests received, in order. */
   readonly requests: number[] = [];
   #decoder = new SlipDecoder();
@@ -87,6 +90,11 @@ export class FakeRom implements Transport {
     this.requests.push(op);
     const delayMs = this.delayMs.get(op) ?? 0;
     const ok = [0, 0, 0, 0];
+    const failure = this.failures.get(op)?.shift();
+    if (failure !== undefined) {
+      this.#answer(op, 0, [0x01, failure, 0, 0], 1, delayMs);
+      return;
+    }
     switch (op) {
       case 0x08: // SYNC
         this.#answer(op, SYNC_VALUE, ok, 8, delayMs);
@@ -97,6 +105,8 @@ export class FakeRom implements Transport {
         return;
       }
       case 0x09: // WRITE_REG
+      case 0x02: // FLASH_BEGIN
+      case 0x03: // FLASH_DATA
       case 0x0d: // SPI_ATTACH
       case 0x0b: // SPI_SET_PARAMS
         this.#answer(op, 0, ok, 1, delayMs);
@@ -126,14 +136,7 @@ export class FakeRom implements Transport {
     this.#out.sort((a, b) => a.due - b.due);
     const due = [];
     while (this.#out.length && this.#out[0].due <= now) due.push(this.#out.shift()!.bytes);
-    if (!due.length) return null;
-    const out = new Uint8Array(due.reduce((n, b) => n + b.length, 0));
-    let o = 0;
-    for (const b of due) {
-      out.set(b, o);
-      o += b.length;
-    }
-    return out;
+    return due.length ? concatBytes(...due) : null;
   }
 
   /** Transport.read: the bytes that are due, waiting up to `timeoutMs` for some. */

@@ -99,3 +99,59 @@ export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
     [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
   };
 }
+
+/** Options for {@link romLoaderCliRound}. */
+export interface RomLoaderRoundOptions {
+  /** The MAC burnt into the emulator's eFuse. */
+  mac: string;
+  /** What chip-id must say on its "Chip type" line. */
+  chipType: RegExp;
+  /** Seed for the test data. */
+  seed: number;
+}
+
+/**
+ * The round every emulated chip gets through its ROM loader (`--no-stub`),
+ * on one emulator: read-mac, chip-id (40 MHz crystal), flash-id, write-flash
+ * `-u` and `-z`, verify-flash, read-flash (READ_FLASH_SLOW), erase-region,
+ * each write and erase checked against the emulator's flash file.
+ */
+export async function romLoaderCliRound(
+  rom: RomInstance,
+  options: RomLoaderRoundOptions,
+): Promise<void> {
+  await using dir = await tempDir();
+  const loader = ["--no-stub", "--after", "no-reset"];
+  assert.match(
+    await romCliOk(rom, [...loader, "read-mac"]),
+    new RegExp(`^MAC: ${options.mac}$`, "m"),
+  );
+  const id = await romCliOk(rom, [...loader, "chip-id"]);
+  assert.match(id, options.chipType);
+  assert.match(id, /^Crystal frequency: +40MHz$/m);
+  assert.match(await romCliOk(rom, [...loader, "flash-id"]), /^Detected flash size: 4MB$/m);
+
+  const raw = randomBytes(6000, options.seed);
+  const text = textBytes(12000, options.seed + 1);
+  await Deno.writeFile(`${dir.path}/raw.bin`, raw);
+  await Deno.writeFile(`${dir.path}/text.bin`, text);
+  await romCliOk(rom, [...loader, "write-flash", "-u", "0x10000", `${dir.path}/raw.bin`]);
+  await romCliOk(rom, [...loader, "write-flash", "-z", "0x20000", `${dir.path}/text.bin`]);
+  await assertFlashHolds(rom, 0x10000, raw, "uncompressed write through the ROM");
+  await assertFlashHolds(rom, 0x20000, text, "compressed write through the ROM");
+  const verify = await romCliOk(rom, [
+    ...loader,
+    "verify-flash",
+    "0x10000",
+    `${dir.path}/raw.bin`,
+    "0x20000",
+    `${dir.path}/text.bin`,
+  ]);
+  assert.doesNotMatch(verify, /MISMATCH|FAILED/i);
+  // READ_FLASH_SLOW: 64 bytes a command, served by every ESP32-family ROM.
+  await romCliOk(rom, [...loader, "read-flash", "0x20000", "3000", `${dir.path}/back.bin`]);
+  assert.deepEqual(await Deno.readFile(`${dir.path}/back.bin`), text.subarray(0, 3000));
+  await romCliOk(rom, [...loader, "erase-region", "0x10000", "0x2000"]);
+  await assertFlashErased(rom, 0x10000, 0x2000);
+  await assertFlashHolds(rom, 0x20000, text, "data outside the erased region");
+}
