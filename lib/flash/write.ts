@@ -11,7 +11,7 @@ import { EsplineError, throwIfAborted, UsageError } from "../errors.ts";
 import { checksum, concatBytes, Op, u32le } from "../protocol/packet.ts";
 import { LoaderStatusError } from "../protocol/status.ts";
 import { CHIP_DETECT_MAGIC_REG_ADDR } from "../chips/index.ts";
-import type { LoaderSession } from "../loader/session.ts";
+import { type LoaderSession, SPOILED_BLOCK_STATUSES } from "../loader/session.ts";
 
 import {
   detectFlashSize,
@@ -197,14 +197,6 @@ export function esp8266RomEraseSize(offset: number, size: number): number {
 }
 
 const BLOCK_ATTEMPTS = 3;
-/**
- * Answers that mean the block was spoiled on the wire and not used, so the
- * same block can be sent again: a bad checksum (ROM 0x0107, stub 0xC100), and
- * a frame whose length came out wrong because bytes were lost (ROM 0x0105
- * "invalid message", stub 0xC000 "bad data length"; seen on the emulated ESP32
- * ROM at 921600 on a loaded host). esptool retries a block on any failure.
- */
-const BLOCK_RETRY_STATUSES = [0x0107, 0xc100, 0x0105, 0xc000];
 
 /** Bits on the wire per byte (start bit, 8 data bits, stop bit). */
 const BITS_PER_BYTE = 10;
@@ -236,7 +228,7 @@ async function sendBlock(
       await session.command(op, payload, { checksum: chk, timeoutMs, what });
       return;
     } catch (e) {
-      const retryable = e instanceof LoaderStatusError && BLOCK_RETRY_STATUSES.includes(e.status);
+      const retryable = e instanceof LoaderStatusError && SPOILED_BLOCK_STATUSES.includes(e.status);
       if (!retryable || attempt >= BLOCK_ATTEMPTS) throw e;
       session.log("debug", `${what}: ${(e as Error).message}; retrying block ${seq}`);
     }

@@ -104,6 +104,15 @@ export class FakeRom implements Transport {
         this.#answer(op, this.#options.regs?.get(addr) ?? 0, ok, 1, delayMs);
         return;
       }
+      case 0x06: // MEM_END: the answer, then the uploaded stub's greeting
+        this.#answer(op, 0, ok, 1, delayMs);
+        this.#out.push({
+          due: Date.now() + delayMs + 1,
+          bytes: slipEncode(new TextEncoder().encode("OHAI")),
+        });
+        return;
+      case 0x05: // MEM_BEGIN
+      case 0x07: // MEM_DATA
       case 0x09: // WRITE_REG
       case 0x02: // FLASH_BEGIN
       case 0x03: // FLASH_DATA

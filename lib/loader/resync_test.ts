@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { LoaderSession } from "./session.ts";
+import { LoaderSession, RAM_BLOCK_SIZE } from "./session.ts";
+import { loadStubImage } from "./stub.ts";
 import { readChipInfo } from "./info.ts";
 import { FakeRom } from "./fake_rom_test_util.ts";
 import { Op, u32le } from "../protocol/packet.ts";
@@ -89,4 +90,20 @@ Deno.test("the crystal is the one measured at connect time, not after the stub m
   regs.set(ESP32_UART_CLKDIV, 417);
   const info = await readChipInfo(s);
   assert.equal(info.crystalMhz, 40);
+});
+
+Deno.test("a stub block spoiled on the wire (the ROM's invalid-message answer) is sent again", async () => {
+  const rom = new FakeRom({ regs: esp32Regs() });
+  const s = await LoaderSession.connect(rom, { before: "no-reset", connectAttempts: 1 });
+  rom.failures.set(Op.MEM_DATA, [0x05]);
+  await s.runStub();
+  assert.ok(s.isStub);
+  const stub = await loadStubImage("esp32");
+  const expected = [stub.text, stub.data].reduce(
+    (n, seg) => n + (seg ? Math.ceil(seg.bytes.length / RAM_BLOCK_SIZE) : 0),
+    0,
+  );
+  // Every block once, the spoiled one twice.
+  assert.equal(rom.requests.filter((op) => op === Op.MEM_DATA).length, expected + 1);
+  assert.equal(await s.readReg(SOME_REG), 0xc4123456);
 });

@@ -575,15 +575,16 @@ export class LoaderSession {
   async commandWithRetry(
     op: number,
     data: Uint8Array,
-    options: CommandOptions & { attempts?: number } = {},
+    options: CommandOptions & { attempts?: number; retryStatuses?: readonly number[] } = {},
   ): Promise<CommandResult> {
     const attempts = options.attempts ?? 3;
+    const statuses = options.retryStatuses ?? BAD_CHECKSUM_STATUSES;
     for (let attempt = 1;; attempt++) {
       try {
         return await this.command(op, data, options);
       } catch (e) {
         const retryable = e instanceof TimeoutError ||
-          (e instanceof LoaderStatusError && (e.status === 0x0107 || e.status === 0xc100));
+          (e instanceof LoaderStatusError && statuses.includes(e.status));
         if (!retryable || attempt >= attempts) throw e;
         this.log("debug", `${options.what ?? opName(op)}: ${(e as Error).message}; retrying`);
       }
@@ -708,6 +709,7 @@ export class LoaderSession {
           {
             checksum: checksum(block),
             what: "write to RAM",
+            retryStatuses: SPOILED_BLOCK_STATUSES,
           },
         );
       }
@@ -874,6 +876,17 @@ export class LoaderSession {
     await this.close();
   }
 }
+
+/** A bad data checksum: the ROM's 0x0107, the stub's 0xC100 (esptool util.py). */
+const BAD_CHECKSUM_STATUSES: readonly number[] = [0x0107, 0xc100];
+/**
+ * Answers that mean a data block was spoiled on the wire and not used, so the
+ * same block can be sent again: a bad checksum, and a frame whose length came
+ * out wrong because bytes were lost (ROM 0x0105 "invalid message", stub
+ * 0xC000 "bad data length"; seen from the emulated ROMs on a loaded host).
+ * esptool retries a block on any failure.
+ */
+export const SPOILED_BLOCK_STATUSES: readonly number[] = [...BAD_CHECKSUM_STATUSES, 0x0105, 0xc000];
 
 /** Reason byte of the ROM's "invalid message" status (esptool ROM_INVALID_RECV_MSG). */
 const ROM_INVALID_REASON = 0x05;
