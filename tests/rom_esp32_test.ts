@@ -13,6 +13,7 @@ import {
   assertFlashErased,
   assertFlashHolds,
   randomBytes,
+  romBaudReadRound,
   romCliOk,
   romLoaderCliRound,
   tempDir,
@@ -123,26 +124,7 @@ externalTest({
   name: "ESP32 ROM, CLI --no-stub at 921600: the ROM's own baud change, then a read",
   needs,
   async fn() {
-    // Small requests only: the emulated ROM drops input bytes of long frames above 115200
-    // when the host is loaded (seen at 230400 and up), which says nothing about espline.
-    const data = randomBytes(4096, 921600);
-    const flash = new Uint8Array(0x70000).fill(0xff);
-    flash.set(data, 0x60000);
-    await using rom = await startRom("esp32", { flash });
-    await using dir = await tempDir();
-    const out = await romCliOk(rom, [
-      "--after",
-      "no-reset",
-      "--no-stub",
-      "-b",
-      "921600",
-      "read-flash",
-      "0x60000",
-      "4096",
-      `${dir.path}/back.bin`,
-    ]);
-    assert.match(out, /Baud rate: +921600/);
-    assert.deepEqual(await Deno.readFile(`${dir.path}/back.bin`), data);
+    await romBaudReadRound("esp32", 921600);
   },
 });
 

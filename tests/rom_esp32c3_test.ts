@@ -22,6 +22,7 @@ import { DEFAULT_ROM_MAC, startRom } from "./support/rom.ts";
 import {
   assertFlashErased,
   assertFlashHolds,
+  romBaudReadRound,
   romCliOk,
   romLoaderCliRound,
   tempDir,
@@ -91,26 +92,7 @@ externalTest({
   name: "ESP32-C3 ROM, CLI --no-stub at 460800: the ROM's own baud change, then a read",
   needs: [emulator()],
   async fn() {
-    // Small requests only: long frames through the ROM above 115200 lose bytes in the
-    // emulator when the host is loaded.
-    const data = textBytes(4096, 26);
-    const flash = new Uint8Array(0x80000).fill(0xff);
-    flash.set(data, 0x70000);
-    await using rom = await startRom("esp32c3", { flash });
-    await using dir = await tempDir();
-    const out = await romCliOk(rom, [
-      "--after",
-      "no-reset",
-      "--no-stub",
-      "-b",
-      "460800",
-      "read-flash",
-      "0x70000",
-      "4096",
-      `${dir.path}/back.bin`,
-    ]);
-    assert.match(out, /Baud rate: +460800/);
-    assert.deepEqual(await Deno.readFile(`${dir.path}/back.bin`), data);
+    await romBaudReadRound("esp32c3", 460800);
   },
 });
 
