@@ -92,6 +92,16 @@ async function timed(cmd: string, args: string[], env: Record<string, string> = 
   return seconds;
 }
 
+/** What both tools are told: the port, no reset before or after (socket://), the baud. */
+function portArgs(rom: RomInstance, baud: number): string[] {
+  return ["--port", rom.url, "--before", "no-reset", "--after", "no-reset", "-b", String(baud)];
+}
+
+/** The write-flash command and its arguments, the same for both tools. */
+function writeArgs(image: BenchImage, file: string): string[] {
+  return ["write-flash", ...KEEP_HEADER, `0x${image.address.toString(16)}`, file];
+}
+
 function esplineArgs(
   rom: RomInstance,
   baud: number,
@@ -103,40 +113,15 @@ function esplineArgs(
     "run",
     "-A",
     CLI,
-    "--port",
-    rom.url,
-    "--before",
-    "no-reset",
-    "--after",
-    "no-reset",
-    "-b",
-    String(baud),
+    ...portArgs(rom, baud),
     ...(stub === "esptool" ? ["--stub-dir", ESPTOOL_STUB_DIR] : []),
-    "write-flash",
-    "--force",
-    ...KEEP_HEADER,
-    `0x${image.address.toString(16)}`,
-    file,
+    // The app image carries an ESP32-S2 app: espline's pre-flight check would refuse it.
+    ...writeArgs(image, file).toSpliced(1, 0, "--force"),
   ];
 }
 
 function esptoolArgs(rom: RomInstance, baud: number, file: string, image: BenchImage) {
-  return [
-    "-m",
-    "esptool",
-    "--port",
-    rom.url,
-    "--before",
-    "no-reset",
-    "--after",
-    "no-reset",
-    "-b",
-    String(baud),
-    "write-flash",
-    ...KEEP_HEADER,
-    `0x${image.address.toString(16)}`,
-    file,
-  ];
+  return ["-m", "esptool", ...portArgs(rom, baud), ...writeArgs(image, file)];
 }
 
 async function checkFlash(rom: RomInstance, image: BenchImage, who: string): Promise<void> {
