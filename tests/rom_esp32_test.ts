@@ -63,8 +63,16 @@ externalTest({
     await Deno.writeFile(`${dir.path}/raw.bin`, raw);
     await romCliOk(rom, [...keep, "write-flash", "-z", "0x30000", `${dir.path}/text.bin`]);
     await romCliOk(rom, [...keep, "write-flash", "-u", "0x40000", `${dir.path}/raw.bin`]);
-    await assertFlashHolds(rom, 0x30000, text, "compressed write through the stub");
-    await assertFlashHolds(rom, 0x40000, raw, "uncompressed write through the stub");
+    await assertFlashHolds(rom, {
+      address: 0x30000,
+      data: text,
+      what: "compressed write through the stub",
+    });
+    await assertFlashHolds(rom, {
+      address: 0x40000,
+      data: raw,
+      what: "uncompressed write through the stub",
+    });
     await romCliOk(rom, [
       ...keep,
       "verify-flash",
@@ -77,10 +85,14 @@ externalTest({
     assert.deepEqual(await Deno.readFile(`${dir.path}/back.bin`), raw);
 
     await romCliOk(rom, [...keep, "erase-region", "0x40000", "0x5000"]);
-    await assertFlashErased(rom, 0x40000, 0x5000);
-    await assertFlashHolds(rom, 0x30000, text, "data outside the erased region");
+    await assertFlashErased(rom, { address: 0x40000, size: 0x5000 });
+    await assertFlashHolds(rom, {
+      address: 0x30000,
+      data: text,
+      what: "data outside the erased region",
+    });
     await romCliOk(rom, [...keep, "erase-flash"]);
-    await assertFlashErased(rom, 0, 4 * 1024 * 1024);
+    await assertFlashErased(rom, { address: 0, size: 4 * 1024 * 1024 });
 
     // Last, as the chip stays at the new rate: a baud change through the stub.
     const big = randomBytes(64 * 1024, 5);
@@ -94,7 +106,7 @@ externalTest({
       `${dir.path}/big.bin`,
     ]);
     assert.match(w, /Hash of data verified/);
-    await assertFlashHolds(rom, 0x50000, big, "write at 921600");
+    await assertFlashHolds(rom, { address: 0x50000, data: big, what: "write at 921600" });
   },
 });
 
@@ -116,7 +128,7 @@ externalTest({
       `${dir.path}/d.bin`,
     ]);
     assert.match(out, /Hash of data verified/);
-    await assertFlashHolds(rom, 0x60000, data, "write at 460800");
+    await assertFlashHolds(rom, { address: 0x60000, data: data, what: "write at 460800" });
   },
 });
 
@@ -154,8 +166,8 @@ externalTest({
       ]);
       assert.ok(report.verified);
       assert.ok(report.bytesOnWire < app.length + raw.length, "the app went compressed");
-      await assertFlashHolds(rom, 0x10000, app, "app");
-      await assertFlashHolds(rom, 0x80000, raw, "raw");
+      await assertFlashHolds(rom, { address: 0x10000, data: app, what: "app" });
+      await assertFlashHolds(rom, { address: 0x80000, data: raw, what: "raw" });
       // Written again unchanged: skipped, nothing on the wire.
       const again = await dev.writeFlash([{ address: 0x10000, data: app }]);
       assert.equal(again.skipped, 1);
@@ -163,9 +175,9 @@ externalTest({
       assert.ok((await dev.verifyFlash([{ address: 0x80000, data: raw }])).ok);
       assert.deepEqual(await dev.readFlash({ address: 0x80000, size: raw.length }), raw);
       await dev.eraseRegion({ address: 0x80000, size: 0x8000 });
-      await assertFlashErased(rom, 0x80000, 0x8000);
+      await assertFlashErased(rom, { address: 0x80000, size: 0x8000 });
       await dev.eraseFlash();
-      await assertFlashErased(rom, 0, 4 * 1024 * 1024);
+      await assertFlashErased(rom, { address: 0, size: 4 * 1024 * 1024 });
     } finally {
       await dev.close("no-reset");
     }
@@ -199,8 +211,8 @@ externalTest({
     assert.equal(macs.get(a.url), "24:0a:c4:00:00:01");
     assert.equal(macs.get(b.url), "24:0a:c4:00:00:02");
     for (const rom of [a, b]) {
-      await assertFlashHolds(rom, 0x8000, table, "partition table");
-      await assertFlashHolds(rom, 0x10000, app, "app");
+      await assertFlashHolds(rom, { address: 0x8000, data: table, what: "partition table" });
+      await assertFlashHolds(rom, { address: 0x10000, data: app, what: "app" });
     }
   },
 });

@@ -57,13 +57,21 @@ externalTest({
     const text = textBytes(40000, 23);
     await Deno.writeFile(`${dir.path}/text.bin`, text);
     await romCliOk(rom, [...keep, "write-flash", "-z", "0x30000", `${dir.path}/text.bin`]);
-    await assertFlashHolds(rom, 0x30000, text, "compressed write through the stub");
+    await assertFlashHolds(rom, {
+      address: 0x30000,
+      data: text,
+      what: "compressed write through the stub",
+    });
     await romCliOk(rom, [...keep, "verify-flash", "0x30000", `${dir.path}/text.bin`]);
     await romCliOk(rom, [...keep, "read-flash", "0x30000", "40000", `${dir.path}/back.bin`]);
     assert.deepEqual(await Deno.readFile(`${dir.path}/back.bin`), text);
     await romCliOk(rom, [...keep, "erase-region", "0x30000", "0x5000"]);
-    await assertFlashErased(rom, 0x30000, 0x5000);
-    await assertFlashHolds(rom, 0x35000, text.subarray(0x5000), "data past the erased region");
+    await assertFlashErased(rom, { address: 0x30000, size: 0x5000 });
+    await assertFlashHolds(rom, {
+      address: 0x35000,
+      data: text.subarray(0x5000),
+      what: "data past the erased region",
+    });
     // Last, as the chip stays at the new rate: a baud change through the stub, then a read.
     await romCliOk(rom, [
       ...keep,
@@ -84,7 +92,7 @@ externalTest({
   async fn() {
     await using rom = await startRom("esp32c3", { flash: textBytes(0x20000, 28) });
     await romCliOk(rom, ["--after", "no-reset", "--stub-dir", ESPTOOL_STUB_DIR, "erase-flash"]);
-    await assertFlashErased(rom, 0, 4 * 1024 * 1024);
+    await assertFlashErased(rom, { address: 0, size: 4 * 1024 * 1024 });
   },
 });
 
@@ -111,7 +119,7 @@ externalTest({
         assert.equal(info.stub, false);
         const r = await dev.writeFlash([{ address: 0x10000, data: app }]);
         assert.ok(r.verified);
-        await assertFlashHolds(rom, 0x10000, app, "app through the ROM");
+        await assertFlashHolds(rom, { address: 0x10000, data: app, what: "app through the ROM" });
       } finally {
         await dev.close("no-reset");
       }

@@ -339,6 +339,12 @@ async function writeSpan(
 /** Shortest run of all-0xFF sectors worth erasing instead of writing (16 sectors = 64 KiB). */
 export const ERASED_RUN_MIN = 0x10000;
 
+/** Options for {@link splitErasedRuns}. */
+export interface SplitErasedRunsOptions {
+  /** Shortest run of 0xFF sectors split off, bytes. Default {@link ERASED_RUN_MIN}. */
+  minRun?: number;
+}
+
 /**
  * Split a span into pieces to write and runs of whole 0xFF sectors (at least
  * {@link ERASED_RUN_MIN} long) to erase instead. Offsets are relative to the
@@ -347,8 +353,9 @@ export const ERASED_RUN_MIN = 0x10000;
 export function splitErasedRuns(
   data: Uint8Array,
   span: { offset: number; length: number },
-  minRun: number = ERASED_RUN_MIN,
+  options: SplitErasedRunsOptions = {},
 ): { offset: number; length: number; erased: boolean }[] {
+  const minRun = options.minRun ?? ERASED_RUN_MIN;
   const end = span.offset + span.length;
   const out: { offset: number; length: number; erased: boolean }[] = [];
   const isErased = (from: number, to: number) => {
@@ -541,7 +548,7 @@ export async function writeFlash(
       // On blank flash, whole 0xFF sectors of the data are already in place:
       // neither written nor erased.
       if (span.blank) {
-        return splitErasedRuns(data, span, FLASH_SECTOR_SIZE).map((p) => ({
+        return splitErasedRuns(data, span, { minRun: FLASH_SECTOR_SIZE }).map((p) => ({
           ...p,
           inPlace: p.erased,
         }));

@@ -66,10 +66,9 @@ export function textBytes(size: number, seed: number): Uint8Array {
 /** Assert that the emulator's flash file holds `data` at `address` (what the chip really programmed). */
 export async function assertFlashHolds(
   rom: RomInstance,
-  address: number,
-  data: Uint8Array,
-  what = "data",
+  expected: { address: number; data: Uint8Array; what?: string },
 ): Promise<void> {
+  const { address, data, what = "data" } = expected;
   const flash = await rom.readFlash();
   const got = flash.subarray(address, address + data.length);
   const diff = got.findIndex((b, i) => b !== data[i]);
@@ -83,9 +82,9 @@ export async function assertFlashHolds(
 /** Assert that the flash file is erased (0xFF) over `size` bytes at `address`. */
 export async function assertFlashErased(
   rom: RomInstance,
-  address: number,
-  size: number,
+  region: { address: number; size: number },
 ): Promise<void> {
+  const { address, size } = region;
   const flash = await rom.readFlash();
   const notErased = flash.subarray(address, address + size).findIndex((b) => b !== 0xff);
   assert.equal(notErased, -1, `0x${address.toString(16)}+0x${size.toString(16)} is not erased`);
@@ -137,8 +136,16 @@ export async function romLoaderCliRound(
   await Deno.writeFile(`${dir.path}/text.bin`, text);
   await romCliOk(rom, [...loader, "write-flash", "-u", "0x10000", `${dir.path}/raw.bin`]);
   await romCliOk(rom, [...loader, "write-flash", "-z", "0x20000", `${dir.path}/text.bin`]);
-  await assertFlashHolds(rom, 0x10000, raw, "uncompressed write through the ROM");
-  await assertFlashHolds(rom, 0x20000, text, "compressed write through the ROM");
+  await assertFlashHolds(rom, {
+    address: 0x10000,
+    data: raw,
+    what: "uncompressed write through the ROM",
+  });
+  await assertFlashHolds(rom, {
+    address: 0x20000,
+    data: text,
+    what: "compressed write through the ROM",
+  });
   const verify = await romCliOk(rom, [
     ...loader,
     "verify-flash",
@@ -152,8 +159,12 @@ export async function romLoaderCliRound(
   await romCliOk(rom, [...loader, "read-flash", "0x20000", "3000", `${dir.path}/back.bin`]);
   assert.deepEqual(await Deno.readFile(`${dir.path}/back.bin`), text.subarray(0, 3000));
   await romCliOk(rom, [...loader, "erase-region", "0x10000", "0x2000"]);
-  await assertFlashErased(rom, 0x10000, 0x2000);
-  await assertFlashHolds(rom, 0x20000, text, "data outside the erased region");
+  await assertFlashErased(rom, { address: 0x10000, size: 0x2000 });
+  await assertFlashHolds(rom, {
+    address: 0x20000,
+    data: text,
+    what: "data outside the erased region",
+  });
 }
 
 /**
