@@ -5,6 +5,7 @@
  *     deno task bench                 # 1 MiB and 4 MiB at 115200, 460800, 921600
  *     deno task bench --quick         # 1 MiB at 921600 only
  *     deno task bench --sizes 1 --bauds 921600,460800
+ *     deno task bench --rom           # espline vs esptool on the genuine ROM (bench/rom_bench.ts)
  *
  * Prints, for a forced full write (`--no-skip`): seconds, effective kbit/s,
  * the compression ratio and the ratio of the time to the wire limit
@@ -136,7 +137,11 @@ async function parallel(data: Uint8Array, baud: number, boards: number): Promise
   return (performance.now() - t0) / 1000;
 }
 
-if (import.meta.main) {
+if (import.meta.main && Deno.args.includes("--rom")) {
+  // The side-by-side with esptool on the genuine ROM (same as `deno task bench:rom`).
+  const { romBenchOptions, runRomBench } = await import("./rom_bench.ts");
+  await runRomBench(romBenchOptions(Deno.args));
+} else if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
     options: {

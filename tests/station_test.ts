@@ -123,8 +123,14 @@ Deno.test("a port that cannot be opened fails at the connect stage with a typed 
 
 Deno.test("a write disturbed by brown-out resets recovers and the journal records the recovery", async () => {
   const { journal, records } = memoryJournal();
-  const big = new Uint8Array(200_000).map((_, i) => (i * 7 + (i >> 9)) & 0xff);
-  const summary = await runStation(["sim://esp32?seed=3&reset=0.2"], async ({ device }) => {
+  // Incompressible (an LCG's high bytes), so the write is a dozen blocks: each draws a possible
+  // reset (seed 1 resets at least once in this sequence; if a change to the command sequence
+  // moves the draws so none does, pick another seed: the test says "a reset happened").
+  let x = 12345;
+  const big = new Uint8Array(200_000).map(() =>
+    (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24
+  );
+  const summary = await runStation(["sim://esp32?seed=1&reset=0.1"], async ({ device }) => {
     // Writes in a station resume after faults by default; here with more attempts.
     const r = await device.flash([{ address: 0x10000, data: big }], { resume: { attempts: 6 } });
     assert.ok(r.recoveries.length > 0, "a reset happened");

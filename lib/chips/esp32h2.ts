@@ -87,7 +87,7 @@ export const ESP32H2: ChipFamily = {
   stubName: "esp32h2",
   romFlashWriteSize: ROM_FLASH_WRITE_SIZE,
   romSupportsCompressed: true,
-  romReadFlash: false,
+  romReadFlash: true, // READ_FLASH_SLOW: esptool ESP32ROM.read_flash_slow, inherited by this ROM class; served by the genuine ESP32-C3 ROM
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

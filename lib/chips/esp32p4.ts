@@ -97,7 +97,7 @@ export const ESP32P4: ChipFamily = {
     revision.major < NEW_STUB_MIN_MAJOR ? "esp32p4-rev1" : "esp32p4",
   romFlashWriteSize: ROM_FLASH_WRITE_SIZE,
   romSupportsCompressed: true,
-  romReadFlash: false,
+  romReadFlash: true, // READ_FLASH_SLOW: esptool ESP32ROM.read_flash_slow, inherited by this ROM class; served by the genuine ESP32-C3 ROM
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

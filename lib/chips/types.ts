@@ -79,7 +79,7 @@ export interface ChipFamily {
   romFlashWriteSize: number;
   /** Whether the ROM implements FLASH_DEFL_* (false on ESP8266). */
   romSupportsCompressed: boolean;
-  /** Whether the ROM implements READ_FLASH slowly through READ_FLASH_SLOW (ESP8266/ESP32 only), else none. */
+  /** Whether the ROM serves READ_FLASH_SLOW (64 bytes per command): every ESP32-family ROM (esptool ESP32ROM.read_flash_slow, which all later ROM classes inherit; the genuine ESP32 and ESP32-C3 ROMs answer it), not the ESP8266. */
   romReadFlash: boolean;
   /** SPI controller registers for raw flash commands (JEDEC id, status). */
   spi: SpiRegisters;

@@ -61,6 +61,12 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
     help: "connection attempts, 0 = forever (default 7)",
   },
   "no-stub": { type: "boolean", help: "use the ROM loader only, without the flasher stub" },
+  "stub-dir": {
+    type: "string",
+    valueName: "DIR",
+    help:
+      "flasher stubs from DIR (esptool 5's esptool/targets/stub_flasher/2) or auto (an installed esptool 5); default esptool-js's (env ESPLINE_STUB_DIR)",
+  },
   "port-filter": {
     type: "string",
     valueName: "FILTER",
@@ -111,6 +117,7 @@ function globalOptions(values: Record<string, unknown>, resetConfig: ResetConfig
     after: parseAfter((values.after as string | undefined) ?? "hard-reset"),
     connectAttempts: attempts,
     stub: !values["no-stub"],
+    stubDir: (values["stub-dir"] as string | undefined) ?? env("ESPLINE_STUB_DIR"),
     portFilter: values["port-filter"] as string | undefined,
     trace: Boolean(values.trace),
     resetConfig,

@@ -56,75 +56,90 @@ export async function readFlash(
   if (!session.isStub) return await readFlashRom(session, address, size, emit, options.signal);
   const blockSize = options.blockSize ?? FLASH_SECTOR_SIZE;
   const inFlight = options.maxInFlight ?? 64;
-  return await session.exclusive(async () => {
-    // The command and its stream must not interleave with other commands.
-    await session.writeFrame(
-      encodeRequest(Op.READ_FLASH, u32le(address, size, blockSize, inFlight)),
+  return await session.exclusive(() =>
+    readStream(session, address, size, blockSize, inFlight, emit, options.signal).catch((e) => {
+      // The chip may still be streaming: drain it before the next command.
+      session.requestResync("an interrupted flash read");
+      throw e;
+    })
+  );
+}
+
+/** READ_FLASH through the stub: the command, then the acknowledged block stream and its MD5. */
+async function readStream(
+  session: LoaderSession,
+  address: number,
+  size: number,
+  blockSize: number,
+  inFlight: number,
+  emit: (done: number) => void,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
+  // The command and its stream must not interleave with other commands.
+  await session.writeFrame(
+    encodeRequest(Op.READ_FLASH, u32le(address, size, blockSize, inFlight)),
+  );
+  const out = new Uint8Array(size);
+  let got = 0;
+  let answered = false;
+  while (!answered) {
+    const frame = await session.readFrame(3000);
+    if (!frame) throw new TimeoutError(`no answer to READ_FLASH at ${hex32(address)}`);
+    if (frame.length >= 10 && frame[0] === 0x01 && frame[1] === Op.READ_FLASH) {
+      if (frame[8] !== 0) {
+        throw new EsplineError(
+          "E_READ_FAILED",
+          `the chip refused to read ${hex32(address)}+${size} (status 0x${frame[9].toString(16)})`,
+        );
+      }
+      answered = true;
+    }
+  }
+  while (got < size) {
+    throwIfAborted(signal);
+    const frame = await session.readFrame(3000);
+    if (!frame) {
+      throw new TimeoutError(
+        `flash read stalled at ${hex32(address + got)} (${got} of ${size} bytes)`,
+      );
+    }
+    if (got + frame.length > size) {
+      throw new EsplineError(
+        "E_READ_CORRUPT",
+        `the chip sent more data than asked for at ${hex32(address + got)}`,
+      );
+    }
+    if (got + frame.length < size && frame.length !== blockSize) {
+      throw new EsplineError(
+        "E_READ_CORRUPT",
+        `corrupt read: expected a ${blockSize}-byte block at ${
+          hex32(address + got)
+        }, got ${frame.length} bytes; retry, or lower the baud rate`,
+      );
+    }
+    out.set(frame, got);
+    got += frame.length;
+    await session.writeFrame(u32le(got));
+    emit(got);
+  }
+  const digest = await session.readFrame(3000);
+  if (!digest || digest.length !== 16) {
+    throw new EsplineError(
+      "E_READ_CORRUPT",
+      "the chip did not send the MD5 that closes a flash read; retry",
     );
-    const out = new Uint8Array(size);
-    let got = 0;
-    let answered = false;
-    while (!answered) {
-      const frame = await session.readFrame(3000);
-      if (!frame) throw new TimeoutError(`no answer to READ_FLASH at ${hex32(address)}`);
-      if (frame.length >= 10 && frame[0] === 0x01 && frame[1] === Op.READ_FLASH) {
-        if (frame[8] !== 0) {
-          throw new EsplineError(
-            "E_READ_FAILED",
-            `the chip refused to read ${hex32(address)}+${size} (status 0x${
-              frame[9].toString(16)
-            })`,
-          );
-        }
-        answered = true;
-      }
-    }
-    while (got < size) {
-      throwIfAborted(options.signal);
-      const frame = await session.readFrame(3000);
-      if (!frame) {
-        throw new TimeoutError(
-          `flash read stalled at ${hex32(address + got)} (${got} of ${size} bytes)`,
-        );
-      }
-      if (got + frame.length > size) {
-        throw new EsplineError(
-          "E_READ_CORRUPT",
-          `the chip sent more data than asked for at ${hex32(address + got)}`,
-        );
-      }
-      if (got + frame.length < size && frame.length !== blockSize) {
-        throw new EsplineError(
-          "E_READ_CORRUPT",
-          `corrupt read: expected a ${blockSize}-byte block at ${
-            hex32(address + got)
-          }, got ${frame.length} bytes; retry, or lower the baud rate`,
-        );
-      }
-      out.set(frame, got);
-      got += frame.length;
-      await session.writeFrame(u32le(got));
-      emit(got);
-    }
-    const digest = await session.readFrame(3000);
-    if (!digest || digest.length !== 16) {
-      throw new EsplineError(
-        "E_READ_CORRUPT",
-        "the chip did not send the MD5 that closes a flash read; retry",
-      );
-    }
-    const expected = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-    const actual = md5Hex(out);
-    if (expected !== actual) {
-      throw new EsplineError(
-        "E_READ_CORRUPT",
-        `data read from ${
-          hex32(address)
-        } does not match the chip's MD5 (${expected} vs ${actual}): bytes were corrupted in transit; retry, or lower the baud rate`,
-      );
-    }
-    return out;
-  });
+  }
+  const expected = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  const actual = md5Hex(out);
+  if (expected !== actual) {
+    throw new EsplineError(
+      "E_READ_CORRUPT",
+      `data read from ${
+        hex32(address)
+      } does not match the chip's MD5 (${expected} vs ${actual}): bytes were corrupted in transit; retry, or lower the baud rate`,
+    );
+  }
+  return out;
 }
 
 async function readFlashRom(

@@ -11,7 +11,7 @@ import { EsplineError, throwIfAborted, UsageError } from "../errors.ts";
 import { checksum, concatBytes, Op, u32le } from "../protocol/packet.ts";
 import { LoaderStatusError } from "../protocol/status.ts";
 import { CHIP_DETECT_MAGIC_REG_ADDR } from "../chips/index.ts";
-import type { LoaderSession } from "../loader/session.ts";
+import { type LoaderSession, SPOILED_BLOCK_STATUSES } from "../loader/session.ts";
 
 import {
   detectFlashSize,
@@ -198,6 +198,21 @@ export function esp8266RomEraseSize(offset: number, size: number): number {
 
 const BLOCK_ATTEMPTS = 3;
 
+/** Bits on the wire per byte (start bit, 8 data bits, stop bit). */
+const BITS_PER_BYTE = 10;
+/**
+ * How much slower than the line a loader may take in a block: the legacy
+ * stub on the emulated ESP32 reads its input at about 40 % of the line rate
+ * (16 KiB blocks take 3.1 s at 115200), so the block answer can come well
+ * after the wire time. Three times the wire time covers it.
+ */
+const RECEIVE_SLACK = 3;
+
+/** Time the loader may need to receive `bytes` at the session's baud rate, ms, with slack. */
+export function receiveMs(bytes: number, baud: number): number {
+  return Math.ceil((bytes * BITS_PER_BYTE * 1000 * RECEIVE_SLACK) / baud);
+}
+
 async function sendBlock(
   session: LoaderSession,
   op: number,
@@ -213,8 +228,7 @@ async function sendBlock(
       await session.command(op, payload, { checksum: chk, timeoutMs, what });
       return;
     } catch (e) {
-      const retryable = e instanceof LoaderStatusError &&
-        (e.status === 0x0107 || e.status === 0xc100);
+      const retryable = e instanceof LoaderStatusError && SPOILED_BLOCK_STATUSES.includes(e.status);
       if (!retryable || attempt >= BLOCK_ATTEMPTS) throw e;
       session.log("debug", `${what}: ${(e as Error).message}; retrying block ${seq}`);
     }
@@ -234,9 +248,18 @@ async function writeSpan(
   const encFlag = romTakesEncryptFlag(session) ? u32le(0) : new Uint8Array(0);
   let wire = 0;
   let lastRatio = 1;
-  if (compress) {
-    // zlib format (header + Adler-32), as esptool sends it (zlib.compress level 9).
-    const comp = zlibSync(data, { level: 9 });
+  const baud = session.transport.baud;
+  // zlib format (header + Adler-32), as esptool sends it (zlib.compress level 9).
+  const comp = compress ? zlibSync(data, { level: 9 }) : null;
+  if (comp && comp.length >= data.length) {
+    // Incompressible (random, encrypted, already compressed): sending it raw
+    // is shorter on the wire and spares the chip the inflating (as esptool).
+    session.log(
+      "debug",
+      `${hex32(address)}: ${data.length} bytes do not compress (${comp.length}); writing them raw`,
+    );
+  }
+  if (comp && comp.length < data.length) {
     const numBlocks = Math.ceil(comp.length / blockSize);
     const eraseBlocks = Math.ceil(data.length / blockSize);
     // The stub wants the uncompressed byte count; the ROM wants it rounded up to whole blocks.
@@ -259,7 +282,8 @@ async function writeSpan(
         Op.FLASH_DEFL_DATA,
         block,
         seq,
-        timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, block.length * ratio),
+        timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, Math.min(data.length, block.length * ratio)) +
+          receiveMs(block.length + 24, baud),
         `write compressed block ${seq} at ${hex32(address)}`,
       );
       wire += block.length;
@@ -291,7 +315,8 @@ async function writeSpan(
         Op.FLASH_DATA,
         block,
         seq,
-        timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, block.length),
+        timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, block.length) +
+          receiveMs(block.length + 24, baud),
         `write block ${seq} at ${hex32(address)}`,
       );
       wire += block.length;
@@ -314,6 +339,12 @@ async function writeSpan(
 /** Shortest run of all-0xFF sectors worth erasing instead of writing (16 sectors = 64 KiB). */
 export const ERASED_RUN_MIN = 0x10000;
 
+/** Options for {@link splitErasedRuns}. */
+export interface SplitErasedRunsOptions {
+  /** Shortest run of 0xFF sectors split off, bytes. Default {@link ERASED_RUN_MIN}. */
+  minRun?: number;
+}
+
 /**
  * Split a span into pieces to write and runs of whole 0xFF sectors (at least
  * {@link ERASED_RUN_MIN} long) to erase instead. Offsets are relative to the
@@ -322,7 +353,9 @@ export const ERASED_RUN_MIN = 0x10000;
 export function splitErasedRuns(
   data: Uint8Array,
   span: { offset: number; length: number },
+  options: SplitErasedRunsOptions = {},
 ): { offset: number; length: number; erased: boolean }[] {
+  const minRun = options.minRun ?? ERASED_RUN_MIN;
   const end = span.offset + span.length;
   const out: { offset: number; length: number; erased: boolean }[] = [];
   const isErased = (from: number, to: number) => {
@@ -346,14 +379,14 @@ export function splitErasedRuns(
       if (runStart < 0) runStart = s;
       continue;
     }
-    if (runStart >= 0 && s - runStart >= ERASED_RUN_MIN) {
+    if (runStart >= 0 && s - runStart >= minRun) {
       flushWrite(runStart);
       out.push({ offset: runStart, length: s - runStart, erased: true });
       pos = s;
     }
     runStart = -1;
   }
-  if (runStart >= 0 && end - runStart >= ERASED_RUN_MIN) {
+  if (runStart >= 0 && end - runStart >= minRun) {
     flushWrite(runStart);
     out.push({ offset: runStart, length: end - runStart, erased: true });
     pos = end;
@@ -362,25 +395,53 @@ export function splitErasedRuns(
   return out;
 }
 
-/** Spans of changed chunks, merged when adjacent. */
+/** A part of a region to bring to the new data; `blank` when the chip holds only 0xFF there. */
+interface ChangedSpan {
+  /** Offset in the region. */
+  offset: number;
+  /** Length in bytes. */
+  length: number;
+  /** The flash there is erased already: its 0xFF sectors need nothing. */
+  blank: boolean;
+}
+
+/** MD5s of all-0xFF runs by length (the flash's erased state), cached. */
+const blankMd5s = new Map<number, string>();
+function blankMd5(length: number): string {
+  let m = blankMd5s.get(length);
+  if (!m) {
+    m = md5Hex(new Uint8Array(length).fill(0xff));
+    blankMd5s.set(length, m);
+  }
+  return m;
+}
+
+/**
+ * Compare a region with the chip chunk by chunk (one MD5 each, so the flash
+ * is read once): chunks that match are left alone, chunks the chip holds
+ * erased are marked blank (their 0xFF sectors need no work), the others
+ * are rewritten. Adjacent changed chunks of the same kind are merged.
+ */
 async function changedSpans(
   session: LoaderSession,
   address: number,
   data: Uint8Array,
   chunkSize: number,
   signal?: AbortSignal,
-): Promise<{ spans: { offset: number; length: number }[]; chunks: number }> {
-  const spans: { offset: number; length: number }[] = [];
+): Promise<{ spans: ChangedSpan[]; chunks: number }> {
+  const spans: ChangedSpan[] = [];
   let chunks = 0;
   for (let off = 0; off < data.length; off += chunkSize) {
     throwIfAborted(signal);
     const piece = data.subarray(off, off + chunkSize);
     chunks++;
-    const same = (await flashMd5(session, address + off, piece.length)) === md5Hex(piece);
-    if (same) continue;
+    const chip = await flashMd5(session, address + off, piece.length);
+    if (chip === md5Hex(piece)) continue;
+    const blank = chip === blankMd5(piece.length);
     const last = spans[spans.length - 1];
-    if (last && last.offset + last.length === off) last.length += piece.length;
-    else spans.push({ offset: off, length: piece.length });
+    if (last && last.offset + last.length === off && last.blank === blank) {
+      last.length += piece.length;
+    } else spans.push({ offset: off, length: piece.length, blank });
   }
   return { spans, chunks };
 }
@@ -453,31 +514,59 @@ export async function writeFlash(
         done,
         total: data.length,
       });
-    let spans = [{ offset: 0, length: data.length }];
+    // After erase-all the whole region is blank.
+    let spans: ChangedSpan[] = [{ offset: 0, length: data.length, blank: !!options.eraseAll }];
     if (skip && !options.eraseAll) {
       emit("compare", `Comparing ${name} at ${hex32(region.address)}`, 0);
-      if ((await flashMd5(session, region.address, data.length)) === md5) {
+      if (chunkSize > 0 && data.length > chunkSize) {
+        // Chunk by chunk: the same flash reads tell "unchanged" (no chunk
+        // differs), which chunks to rewrite and which are blank already.
+        const diff = await changedSpans(session, region.address, data, chunkSize, options.signal);
+        spans = diff.spans;
+        report.chunksTotal = diff.chunks;
+        report.chunksWritten = spans.reduce((n, s) => n + Math.ceil(s.length / chunkSize), 0);
+        if (report.chunksWritten < report.chunksTotal) report.action = "patched";
+      } else {
+        const chip = await flashMd5(session, region.address, data.length);
+        spans = chip === md5
+          ? []
+          : [{ offset: 0, length: data.length, blank: chip === blankMd5(data.length) }];
+      }
+      if (spans.length === 0) {
         report.action = "skipped";
+        report.chunksWritten = 0;
         report.verified = true;
         report.seconds = (performance.now() - t0) / 1000;
         emit("compare", `Comparing ${name} at ${hex32(region.address)}`, data.length);
         reports.push(report);
         continue;
       }
-      if (chunkSize > 0 && data.length > chunkSize) {
-        const diff = await changedSpans(session, region.address, data, chunkSize, options.signal);
-        spans = diff.spans;
-        report.chunksTotal = diff.chunks;
-        report.chunksWritten = spans.reduce((n, s) => n + Math.ceil(s.length / chunkSize), 0);
-        if (report.chunksWritten < report.chunksTotal) report.action = "patched";
-      }
     }
     let doneBefore = 0;
     const canEraseRegion = session.isStub || session.chip.key !== "esp8266";
-    const pieces = spans.flatMap((span) =>
-      canEraseRegion ? splitErasedRuns(data, span) : [{ ...span, erased: false }]
-    );
+    const pieces = spans.flatMap((span) => {
+      // On blank flash, whole 0xFF sectors of the data are already in place:
+      // neither written nor erased.
+      if (span.blank) {
+        return splitErasedRuns(data, span, { minRun: FLASH_SECTOR_SIZE }).map((p) => ({
+          ...p,
+          inPlace: p.erased,
+        }));
+      }
+      const split = canEraseRegion ? splitErasedRuns(data, span) : [{ ...span, erased: false }];
+      return split.map((p) => ({ ...p, inPlace: false }));
+    });
     for (const span of pieces) {
+      if (span.inPlace) {
+        doneBefore += span.length;
+        report.bytesWritten += span.length;
+        emit(
+          "write",
+          `Skipping erased ${name} at ${hex32(region.address + span.offset)}`,
+          doneBefore,
+        );
+        continue;
+      }
       if (span.erased) {
         // A run of whole sectors that are all 0xFF: erasing gives the same
         // result as writing, without sending or programming a byte.

@@ -86,6 +86,12 @@ export interface ConnectOptions {
   after?: After;
   /** Upload and use the flasher stub. Default true. */
   stub?: boolean;
+  /**
+   * Where the flasher stub comes from: a folder of esptool-format stub JSON
+   * files (esptool 5's `targets/stub_flasher/2`), or `auto` to look for an
+   * installed esptool 5. Default: the stubs of the esptool-js npm package.
+   */
+  stubDir?: string;
   /** Connection attempts; 0 keeps trying until cancelled. Default 7. */
   connectAttempts?: number;
   /** Narrows `auto`: `vid=303a,pid=1001,serial=…`. Default none. */
@@ -101,9 +107,12 @@ export interface ConnectOptions {
 }
 
 /** {@link ConnectOptions} with every default filled in. */
-export interface NormalizedConnectOptions extends Required<Omit<ConnectOptions, "portFilter">> {
+export interface NormalizedConnectOptions
+  extends Required<Omit<ConnectOptions, "portFilter" | "stubDir">> {
   /** Narrows `auto`, when given. */
   portFilter?: string;
+  /** Stub folder, when given. */
+  stubDir?: string;
 }
 
 function spell(value: string): string {
@@ -218,5 +227,6 @@ export function normalizeConnectOptions(options: ConnectOptions = {}): Normalize
     resetConfig: options.resetConfig ?? {},
   };
   if (options.portFilter !== undefined) out.portFilter = options.portFilter;
+  if (options.stubDir !== undefined) out.stubDir = options.stubDir;
   return out;
 }

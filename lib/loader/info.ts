@@ -62,7 +62,8 @@ export async function readChipInfo(session: LoaderSession): Promise<ChipInfo> {
   const revision = await chip.readRevision(rd);
   const description = await chip.readDescription(rd);
   const features = await chip.readFeatures(rd);
-  const crystalMhz = await chip.readCrystalMhz(rd, session.transport.baud);
+  // Measured at connect time, before the stub or a baud change moved the UART divider.
+  const crystalMhz = session.crystalMhz ?? await chip.readCrystalMhz(rd, session.transport.baud);
   const mac = formatMac(await chip.readMac(rd));
   return {
     chip: chip.key,

@@ -23,6 +23,15 @@ export interface OpenSessionOptions extends ConnectOptions {
   signal?: AbortSignal;
 }
 
+/** `ESPLINE_STUB_DIR`, where the environment may be read. */
+function envStubDir(): string | undefined {
+  try {
+    return Deno.env.get("ESPLINE_STUB_DIR") || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Open `port`, connect and prepare a session for work.
  *
@@ -80,7 +89,10 @@ export async function setupSession(
             "secure download mode is on: the flasher stub cannot run; using the ROM loader",
           );
         } else {
-          await session.runStub({ signal: options.signal });
+          await session.runStub({
+            signal: options.signal,
+            stubDir: options.stubDir ?? envStubDir(),
+          });
         }
       }
       if (options.baud && options.baud !== transport.baud) await session.changeBaud(options.baud);

@@ -41,6 +41,8 @@ import type { ConnectOptions } from "./connect_options.ts";
 export const DEFAULT_COMMAND_TIMEOUT_MS = 3000;
 /** Timeout for one SYNC attempt (esptool SYNC_TIMEOUT, 0.1 s). */
 export const SYNC_TIMEOUT_MS = 100;
+/** Answers to one SYNC beyond the first: the ROM and both stub families send eight in all (esptool loader.py sync). */
+const SYNC_EXTRA_ANSWERS = 7;
 /** Baud rate the ROM starts at (esptool ESP_ROM_BAUD). */
 export const ROM_BAUD = 115200;
 /** Largest MEM_DATA block (esptool ESP_RAM_BLOCK). */
@@ -51,6 +53,14 @@ const SUSPECT_RESET_NOISE_BYTES = 24;
 const SUSPECT_RESET_GRACE_MS = 500;
 /** Default number of connect attempts (esptool DEFAULT_CONNECT_ATTEMPTS). */
 export const DEFAULT_CONNECT_ATTEMPTS = 7;
+/**
+ * Silence that ends a resynchronising drain, ms. Longer than a USB bridge's
+ * latency timer (16 ms on FTDI, the longest of the common ones) plus the
+ * eight repeated 14-byte error frames of the ESP32 ROM at 115200 (about 10 ms).
+ */
+export const RESYNC_QUIET_MS = 50;
+/** Longest a resynchronising drain reads a chip that keeps talking, ms. */
+const RESYNC_MAX_MS = 1000;
 
 export type { ResetStrategy };
 
@@ -140,6 +150,13 @@ export class LoaderSession {
   flashSize: number | null = null;
   /** Whether SPI_ATTACH has been sent in this session. */
   spiAttached = false;
+  /**
+   * Crystal frequency in MHz, estimated at connect time while the ROM's UART
+   * setup is in force (esptool prints it before it uploads the stub); `null`
+   * until then. The stub and baud changes alter the UART divider the estimate
+   * is read from, so read it here rather than later.
+   */
+  crystalMhz: number | null = null;
 
   #decoder = new SlipDecoder();
   #frames: Uint8Array[] = [];
@@ -169,6 +186,12 @@ export class LoaderSession {
     const session = new LoaderSession(transport, options);
     await session.#connectLoop(options);
     await session.#detect(wanted);
+    if (!session.isStub) {
+      session.crystalMhz = await session.chip.readCrystalMhz(
+        session.readRegFn,
+        transport.baud,
+      );
+    }
     session.#decoder.takeNoise();
     session.#watchForReset = true;
     session.#emit({ type: "connected", chip: session.chip.name, stub: session.isStub });
@@ -276,14 +299,22 @@ export class LoaderSession {
     });
     // ROM bootloaders answer SYNC with a non-zero value; the stub answers 0.
     let stub = value === 0;
-    for (let i = 0; i < 7; i++) {
+    // Both answer eight times (serial-protocol.rst); the command took the first.
+    let extra = 0;
+    for (; extra < SYNC_EXTRA_ANSWERS; extra++) {
       const frame = await this.#readFrame(Date.now() + SYNC_TIMEOUT_MS);
       if (!frame) break;
       try {
         const r = decodeResponse(frame);
         if (r.op === Op.SYNC) stub &&= r.value === 0;
-      } catch { /* stray frame */ }
+        else this.requestResync("a stray frame among the SYNC answers");
+      } catch {
+        this.requestResync("a malformed frame among the SYNC answers");
+      }
     }
+    // Missing answers may still be on their way: they must not be read as the
+    // answers to the next command.
+    if (extra < SYNC_EXTRA_ANSWERS) this.requestResync("fewer SYNC answers than the loader sends");
     this.#stubDetectedAtSync = stub;
   }
 
@@ -384,6 +415,7 @@ export class LoaderSession {
       this.#frames = [];
       this.isStub = false;
       this.spiAttached = false;
+      this.requestResync("the chip's reset");
       throw new EsplineError(
         "E_CHIP_RESET",
         `the chip reset unexpectedly (rst:${m[1]}${
@@ -402,11 +434,61 @@ export class LoaderSession {
     return this.#readFrame(Date.now() + timeoutMs);
   }
 
-  /** Send raw bytes wrapped in one SLIP frame (used by streaming reads to acknowledge). */
+  /**
+   * Send raw bytes wrapped in one SLIP frame (used by streaming reads to
+   * acknowledge). A pending resynchronisation ({@link requestResync}) runs
+   * first, so nothing left over from an earlier exchange is read as an answer
+   * to this one.
+   */
   async writeFrame(payload: Uint8Array): Promise<void> {
+    if (this.#resyncReason !== null) await this.#resync();
     const framed = slipEncode(payload);
     if (this.#trace) this.#emit({ type: "trace", direction: "out", bytes: framed });
     await this.transport.write(framed);
+  }
+
+  /**
+   * Ask for the input to be drained before the next frame is sent: after an
+   * error answer, a timeout, an unexpected or malformed frame. The genuine
+   * ROMs make this necessary: the ESP32 ROM answers an unsupported command
+   * with as many copies of its error frame as it sent answers to the command
+   * before (eight after SYNC), an answer that missed its timeout arrives later,
+   * and a baud change leaves junk on the line.
+   */
+  requestResync(reason: string): void {
+    this.#resyncReason ??= reason;
+  }
+  #resyncReason: string | null = null;
+
+  /**
+   * Drain the input until the line has been quiet for {@link RESYNC_QUIET_MS}
+   * (at most about a second), then start the SLIP decoder afresh. A ROM
+   * banner among the drained bytes still reports the chip's reset.
+   */
+  async #resync(): Promise<void> {
+    const reason = this.#resyncReason;
+    this.#resyncReason = null;
+    let dropped = this.#frames.length;
+    this.#frames = [];
+    const end = Date.now() + RESYNC_MAX_MS;
+    let bytes = 0;
+    for (;;) {
+      const remaining = end - Date.now();
+      if (remaining <= 0) break;
+      const chunk = await this.transport.read(Math.min(RESYNC_QUIET_MS, remaining));
+      if (!chunk) break;
+      this.#traceIn(chunk);
+      bytes += chunk.length;
+      dropped += this.#decoder.push(chunk).length;
+      if (this.#watchForReset) this.#checkForReset();
+    }
+    this.#decoder.reset();
+    if (dropped || bytes) {
+      this.log(
+        "debug",
+        `resynchronised after ${reason}: dropped ${dropped} frame(s), ${bytes} byte(s)`,
+      );
+    }
   }
 
   /** Run `fn` with the session to itself (one command exchange at a time). */
@@ -441,6 +523,8 @@ export class LoaderSession {
     for (;;) {
       const frame = await this.#readFrame(deadline);
       if (!frame) {
+        // Its answer may still come: it must not be taken for the next one's.
+        this.requestResync(`no answer to ${opName(op)}`);
         if (this.#suspectReset) {
           this.isStub = false;
           this.spiAttached = false;
@@ -461,16 +545,26 @@ export class LoaderSession {
       try {
         response = decodeResponse(frame);
       } catch {
-        continue; // not a response: stale data or noise inside delimiters
+        // Not a response: stale data or noise inside delimiters.
+        this.requestResync("a malformed frame");
+        continue;
       }
       if (response.op === op) {
-        const payload = checkStatus(op, response.data, options.payloadLength ?? 0, what);
-        return { value: response.value, payload };
+        try {
+          const payload = checkStatus(op, response.data, options.payloadLength ?? 0, what);
+          return { value: response.value, payload };
+        } catch (e) {
+          this.requestResync(`an error answer to ${opName(op)}`);
+          throw e;
+        }
       }
-      // The ROM answers an unknown command with an "invalid message" status under another opcode.
-      if (response.data.length >= 2 && response.data[0] !== 0 && response.data[1] === 0x05) {
-        throw new LoaderStatusError(op, 0x0105, what);
+      if (isUnsupportedAnswer(response)) {
+        this.requestResync(`the unsupported-command answer to ${opName(op)}`);
+        throw new LoaderStatusError(op, ROM_INVALID_MESSAGE, what);
       }
+      // An answer to something else (a late or repeated answer): skip it, and
+      // drain whatever else of it is still coming before the next command.
+      this.requestResync(`an answer to ${opName(response.op)} while waiting for ${opName(op)}`);
     }
   }
 
@@ -483,15 +577,16 @@ export class LoaderSession {
   async commandWithRetry(
     op: number,
     data: Uint8Array,
-    options: CommandOptions & { attempts?: number } = {},
+    options: CommandOptions & { attempts?: number; retryStatuses?: readonly number[] } = {},
   ): Promise<CommandResult> {
     const attempts = options.attempts ?? 3;
+    const statuses = options.retryStatuses ?? BAD_CHECKSUM_STATUSES;
     for (let attempt = 1;; attempt++) {
       try {
         return await this.command(op, data, options);
       } catch (e) {
         const retryable = e instanceof TimeoutError ||
-          (e instanceof LoaderStatusError && (e.status === 0x0107 || e.status === 0xc100));
+          (e instanceof LoaderStatusError && statuses.includes(e.status));
         if (!retryable || attempt >= attempts) throw e;
         this.log("debug", `${options.what ?? opName(op)}: ${(e as Error).message}; retrying`);
       }
@@ -521,24 +616,41 @@ export class LoaderSession {
       const deadline = Date.now() + DEFAULT_COMMAND_TIMEOUT_MS;
       for (;;) {
         const frame = await this.#readFrame(deadline);
-        if (!frame) throw new TimeoutError("no answer to GET_SECURITY_INFO");
+        if (!frame) {
+          this.requestResync("no answer to GET_SECURITY_INFO");
+          throw new TimeoutError("no answer to GET_SECURITY_INFO");
+        }
         let r;
         try {
           r = decodeResponse(frame);
         } catch {
+          this.requestResync("a malformed frame");
           continue;
         }
         if (r.op !== Op.GET_SECURITY_INFO) {
-          if (r.data.length >= 2 && r.data[0] !== 0 && r.data[1] === 0x05) {
-            throw new LoaderStatusError(Op.GET_SECURITY_INFO, 0x0105, "get security info");
+          if (isUnsupportedAnswer(r)) {
+            // The ESP32 ROM: several copies of an error frame under the opcode
+            // it answered before (eight right after SYNC).
+            this.requestResync("the unsupported-command answer to GET_SECURITY_INFO");
+            throw new LoaderStatusError(
+              Op.GET_SECURITY_INFO,
+              ROM_INVALID_MESSAGE,
+              "get security info",
+            );
           }
+          this.requestResync(`an answer to ${opName(r.op)} while waiting for GET_SECURITY_INFO`);
           continue;
         }
         const long = r.data.length >= 22;
         const len = long ? 20 : 12;
-        return {
-          payload: checkStatus(r.op, r.data, r.data.length >= 14 ? len : 0, "get security info"),
-        };
+        try {
+          return {
+            payload: checkStatus(r.op, r.data, r.data.length >= 14 ? len : 0, "get security info"),
+          };
+        } catch (e) {
+          this.requestResync("an error answer to GET_SECURITY_INFO");
+          throw e;
+        }
       }
     });
     if (payload.length < 12) {
@@ -559,7 +671,7 @@ export class LoaderSession {
    * Upload and start the flasher stub (MEM_BEGIN / MEM_DATA / MEM_END), then
    * wait for its `OHAI` greeting. No-op when the stub already runs.
    */
-  async runStub(options: { signal?: AbortSignal } = {}): Promise<void> {
+  async runStub(options: { signal?: AbortSignal; stubDir?: string } = {}): Promise<void> {
     if (this.isStub) return;
     if (this.secureDownload) {
       throw new EsplineError(
@@ -577,8 +689,9 @@ export class LoaderSession {
         `no flasher stub is available for ${this.chip.name} v${rev.major}.${rev.minor}; use --no-stub`,
       );
     }
-    const stub: StubImage = await loadStubImage(stubName);
+    const stub: StubImage = await loadStubImage(stubName, { stubDir: options.stubDir });
     this.log("info", "uploading stub flasher");
+    this.log("debug", `stub from ${stub.source}`);
     for (const seg of [stub.text, stub.data]) {
       if (!seg) continue;
       throwIfAborted(options.signal);
@@ -598,6 +711,7 @@ export class LoaderSession {
           {
             checksum: checksum(block),
             what: "write to RAM",
+            retryStatuses: SPOILED_BLOCK_STATUSES,
           },
         );
       }
@@ -615,7 +729,13 @@ export class LoaderSession {
           );
         }
         if (new TextDecoder().decode(frame) === "OHAI") break;
-        // Other frames are the MEM_END answer (the ROM may or may not send it before jumping).
+        // The MEM_END answer (the ROM may or may not send it before jumping) is
+        // expected; anything else is left over and the line needs draining.
+        let memEnd = false;
+        try {
+          memEnd = decodeResponse(frame).op === Op.MEM_END;
+        } catch { /* not a response */ }
+        if (!memEnd) this.requestResync("an unexpected frame before the stub's greeting");
       }
     });
     this.isStub = true;
@@ -634,7 +754,8 @@ export class LoaderSession {
     // scaled rate so the UART ends up at the wanted one (esptool ESP32C2ROM.change_baud).
     let asked = baud;
     if (this.chip.key === "esp32c2" && !this.isStub) {
-      if (await this.chip.readCrystalMhz(this.readRegFn, old) === 26) {
+      const crystal = this.crystalMhz ?? await this.chip.readCrystalMhz(this.readRegFn, old);
+      if (crystal === 26) {
         asked = Math.floor((baud * 40) / 26);
       }
     }
@@ -650,10 +771,9 @@ export class LoaderSession {
       throw e;
     }
     await this.transport.setBaud(baud);
-    await delay(50); // the chip may emit junk while switching (esptool waits 50 ms too)
-    await this.transport.flushInput();
-    this.#decoder.reset();
-    this.#frames = [];
+    // The chip may emit junk while switching (esptool waits 50 ms and flushes):
+    // drain until the line is quiet before the first command at the new rate.
+    this.requestResync("the baud rate change");
     try {
       await this.readReg(CHIP_DETECT_MAGIC_REG_ADDR);
     } catch (e) {
@@ -757,4 +877,25 @@ export class LoaderSession {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** A bad data checksum: the ROM's 0x0107, the stub's 0xC100 (esptool util.py). */
+const BAD_CHECKSUM_STATUSES: readonly number[] = [0x0107, 0xc100];
+/**
+ * Answers that mean a data block was spoiled on the wire and not used, so the
+ * same block can be sent again: a bad checksum, and a frame whose length came
+ * out wrong because bytes were lost (ROM 0x0105 "invalid message", stub
+ * 0xC000 "bad data length"; seen from the emulated ROMs on a loaded host).
+ * esptool retries a block on any failure.
+ */
+export const SPOILED_BLOCK_STATUSES: readonly number[] = [...BAD_CHECKSUM_STATUSES, 0x0105, 0xc000];
+
+/** Reason byte of the ROM's "invalid message" status (esptool ROM_INVALID_RECV_MSG). */
+const ROM_INVALID_REASON = 0x05;
+/** The full status of an unsupported command, as {@link LoaderStatusError} reads it. */
+const ROM_INVALID_MESSAGE = 0x0100 | ROM_INVALID_REASON;
+
+/** The ROM's answer to a command it does not know (failure flag, reason 0x05), under any opcode. */
+function isUnsupportedAnswer(r: { data: Uint8Array }): boolean {
+  return r.data.length >= 2 && r.data[0] !== 0 && r.data[1] === ROM_INVALID_REASON;
 }

@@ -366,7 +366,16 @@ class SqliteBackend implements JournalBackend {
 
   /** Identify, create or migrate, check, and (writers) register the run. */
   async init(existed: boolean): Promise<void> {
-    const first = await this.#retry("reading its header", () => this.#identify());
+    // One read transaction: the header and the table list from the same snapshot (a writer
+    // creating the tables in between must not make a half-seen new journal look foreign).
+    const first = await this.#retry("reading its header", () => {
+      this.#db.exec("BEGIN");
+      try {
+        return this.#identify();
+      } finally {
+        this.#db.exec("COMMIT");
+      }
+    });
     this.#refuse(first);
     if (this.#run === null) {
       if (first.kind === "new") {
