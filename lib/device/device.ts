@@ -45,8 +45,13 @@ import {
   type EraseReport,
   type FlashArea,
   readArea,
+  readChipPartitionTable,
   type ReadOptions,
 } from "./flash_ops.ts";
+import type { Partition } from "../image/partition.ts";
+import type { NvsData } from "../image/nvs_gen.ts";
+import type { NvsRow } from "../image/nvs_csv.ts";
+import { type NvsWriteReport, type WriteNvsOptions, writeNvsPartition } from "./nvs_write.ts";
 
 /**
  * Options for {@link connect}: how to connect ({@link ConnectOptions}), plus
@@ -293,6 +298,55 @@ export class Device {
    */
   async erase(area: FlashArea | "all", options: EraseOptions = {}): Promise<EraseReport> {
     return await eraseArea(this.#host(), area, options);
+  }
+
+  /**
+   * The partition table on the chip (at 0x8000), empty when the flash holds
+   * none.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "./device.ts";
+   * await using dev = await connect("sim://esp32c3");
+   * for (const p of await dev.partitions()) console.log(p.name, p.offset, p.size);
+   * ```
+   */
+  async partitions(options: ReadOptions = {}): Promise<Partition[]> {
+    return await readChipPartitionTable(this.#requireSession(), options);
+  }
+
+  /**
+   * Build an NVS partition image from `input` (typed data, or generator
+   * rows from `parseNvsCsv`/an NVS template) for the size of the partition
+   * named `nvs` (or `options.partition`) in the chip's table, and write and
+   * verify it. The partition must be a data/nvs partition; a value that does
+   * not fit its type fails before anything is written.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "./device.ts";
+   * await using dev = await connect("sim://esp32c3");
+   * const report = await dev.writeNvs({ factory: { serial_no: "SN-000123" } });
+   * console.log(report.partition, report.sha256, report.keys);
+   * ```
+   * @throws {UsageError} `E_NO_PARTITION`, `E_NOT_NVS_PARTITION`, and the
+   *   `NvsInputError`s of `buildNvs`, all before anything is written.
+   */
+  async writeNvs(
+    input: NvsData | readonly NvsRow[],
+    options: WriteNvsOptions = {},
+  ): Promise<NvsWriteReport> {
+    return await writeNvsPartition(
+      {
+        partitions: (o) => this.partitions(o),
+        write: async (region, signal) => {
+          const r = await this.flash([region], { signal });
+          return { bytesWritten: r.bytesWritten, verified: r.verified };
+        },
+      },
+      input,
+      options,
+    );
   }
 
   /**
