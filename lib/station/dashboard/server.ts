@@ -702,7 +702,8 @@ export class Dashboard implements DashboardSink, AsyncDisposable {
  * await using dashboard = startDashboard({ port: 0 });
  * console.log(`open ${dashboard.url}`);
  * await runStation(["sim://esp32"], async ({ stage }) => stage("noop"), {
- *   onEvent: dashboard.onEvent("line-1"),
+ *   station: "line-1",
+ *   dashboard,
  * });
  * ```
  * @throws {UsageError} `E_DASHBOARD_TOKEN` without a usable token off loopback.
