@@ -422,6 +422,23 @@ Deno.test("server: a late browser gets the current state first, then every chang
   await late.cancel();
 });
 
+Deno.test("server: closing sends the last changes before the event streams end (a run's results are not lost)", async () => {
+  const d = startDashboard({ port: 0, station: "line-1", flushMs: 60_000 });
+  const reader = await openEvents(d.url);
+  assert.equal((await reader.next()).event, "snapshot");
+  d.publish({
+    type: "device-end",
+    port: "p",
+    outcome: { result: "passed", stage: "done", seconds: 1 },
+  } as never);
+  await d.close(); // long before the 60 s flush
+  const tile = await reader.until("tile", () => true) as { state: string };
+  assert.equal(tile.state, "passed");
+  await assert.rejects(async () => {
+    while (true) await reader.next();
+  }, /the event stream ended/);
+});
+
 Deno.test("server: text from boards reaches browsers as JSON data only; the page never parses it as HTML", async () => {
   await using d = startDashboard({ port: 0, flushMs: 5 });
   const events = await openEvents(d.url);

@@ -262,6 +262,15 @@ let makeTemplate: (entries: readonly Entry[], options: TemplateInit) => NvsTempl
  * A template for the NVS partition of every board. Make one with
  * {@link nvsTemplate} or {@link loadNvsTemplate}; a station job writes a
  * board's with `nvs(template)`.
+ *
+ * @example
+ * ```ts
+ * import { nvsTemplate } from "./nvs_template.ts";
+ * import { buildNvs } from "./nvs_gen.ts";
+ * const template = nvsTemplate({ factory: { serial_no: { type: "string", value: "{serial}" } } });
+ * const rows = await template.rows({ mac: "58:cf:79:00:00:01", serial: "SN-000001" });
+ * const image = buildNvs(rows, { size: 0x6000 }); // what `nvs(template)` writes for this board
+ * ```
  */
 export class NvsTemplate {
   /** The keys in writing order, with their namespaces (no values). */
