@@ -51,7 +51,14 @@ import {
 import type { Partition } from "../image/partition.ts";
 import type { NvsData } from "../image/nvs_gen.ts";
 import type { NvsRow } from "../image/nvs_csv.ts";
-import { type NvsWriteReport, type WriteNvsOptions, writeNvsPartition } from "./nvs_write.ts";
+import {
+  nvsKeyNames,
+  nvsPartition,
+  type NvsWriteReport,
+  sha256Hex,
+  type WriteNvsOptions,
+} from "./nvs_write.ts";
+import { buildNvs } from "../image/nvs_gen.ts";
 
 /**
  * Options for {@link connect}: how to connect ({@link ConnectOptions}), plus
@@ -336,17 +343,23 @@ export class Device {
     input: NvsData | readonly NvsRow[],
     options: WriteNvsOptions = {},
   ): Promise<NvsWriteReport> {
-    return await writeNvsPartition(
-      {
-        partitions: (o) => this.partitions(o),
-        write: async (region, signal) => {
-          const r = await this.flash([region], { signal });
-          return { bytesWritten: r.bytesWritten, verified: r.verified };
-        },
-      },
-      input,
-      options,
-    );
+    const t0 = performance.now();
+    const name = options.partition ?? "nvs";
+    const p = nvsPartition(await this.partitions({ signal: options.signal }), name);
+    // Built in full before anything is sent: a value that does not fit fails here.
+    const image = buildNvs(input, { size: p.size, version: options.version });
+    const region = { address: p.offset, data: image, name: `${name} (NVS image)` };
+    const written = await this.flash([region], { signal: options.signal });
+    return {
+      partition: name,
+      address: p.offset,
+      size: p.size,
+      sha256: await sha256Hex(image),
+      keys: nvsKeyNames(input),
+      bytesWritten: written.bytesWritten,
+      verified: written.verified,
+      seconds: (performance.now() - t0) / 1000,
+    };
   }
 
   /**

@@ -1,14 +1,15 @@
 /**
- * Writing an NVS partition image to a board: the partition found by name in
- * the table on the chip (and checked to be an NVS partition, so a wrong name
- * cannot overwrite an application), the image built for that partition's
- * size, written and verified like any firmware region.
+ * Writing an NVS partition image to a board (`Device.writeNvs`): the
+ * partition found by name in the table on the chip and checked to be an NVS
+ * partition (so a wrong name cannot overwrite an application), the image
+ * built for that partition's size, written and verified like any firmware
+ * region. The pieces here are pure.
  *
  * @module
  */
 
 import { UsageError } from "../errors.ts";
-import { buildNvs, type NvsData, nvsRowsFromData } from "../image/nvs_gen.ts";
+import { type NvsData, nvsRowsFromData } from "../image/nvs_gen.ts";
 import type { NvsRow } from "../image/nvs_csv.ts";
 import { findPartition, type Partition, subtypeName, typeName } from "../image/partition.ts";
 
@@ -93,43 +94,4 @@ export async function sha256Hex(data: Uint8Array): Promise<string> {
     await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>),
   );
   return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** What writing needs from its device. */
-export interface NvsWriteHost {
-  /** The chip's partition table. */
-  partitions(options: { signal?: AbortSignal }): Promise<Partition[]>;
-  /** Write and verify one region. */
-  write(
-    region: { address: number; data: Uint8Array; name: string },
-    signal?: AbortSignal,
-  ): Promise<{ bytesWritten: number; verified: boolean }>;
-}
-
-/** Build an NVS image for the chip's partition and write it. */
-export async function writeNvsPartition(
-  host: NvsWriteHost,
-  input: NvsData | readonly NvsRow[],
-  options: WriteNvsOptions = {},
-): Promise<NvsWriteReport> {
-  const t0 = performance.now();
-  const name = options.partition ?? "nvs";
-  const p = nvsPartition(await host.partitions({ signal: options.signal }), name);
-  // Built in full before anything is sent: a value that does not fit fails here.
-  const image = buildNvs(input, { size: p.size, version: options.version });
-  const sha256 = await sha256Hex(image);
-  const written = await host.write(
-    { address: p.offset, data: image, name: `${name} (NVS image)` },
-    options.signal,
-  );
-  return {
-    partition: name,
-    address: p.offset,
-    size: p.size,
-    sha256,
-    keys: nvsKeyNames(input),
-    bytesWritten: written.bytesWritten,
-    verified: written.verified,
-    seconds: (performance.now() - t0) / 1000,
-  };
 }

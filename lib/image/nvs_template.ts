@@ -677,7 +677,9 @@ function readValueTable(text: string, path: string, entries: Entry[]): ValueTabl
   if (records.length === 0) {
     throw new NvsInputError("E_NVS_CSV", `${path} has no values: add a row under the key names`);
   }
+  // Columns of keys are values; the others are the utility's metadata, kept as they are.
   names.forEach((name, i) => {
+    if (!entries.some((e) => e.key === name || `${e.namespace}/${e.key}` === name)) return;
     for (const r of records) {
       const cell = r.fields[i];
       if (cell !== undefined) checkPlaceholders(cell, `${path} line ${r.line} (key "${name}")`);
