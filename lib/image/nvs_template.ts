@@ -26,7 +26,14 @@
 
 import { NvsInputError } from "./nvs_format.ts";
 import { NVS_ENCODINGS, type NvsEncoding } from "./nvs_gen.ts";
-import { type NvsRow, type NvsScalar, parseNvsCsv, readCsvRecords, rowPlace } from "./nvs_csv.ts";
+import {
+  type NvsRow,
+  type NvsScalar,
+  parseNvsCsv,
+  readCsvRecords,
+  readFailure,
+  rowPlace,
+} from "./nvs_csv.ts";
 
 /** What a board brings to its NVS values. */
 export interface NvsBoard {
@@ -232,13 +239,7 @@ async function readBoardFile(path: string, where: string, board: NvsBoard): Prom
   try {
     return await Deno.readFile(path);
   } catch (e) {
-    const why = e instanceof Deno.errors.NotFound
-      ? "not found"
-      : e instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : e instanceof Deno.errors.IsADirectory
-      ? "it is a folder"
-      : (e as Error).message;
+    const why = readFailure(e);
     const who = [board.serial ? `serial ${board.serial}` : "", `MAC ${board.mac}`]
       .filter(Boolean).join(", ");
     throw new NvsInputError(
@@ -752,8 +753,7 @@ export async function loadNvsTemplate(
     try {
       return await Deno.readTextFile(p);
     } catch (e) {
-      const why = e instanceof Deno.errors.NotFound ? "not found" : (e as Error).message;
-      throw new NvsInputError("E_NVS_FILE", `${what} ${p}: cannot read it (${why})`, {
+      throw new NvsInputError("E_NVS_FILE", `${what} ${p}: cannot read it (${readFailure(e)})`, {
         cause: e,
         details: { path: p },
       });
