@@ -159,6 +159,8 @@ Flash every board, check it boots, give it a serial number, journal it.
                             start, 30 for each write); without its journal the station does not
                             start, and a board is never touched before its record is written
   --baud BAUD               working baud rate (default 921600)
+  --connect-attempts N      tries to reach a board's loader (default 7; 0 keeps trying until the
+                            board answers or goes away)
   --station NAME            station name in the journal and on the dashboard (default the host name)
   --serial-prefix PREFIX    text before each serial number (default ESP-)
   --nvs-template FILE       give each board its own NVS partition: the mass-manufacturing
@@ -199,6 +201,7 @@ function parseCommandLine(args: string[]) {
         journal: { type: "string", default: "espline-journal.db" },
         "journal-timeout": { type: "string" },
         baud: { type: "string", default: "921600" },
+        "connect-attempts": { type: "string" },
         station: { type: "string" },
         "serial-prefix": { type: "string" },
         "nvs-template": { type: "string" },
@@ -236,6 +239,13 @@ async function main(args: string[]): Promise<number> {
   const baud = parseIntArg(values.baud!);
   if (baud === null) {
     throw new UsageError(`--baud takes a number such as 921600, not "${values.baud}"`);
+  }
+  const attempts = values["connect-attempts"];
+  const connectAttempts = attempts === undefined ? undefined : Number(attempts);
+  if (attempts !== undefined && !/^\d+$/.test(attempts.trim())) {
+    throw new UsageError(
+      `--connect-attempts takes a whole number (0 keeps trying), not "${attempts}"`,
+    );
   }
   const journalTimeout = parseSeconds("--journal-timeout", values["journal-timeout"]);
   const nvsOnly = (["nvs-values", "nvs-files", "nvs-partition", "nvs-secret"] as const)
@@ -280,7 +290,7 @@ async function main(args: string[]): Promise<number> {
       station,
       files: firmware.files,
       dashboard: dashboard.sink,
-      connect: { baud, resetConfig },
+      connect: { baud, resetConfig, connectAttempts },
       signal: controller.signal,
       // One live row per board on a terminal, plain lines when piped, NDJSON with --json.
       onEvent: createStationView({ json: values.json }),
