@@ -34,6 +34,8 @@ function startScript(name: string, args: string[], cwd?: string) {
   let out = "";
   const stderr = new Response(child.stderr).text();
   return {
+    /** The process's exit code, when it exits. */
+    exited: child.status.then((s) => s.code),
     /** The next whole line of stdout (null at its end). */
     async line(): Promise<string | null> {
       while (!buffer.includes("\n")) {
@@ -102,12 +104,22 @@ Deno.test("provision.ts --dashboard: a page's event stream sees each board's til
   // A third "board" on a TCP port the test holds: the run cannot end until the test lets it go.
   const hold = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const holdPort = `socket://127.0.0.1:${(hold.addr as Deno.NetAddr).port}`;
+  let station: ReturnType<typeof startScript> | null = null;
+  let held: Deno.Conn | null = null;
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  const release = () => {
+    for (const c of [held, hold]) {
+      try {
+        c?.close();
+      } catch { /* closed already */ }
+    }
+  };
   try {
     await writeDemoBuild(`${dir}/build`, "esp32c3", { fixtures: false, appSize: 20000 });
     const sims = [1, 2].map((n) => `sim://esp32c3?mac=58:cf:79:00:0a:0${n}`);
     const dashboardPort = freePort();
     const token = "line-token-5e884898da28";
-    const station = startScript("provision.ts", [
+    station = startScript("provision.ts", [
       "--manifest",
       `${dir}/build`,
       ...[...sims, holdPort].flatMap((p) => ["--port", p]),
@@ -125,11 +137,19 @@ Deno.test("provision.ts --dashboard: a page's event stream sees each board's til
     const first = await station.line();
     const url = `http://127.0.0.1:${dashboardPort}/`;
     assert.equal(first, `dashboard: ${url}?token=${token}`);
-    const held = await hold.accept();
+    const running = station;
+    const conn = held = await Promise.race([
+      hold.accept(),
+      running.exited.then(async () => {
+        throw new Error(`the station ended early:\n${(await running.end()).out}`);
+      }),
+    ]);
+    // A hang guard, not a timed assertion: letting the held board go ends the station's run.
+    guard = setTimeout(release, 120_000);
     (async () => {
       const sink = new Uint8Array(4096);
       try {
-        while ((await held.read(sink)) !== null) { /* the station's SYNC attempts */ }
+        while ((await conn.read(sink)) !== null) { /* the station's SYNC attempts */ }
       } catch { /* closed by the test */ }
     })();
 
@@ -147,6 +167,9 @@ Deno.test("provision.ts --dashboard: a page's event stream sees each board's til
       for (const t of changed) {
         tiles.set(t.port, t);
         if (t.state === "running" && t.mac) seenRunningWithMac.add(t.port);
+        if (t.state !== "running" && t.state !== "passed") {
+          throw new Error(`${t.port} ended ${t.state}: ${JSON.stringify(t.last)}`);
+        }
       }
       if (sims.every((p) => tiles.get(p)?.state === "passed")) {
         second ??= runDeno("scripts/provision.ts", [
@@ -189,16 +212,16 @@ Deno.test("provision.ts --dashboard: a page's event stream sees each board's til
       assert.ok(seenRunningWithMac.has(p), "the tile showed the board's MAC while it ran");
     }
     await journal.close();
-    held.close();
-    hold.close();
+    release();
     const end = await station.end();
+    station = null;
     assert.equal(end.code, 1, end.out);
     assert.match(end.out, /^2 passed, 1 failed$/m);
     assert.match(end.out, /socket:\/\/127\.0\.0\.1:\d+: failed at connect/);
   } finally {
-    try {
-      hold.close();
-    } catch { /* closed already */ }
+    clearTimeout(guard);
+    release(); // however the test ended, the station's run ends and its process exits
+    await station?.end();
     await Deno.remove(dir, { recursive: true });
   }
 });
