@@ -85,6 +85,8 @@ export {
   type VerifyReport,
 } from "./lib/device/flash_job.ts";
 export type { EraseOptions, EraseReport, FlashArea, ReadOptions } from "./lib/device/flash_ops.ts";
+export type { NvsWriteReport, WriteNvsOptions } from "./lib/device/nvs_write.ts";
+export type { Partition } from "./lib/image/partition.ts";
 export type { PreflightIssue } from "./lib/image/preflight.ts";
 export {
   type FlashRegion,
@@ -103,8 +105,45 @@ export {
   type StationFacts,
   type StationJob,
   type StationJournal,
+  type StationNvsFacts,
+  type StationNvsOptions,
   type StationRecord,
 } from "./lib/station/runner.ts";
+export {
+  Dashboard,
+  type DashboardLimits,
+  type DashboardOptions,
+  type DashboardSink,
+  type DashboardSnapshot,
+  type OnEventOptions,
+  type PublishOptions,
+  startDashboard,
+} from "./lib/station/dashboard/server.ts";
+export type {
+  BoardResult,
+  FailureEntry,
+  ModelLimits,
+  ShiftStats,
+  StationEventLike,
+  Tile,
+  TileProgress,
+  TileResult,
+  TileState,
+} from "./lib/station/dashboard/model.ts";
+export type {
+  DashboardJournal,
+  DashboardRecord,
+  JournalCounts,
+  JournalRecordLike,
+  JournalSearchOptions,
+  MaybePromise,
+  ReadableJournal,
+} from "./lib/station/dashboard/journal_reader.ts";
+export {
+  type EventForwarder,
+  forwardEvents,
+  type ForwardEventsOptions,
+} from "./lib/station/dashboard/forward.ts";
 export {
   createStationView,
   describeOutcome,
@@ -149,4 +188,19 @@ export {
 } from "./lib/image/nvs_gen.ts";
 export { loadNvsCsv, type LoadNvsCsvOptions, parseNvsCsv } from "./lib/image/nvs_csv.ts";
 export { formatNvsReport, type NvsReport, parseNvs } from "./lib/image/nvs_parse.ts";
+export {
+  loadNvsTemplate,
+  type LoadNvsTemplateOptions,
+  type NvsBoard,
+  type NvsFileSource,
+  type NvsRowsOptions,
+  NvsTemplate,
+  nvsTemplate,
+  type NvsTemplateEntry,
+  type NvsTemplateKey,
+  type NvsTemplateOptions,
+  type NvsTemplateSpec,
+  type NvsValueSource,
+  parseNvsTemplate,
+} from "./lib/image/nvs_template.ts";
 export { NvsFormatError, NvsInputError } from "./lib/image/nvs_format.ts";

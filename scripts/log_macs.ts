@@ -10,11 +10,10 @@
  */
 
 import { parseArgs } from "node:util";
-import { parseOrUsage, runMain } from "./script_main.ts";
+import { openStationJournal, parseOrUsage, parseSeconds, runMain } from "./script_main.ts";
 import {
   type ConnectOptions,
   type Journal,
-  openJournal,
   readResetConfig,
   runStation,
   type RunSummary,
@@ -60,13 +59,17 @@ const USAGE = `usage: deno run -A scripts/log_macs.ts --port PORT [--port PORT â
 
 Read the MAC of every board on the given ports and record it in the journal.
 
-  --port PORT      a board's port (repeat)
-  --journal FILE   journal file (default espline-journal.db)
-  --baud BAUD      baud rate (default 115200)
-  -h, --help       this text
+  --port PORT                a board's port (repeat)
+  --journal FILE|URL         journal file (default espline-journal.db), or a PostgreSQL
+                             journal shared by a line: postgres://USER:PASSWORD@HOST/DB
+  --journal-timeout SECONDS  how long to wait for the journal before giving up (default 10
+                             to start, 30 for each write); no board is touched without it
+  --baud BAUD                baud rate (default 115200)
+  -h, --help                 this text
 
-example:
-  deno run -A scripts/log_macs.ts --port /dev/ttyUSB0 --port /dev/ttyUSB1 --journal macs.db`;
+examples:
+  deno run -A scripts/log_macs.ts --port /dev/ttyUSB0 --port /dev/ttyUSB1 --journal macs.db
+  deno run -A scripts/log_macs.ts --port /dev/ttyUSB0 --journal postgres://line:secret@db.local/line1`;
 
 async function main(args: string[]): Promise<number> {
   const { values } = parseOrUsage(() =>
@@ -75,6 +78,7 @@ async function main(args: string[]): Promise<number> {
       options: {
         port: { type: "string", multiple: true },
         journal: { type: "string", default: "espline-journal.db" },
+        "journal-timeout": { type: "string" },
         baud: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -89,7 +93,8 @@ async function main(args: string[]): Promise<number> {
   if (baud !== undefined && !Number.isInteger(baud)) {
     throw new UsageError(`--baud takes a number such as 115200, not "${values.baud}"`);
   }
-  await using journal = await openJournal(values.journal!);
+  const timeout = parseSeconds("--journal-timeout", values["journal-timeout"]);
+  await using journal = await openStationJournal(values.journal!, timeout);
   const summary = await logMacs(values.port, journal, {
     onLine: console.log,
     connect: { baud, resetConfig: readResetConfig() },

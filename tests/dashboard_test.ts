@@ -18,7 +18,7 @@ import { LineModel, normalizeResult, shiftStart } from "../lib/station/dashboard
 import { PAGE_CSP, PAGE_HTML } from "../lib/station/dashboard/page.ts";
 import { parseListenAddress, startDashboard } from "../lib/station/dashboard/server.ts";
 import { sseFrame, SseHub } from "../lib/station/dashboard/sse.ts";
-import { runDemoLine } from "../lib/station/dashboard/demo_line.ts";
+import { runDemoLine } from "../scripts/demo_line.ts";
 import { forwardEvents } from "../lib/station/dashboard/forward.ts";
 import { chromium, externalTest, freePort } from "./support/external.ts";
 import { launchBrowser } from "./support/browser.ts";
@@ -422,6 +422,23 @@ Deno.test("server: a late browser gets the current state first, then every chang
   await late.cancel();
 });
 
+Deno.test("server: closing sends the last changes before the event streams end (a run's results are not lost)", async () => {
+  const d = startDashboard({ port: 0, station: "line-1", flushMs: 60_000 });
+  const reader = await openEvents(d.url);
+  assert.equal((await reader.next()).event, "snapshot");
+  d.publish({
+    type: "device-end",
+    port: "p",
+    outcome: { result: "passed", stage: "done", seconds: 1 },
+  } as never);
+  await d.close(); // long before the 60 s flush
+  const tile = await reader.until("tile", () => true) as { state: string };
+  assert.equal(tile.state, "passed");
+  await assert.rejects(async () => {
+    while (true) await reader.next();
+  }, /the event stream ended/);
+});
+
 Deno.test("server: text from boards reaches browsers as JSON data only; the page never parses it as HTML", async () => {
   await using d = startDashboard({ port: 0, flushMs: 5 });
   const events = await openEvents(d.url);
@@ -639,15 +656,17 @@ externalTest({
       const serial = await journal.allocateSerial(await device.readMac());
       note({ serial });
       if (port === ports[3]) throw new EsplineError("E_SELFTEST", `supply current ${HOSTILE}`);
-    }, { journal, station: "line-1", onEvent: dashboard.onEvent("line-1") });
+    }, { journal, station: "line-1", dashboard });
 
-    // While the boards are held after their write, every tile is running, with its progress bar.
-    for (const p of ports) {
+    // While the boards are held after their write, every tile is running, with its progress bar
+    // and the board's identity (the station's device-info event).
+    for (const [i, p] of ports.entries()) {
       const tile = page.locator(`.tile[data-port="${p}"][data-state="running"]`).filter({
         hasText: "held by the test",
       });
       await tile.waitFor();
       assert.match(await tile.textContent() ?? "", /stage: flash/);
+      assert.ok((await tile.textContent() ?? "").includes(`02:00:00:00:00:0${i + 1}`));
       assert.equal(await tile.locator(".bar").count(), 1);
       assert.match(await tile.locator(".plabel").textContent() ?? "", /%/);
     }
@@ -658,8 +677,13 @@ externalTest({
     const summary = await run;
     assert.equal(summary.passed, 3);
     assert.equal(summary.failed, 1);
-    for (const p of ports.slice(0, 3)) {
-      await page.locator(`.tile[data-port="${p}"][data-state="passed"]`).waitFor();
+    for (const [i, p] of ports.slice(0, 3).entries()) {
+      const tile = page.locator(`.tile[data-port="${p}"][data-state="passed"]`);
+      await tile.waitFor();
+      // The serial the job noted is on the tile (the station's note event).
+      const mac = `02:00:00:00:00:0${i + 1}`;
+      const serial = (await journal.history(mac))[0].fields.serial as string;
+      assert.ok((await tile.textContent() ?? "").includes(serial), serial);
     }
     const bad = page.locator(`.tile[data-port="${ports[3]}"][data-state="failed"]`);
     await bad.waitFor();

@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { writeDemoBuild } from "../scripts/demo_firmware.ts";
 import { openJournal } from "../lib/station/journal.ts";
+import { connect } from "../lib/device/device.ts";
+import { parseNvs } from "../lib/image/nvs_parse.ts";
 import { runDeno } from "./support/run_deno.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -27,7 +29,7 @@ Deno.test("the README's TypeScript examples are examples/*.ts, verbatim", async 
   const blocks = (await readmeBlocks("ts")).filter((b) => b.startsWith("// examples/"));
   assert.deepEqual(
     blocks.map((b) => /^\/\/ (examples\/\S+\.ts)/.exec(b)![1]),
-    ["examples/station.ts", "examples/line.ts"],
+    ["examples/station.ts", "examples/line.ts", "examples/factory_data.ts"],
   );
   for (const block of blocks) {
     const file = /^\/\/ (examples\/\S+\.ts)/.exec(block)![1];
@@ -106,6 +108,59 @@ Deno.test("README example 2: a build onto a line, the board of the wrong chip fa
     assert.equal(bad.result, "failed");
     assert.equal(bad.stage, "preflight");
     assert.equal(bad.fields.serial, undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("README example 3: each board's NVS from the README's mass-manufacturing CSVs; a board without its certificate fails at nvs", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeDemoBuild(`${dir}/build`, "esp32c3", { fixtures: false, appSize: 20000 });
+    // The CSV files exactly as the README shows them.
+    const text = await Deno.readTextFile(new URL("README.md", ROOT));
+    const csv = [...text.matchAll(/^```csv (\S+)\n([\s\S]*?)^```$/gm)];
+    assert.deepEqual(csv.map((m) => m[1]), ["mfg_config.csv", "mfg_values.csv"]);
+    for (const [, name, body] of csv) await Deno.writeTextFile(`${dir}/${name}`, body);
+    // Certificates and keys for two serial numbers; the third board's are missing.
+    await Deno.mkdir(`${dir}/certs`);
+    for (const n of [1, 2]) {
+      await Deno.writeTextFile(`${dir}/certs/LINE1-00000${n}.pem`, `CERT ${n}\n`);
+      await Deno.writeTextFile(`${dir}/certs/LINE1-00000${n}.key`, `KEY-MATERIAL-${n}-7c4a8d09`);
+    }
+    const ports = [1, 2, 3].map((n) =>
+      `sim://esp32c3?mac=58:cf:79:00:0e:0${n}&flash=${dir}/board${n}.bin`
+    );
+    const r = await runExample("factory_data.ts", ["build", ...ports], dir);
+    assert.match(r.out, /^2 passed, 1 failed$/m, r.out);
+    assert.match(r.out, /failed at nvs: E_NVS_FILE: mfg_config\.csv line 4 \(key "device_cert"\)/);
+    assert.ok(!r.out.includes("KEY-MATERIAL"), "a secret value was printed");
+    await using journal = await openJournal(`${dir}/line.db`);
+    assert.ok(
+      !(await journal.exportJsonl()).includes("KEY-MATERIAL"),
+      "a secret value was journaled",
+    );
+    for (const [i, port] of ports.entries()) {
+      const rec = (await journal.history(`58:cf:79:00:0e:0${i + 1}`))[0];
+      await using dev = await connect(port);
+      const items = parseNvs(await dev.read({ partition: "nvs" })).items;
+      if (rec.result === "failed") {
+        assert.equal(rec.stage, "nvs");
+        assert.equal(rec.fields.serial, "LINE1-000003");
+        assert.equal(items.length, 0, "nothing written to its NVS");
+        continue;
+      }
+      const values = Object.fromEntries(items.map((x) => [x.key, x.value]));
+      const n = String(rec.fields.serial).slice(-1);
+      assert.equal(values.serial_no, rec.fields.serial);
+      assert.equal(values.hw_rev, 3);
+      assert.equal(values.device_cert, `CERT ${n}\n`);
+      assert.equal(
+        new TextDecoder().decode(values.device_key as Uint8Array),
+        `KEY-MATERIAL-${n}-7c4a8d09`,
+      );
+      assert.deepEqual((rec.fields.nvs as { secret: string[] }).secret, ["factory/device_key"]);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

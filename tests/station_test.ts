@@ -248,3 +248,93 @@ Deno.test("formatSummary names every board that did not pass, with its stage and
   assert.match(text, /^1 passed, 1 failed$/m);
   assert.match(text, /^ {2}\/dev\/espline-no-such-port: failed at connect: E_\w+: /m);
 });
+
+import type { StationEventLike } from "../lib/station/dashboard/model.ts";
+import { freePort } from "./support/external.ts";
+
+Deno.test("a station publishes its boards to a dashboard under its name: identity while running, the noted serial, no traces", async () => {
+  const published: { event: StationEventLike & Record<string, unknown>; station?: string }[] = [];
+  const sink = {
+    publish(event: StationEventLike, options?: { station?: string }) {
+      published.push({ event: event as StationEventLike & Record<string, unknown>, ...options });
+    },
+  };
+  let seenWhileRunning: string[] = [];
+  let traces = 0;
+  const summary = await runStation(["sim://esp32c6?mac=02:00:00:00:0d:01"], ({ note }) => {
+    // The job runs: the dashboard knows the board's identity already.
+    seenWhileRunning = published.map((p) => p.event.type);
+    note({ serial: "LINE-000077" });
+    return Promise.resolve();
+  }, {
+    station: "line-4",
+    dashboard: sink,
+    connect: { trace: true },
+    onEvent: (e) => e.type === "trace" && traces++,
+  });
+  assert.equal(summary.passed, 1);
+  assert.ok(traces > 0, "the run traced its protocol");
+  assert.ok(published.every((p) => p.station === "line-4"));
+  assert.ok(!published.some((p) => p.event.type === "trace"), "protocol traces stay off the page");
+  const info = published.find((p) => p.event.type === "device-info")!.event;
+  assert.deepEqual(
+    [info.port, info.mac, info.chip, info.revision, info.flashSize],
+    [
+      "sim://esp32c6?mac=02:00:00:00:0d:01",
+      "02:00:00:00:0d:01",
+      "esp32c6",
+      "v0.1",
+      4 * 1024 * 1024,
+    ],
+  );
+  assert.ok(seenWhileRunning.includes("device-info"));
+  assert.ok(!seenWhileRunning.includes("device-end"));
+  const note = published.find((p) => p.event.type === "note")!.event;
+  assert.deepEqual(note.fields, { serial: "LINE-000077" });
+  assert.equal(published.at(-1)!.event.type, "device-end");
+});
+
+Deno.test("runStation({ dashboard: address }) serves the dashboard while the run lasts: a board's tile with MAC and serial", async () => {
+  const port = freePort();
+  let tileWhileRunning: Record<string, unknown> | undefined;
+  const summary = await runStation(["sim://esp32c3?mac=02:00:00:00:0d:02"], async ({ note }) => {
+    note({ serial: "LINE-000078" });
+    // Events reach the page's state at once; browsers get them on the next flush.
+    const state = await (await fetch(`http://127.0.0.1:${port}/api/state`)).json();
+    tileWhileRunning = state.tiles[0];
+  }, { station: "line-5", dashboard: `127.0.0.1:${port}` });
+  assert.equal(summary.passed, 1);
+  assert.equal(tileWhileRunning?.station, "line-5");
+  assert.equal(tileWhileRunning?.state, "running");
+  assert.equal(tileWhileRunning?.mac, "02:00:00:00:0d:02");
+  assert.equal(tileWhileRunning?.chip, "esp32c3");
+  assert.equal(tileWhileRunning?.serial, "LINE-000078");
+  // Started by the run, stopped with it.
+  await assert.rejects(() => fetch(`http://127.0.0.1:${port}/api/state`));
+});
+
+Deno.test("a journal that cannot be reached fails each board at journal, before its port is opened", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const journal: StationJournal = {
+      begin: () =>
+        Promise.reject(
+          new EsplineError("E_JOURNAL_UNREACHABLE", "cannot reach the PostgreSQL journal"),
+        ),
+    };
+    const events: string[] = [];
+    const port = `sim://esp32c3?flash=${dir}/f.bin`;
+    const summary = await runStation([port], () => {
+      throw new Error("the job must not run");
+    }, { journal, onEvent: (e) => events.push(e.type) });
+    const o = summary.outcomes[0];
+    assert.equal(o.result, "failed");
+    assert.equal(o.stage, "journal");
+    assert.equal(o.error?.code, "E_JOURNAL_UNREACHABLE");
+    assert.deepEqual(events, ["device-start", "device-end"]);
+    // The virtual board was never opened: its flash file was never written.
+    await assert.rejects(() => Deno.stat(`${dir}/f.bin`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

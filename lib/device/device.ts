@@ -45,8 +45,20 @@ import {
   type EraseReport,
   type FlashArea,
   readArea,
+  readChipPartitionTable,
   type ReadOptions,
 } from "./flash_ops.ts";
+import type { Partition } from "../image/partition.ts";
+import type { NvsData } from "../image/nvs_gen.ts";
+import type { NvsRow } from "../image/nvs_csv.ts";
+import {
+  nvsKeyNames,
+  nvsPartition,
+  type NvsWriteReport,
+  sha256Hex,
+  type WriteNvsOptions,
+} from "./nvs_write.ts";
+import { buildNvs } from "../image/nvs_gen.ts";
 
 /**
  * Options for {@link connect}: how to connect ({@link ConnectOptions}), plus
@@ -293,6 +305,61 @@ export class Device {
    */
   async erase(area: FlashArea | "all", options: EraseOptions = {}): Promise<EraseReport> {
     return await eraseArea(this.#host(), area, options);
+  }
+
+  /**
+   * The partition table on the chip (at 0x8000), empty when the flash holds
+   * none.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "./device.ts";
+   * await using dev = await connect("sim://esp32c3");
+   * for (const p of await dev.partitions()) console.log(p.name, p.offset, p.size);
+   * ```
+   */
+  async partitions(options: ReadOptions = {}): Promise<Partition[]> {
+    return await readChipPartitionTable(this.#requireSession(), options);
+  }
+
+  /**
+   * Build an NVS partition image from `input` (typed data, or generator
+   * rows from `parseNvsCsv`/an NVS template) for the size of the partition
+   * named `nvs` (or `options.partition`) in the chip's table, and write and
+   * verify it. The partition must be a data/nvs partition; a value that does
+   * not fit its type fails before anything is written.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "./device.ts";
+   * await using dev = await connect("sim://esp32c3");
+   * const report = await dev.writeNvs({ factory: { serial_no: "SN-000123" } });
+   * console.log(report.partition, report.sha256, report.keys);
+   * ```
+   * @throws {UsageError} `E_NO_PARTITION`, `E_NOT_NVS_PARTITION`, and the
+   *   `NvsInputError`s of `buildNvs`, all before anything is written.
+   */
+  async writeNvs(
+    input: NvsData | readonly NvsRow[],
+    options: WriteNvsOptions = {},
+  ): Promise<NvsWriteReport> {
+    const t0 = performance.now();
+    const name = options.partition ?? "nvs";
+    const p = nvsPartition(await this.partitions({ signal: options.signal }), name);
+    // Built in full before anything is sent: a value that does not fit fails here.
+    const image = buildNvs(input, { size: p.size, version: options.version });
+    const region = { address: p.offset, data: image, name: `${name} (NVS image)` };
+    const written = await this.flash([region], { signal: options.signal });
+    return {
+      partition: name,
+      address: p.offset,
+      size: p.size,
+      sha256: await sha256Hex(image),
+      keys: nvsKeyNames(input),
+      bytesWritten: written.bytesWritten,
+      verified: written.verified,
+      seconds: (performance.now() - t0) / 1000,
+    };
   }
 
   /**

@@ -323,17 +323,24 @@ export async function loadNvsCsv(
   return rows;
 }
 
+/** Why a file could not be read, in a few words (`not found`, `permission denied` …). */
+export function readFailure(e: unknown): string {
+  return e instanceof Deno.errors.NotFound
+    ? "not found"
+    : e instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : e instanceof Deno.errors.IsADirectory
+    ? "it is a folder"
+    : e instanceof Error
+    ? e.message
+    : String(e);
+}
+
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
     return await Deno.readFile(path);
   } catch (e) {
-    const why = e instanceof Deno.errors.NotFound
-      ? "not found"
-      : e instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : e instanceof Deno.errors.IsADirectory
-      ? "it is a folder"
-      : (e as Error).message;
+    const why = readFailure(e);
     throw new NvsInputError(
       "E_NVS_FILE",
       `${what}: cannot read it (${why}); check the path (relative paths start from ${

@@ -15,6 +15,9 @@ import type { DeviceEvent } from "../device/events.ts";
 import { PreflightError } from "../device/flash_job.ts";
 import type { ResumeOptions } from "../device/flash_job.ts";
 import type { ConnectOptions } from "../loader/connect_options.ts";
+import type { NvsWriteReport } from "../device/nvs_write.ts";
+import type { NvsTemplate, NvsValueSource } from "../image/nvs_template.ts";
+import type { DashboardOptions, DashboardSink } from "./dashboard/server.ts";
 
 /** The facts a station adds to a record as they become known. */
 export interface StationFacts {
@@ -65,6 +68,34 @@ export interface StationRecord {
   abort(reason: string): Promise<void> | void;
 }
 
+/** Options for {@link StationJob.nvs}. */
+export interface StationNvsOptions {
+  /** Partition to write, by name in the chip's table. Default `nvs`. */
+  partition?: string;
+  /** The board's serial number for `{serial}`. Default the `serial` the job noted. */
+  serial?: string;
+  /** Values for this board by key (`key` or `namespace/key`), over the template's. Default none. */
+  values?: Record<string, NvsValueSource>;
+  /** Folder for the template's relative file paths. Default the template's. */
+  files?: string;
+}
+
+/** What a station journals about a board's NVS partition (never values). */
+export interface StationNvsFacts {
+  /** Partition name. */
+  partition: string;
+  /** Flash address. */
+  address: number;
+  /** Size in bytes. */
+  size: number;
+  /** SHA-256 of the image written (hex). */
+  sha256: string;
+  /** `namespace/key` of every key written. */
+  keys: string[];
+  /** The keys among them whose values are secret. */
+  secret: string[];
+}
+
 /** What a provisioning function receives for one device. */
 export interface StationJob {
   /** The connected device (its writes resume after faults unless `resume: false`). */
@@ -79,6 +110,16 @@ export interface StationJob {
   log(message: string): void;
   /** Store extra facts in the journal (serial number, test results …). */
   note(fields: Record<string, unknown>): void;
+  /**
+   * Write this board's NVS partition from a template, at stage `nvs`: its
+   * values resolved for this board (`{serial}` is the serial the job noted,
+   * files read, value functions called), the image built for the partition
+   * on the chip, written and verified; then its SHA-256 and key names are
+   * journaled (`fields.nvs`, see {@link StationNvsFacts}) and logged, never a
+   * value of a secret key. A missing file or a value that does not fit its
+   * type fails the board here, before anything is written to the partition.
+   */
+  nvs(template: NvsTemplate, options?: StationNvsOptions): Promise<NvsWriteReport>;
   /** Fires when the run is cancelled. */
   signal: AbortSignal;
 }
@@ -123,6 +164,15 @@ export interface RunSummary {
 /** Something that happened at the station. */
 export type StationEvent =
   | { type: "device-start"; port: string }
+  | {
+    type: "device-info";
+    port: string;
+    mac: string;
+    chip: string;
+    revision: string;
+    flashSize: number | null;
+  }
+  | { type: "note"; port: string; fields: Record<string, unknown> }
   | { type: "stage"; port: string; stage: string }
   | { type: "device-log"; port: string; message: string }
   | { type: "device-end"; port: string; outcome: DeviceOutcome }
@@ -146,6 +196,16 @@ export interface RunStationOptions {
   resume?: boolean | ResumeOptions;
   /** Progress, stages, logs and outcomes of every device. Default none. */
   onEvent?: (event: StationEvent) => void;
+  /**
+   * The line dashboard the run's events go to, under the station's name: a
+   * started one (`startDashboard(…)`, or any {@link DashboardSink}, such as
+   * `forwardEvents(…)` for a dashboard on another PC), which the run leaves
+   * running; or `true` (127.0.0.1:8080), an address (`"0.0.0.0:8080"`) or
+   * dashboard options to start one for the length of the run, showing the
+   * journal's counts, failures and search when the journal is readable.
+   * Default none.
+   */
+  dashboard?: DashboardSink | true | string | DashboardOptions;
   /** Cancels the whole run (devices in progress end `aborted`). */
   signal?: AbortSignal;
 }
@@ -158,6 +218,33 @@ function hostName(): string {
   }
 }
 
+function isSink(d: unknown): d is DashboardSink {
+  return typeof d === "object" && d !== null && typeof (d as DashboardSink).publish === "function";
+}
+
+/** The dashboard a run publishes to, started here when the options ask for one. */
+async function openDashboard(
+  options: RunStationOptions,
+): Promise<{ sink: DashboardSink | undefined; close(): Promise<void> }> {
+  const d = options.dashboard;
+  if (d === undefined || isSink(d)) return { sink: d, close: () => Promise.resolve() };
+  const { startDashboard, parseListenAddress } = await import("./dashboard/server.ts");
+  const j = options.journal as unknown;
+  const readable = typeof j === "object" && j !== null && "history" in j && "records" in j &&
+    "summary" in j;
+  const given: DashboardOptions = d === true
+    ? {}
+    : typeof d === "string"
+    ? parseListenAddress(d)
+    : d;
+  const dashboard = startDashboard({
+    station: options.station ?? hostName(),
+    ...(readable ? { journal: j as DashboardOptions["journal"] } : {}),
+    ...given,
+  });
+  return { sink: dashboard, close: () => dashboard.close() };
+}
+
 function errorFacts(e: unknown): { code: string; message: string } {
   return e instanceof EsplineError
     ? { code: e.code, message: e.message }
@@ -165,7 +252,8 @@ function errorFacts(e: unknown): { code: string; message: string } {
 }
 
 /**
- * Run `job` for one port; never throws: the outcome says what happened.
+ * Run `job` for one port; the outcome says what happened (it throws only when
+ * a dashboard it was asked to start cannot start).
  *
  * @example
  * ```ts
@@ -182,16 +270,39 @@ export async function runOne(
   job: (ctx: StationJob) => Promise<void>,
   options: RunStationOptions = {},
 ): Promise<DeviceOutcome> {
+  const dashboard = await openDashboard(options);
+  try {
+    return await runBoard(port, job, { ...options, dashboard: dashboard.sink });
+  } finally {
+    await dashboard.close();
+  }
+}
+
+async function runBoard(
+  port: string,
+  job: (ctx: StationJob) => Promise<void>,
+  options: RunStationOptions & { dashboard?: DashboardSink },
+): Promise<DeviceOutcome> {
   const t0 = performance.now();
+  const stationName = options.station ?? hostName();
+  const sink = options.dashboard;
   const emit = (event: StationEvent) => {
     try {
       options.onEvent?.(event);
     } catch {
       // A display failing must not change how the board ends.
     }
+    // Protocol traces carry raw bytes (a secret's too): never for a page.
+    if (sink && event.type !== "trace") {
+      try {
+        sink.publish(event, { station: stationName });
+      } catch {
+        // Nor a dashboard.
+      }
+    }
   };
   const signal = options.signal ?? new AbortController().signal;
-  let stage = "connect";
+  let stage = options.journal ? "journal" : "connect";
   let device: Device | null = null;
   let record: StationRecord | null = null;
   // Journal writes from callbacks (stage, note, events) go out in order; the outcome waits for them.
@@ -204,11 +315,13 @@ export async function runOne(
   const outcome: DeviceOutcome = { port, result: "failed", stage, seconds: 0 };
   emit({ type: "device-start", port });
   try {
+    // No board is touched before its record exists: a journal that cannot be reached fails here.
     record = (await options.journal?.begin({
       port,
-      station: options.station ?? hostName(),
+      station: stationName,
       files: options.files,
     })) ?? null;
+    stage = "connect";
     journal((r) => r.update({ stage }));
     device = await connect(port, {
       ...options.connect,
@@ -229,14 +342,25 @@ export async function runOne(
     const info = await device.info();
     outcome.mac = info.mac;
     outcome.chip = info.chip;
+    const revision = `v${info.revision.major}.${info.revision.minor}`;
     journal((r) =>
       r.update({
         mac: info.mac,
         chip: info.chip,
-        revision: `v${info.revision.major}.${info.revision.minor}`,
+        revision,
         flashSize: info.flashSize ?? undefined,
       })
     );
+    emit({
+      type: "device-info",
+      port,
+      mac: info.mac,
+      chip: info.chip,
+      revision,
+      flashSize: info.flashSize,
+    });
+    const connected = device;
+    const noted: Record<string, unknown> = {};
     const ctx: StationJob = {
       device,
       port,
@@ -252,7 +376,40 @@ export async function runOne(
         emit({ type: "device-log", port, message });
       },
       note(fields) {
+        Object.assign(noted, fields);
         journal((r) => r.update({ fields }));
+        emit({ type: "note", port, fields });
+      },
+      async nvs(template, o = {}) {
+        ctx.stage("nvs");
+        const serial = o.serial ??
+          (typeof noted.serial === "string" || typeof noted.serial === "number"
+            ? String(noted.serial)
+            : undefined);
+        const board = { mac: info.mac, chip: info.chip, serial, port, fields: { ...noted } };
+        let report: NvsWriteReport;
+        try {
+          const rows = await template.rows(board, { values: o.values, files: o.files });
+          report = await connected.writeNvs(rows, { partition: o.partition, signal });
+        } catch (e) {
+          throw template.redact(e);
+        }
+        const secretKeys = new Set(template.secretKeys);
+        const facts: StationNvsFacts = {
+          partition: report.partition,
+          address: report.address,
+          size: report.size,
+          sha256: report.sha256,
+          keys: report.keys,
+          secret: report.keys.filter((k) => secretKeys.has(k)),
+        };
+        ctx.note({ nvs: facts });
+        ctx.log(
+          `nvs: ${facts.keys.length} keys (${facts.keys.join(", ")}) in partition ` +
+            `${facts.partition} at 0x${facts.address.toString(16)}, sha256 ${facts.sha256}` +
+            (report.bytesWritten === 0 ? " (already there)" : ""),
+        );
+        return report;
       },
     };
     await job(ctx);
@@ -309,7 +466,10 @@ export async function runOne(
 }
 
 /**
- * Run `job` on every port in parallel and summarise.
+ * Run `job` on every port in parallel and summarise. Every board's record is
+ * begun before its port is opened, so a journal that cannot be reached fails
+ * the boards at `journal` untouched. With `dashboard`, every board's tile
+ * (identity, stage, progress, serial, result) is live on the line dashboard.
  *
  * @example
  * ```ts
@@ -328,7 +488,15 @@ export async function runStation(
   options: RunStationOptions = {},
 ): Promise<RunSummary> {
   const t0 = performance.now();
-  const outcomes = await Promise.all(ports.map((port) => runOne(port, job, options)));
+  const dashboard = await openDashboard(options);
+  let outcomes: DeviceOutcome[];
+  try {
+    outcomes = await Promise.all(
+      ports.map((port) => runBoard(port, job, { ...options, dashboard: dashboard.sink })),
+    );
+  } finally {
+    await dashboard.close();
+  }
   const count = (result: OutcomeResult) => outcomes.filter((o) => o.result === result).length;
   return {
     outcomes,

@@ -30,6 +30,11 @@ export interface ForwardEventsOptions {
 export interface EventForwarder extends AsyncDisposable {
   /** Pass as `runStation`'s `onEvent`. Never throws. */
   onEvent(event: StationEventLike): void;
+  /**
+   * The same, as a dashboard sink (`runStation`'s `dashboard` option takes
+   * the forwarder itself). Events go under the forwarder's own station name.
+   */
+  publish(event: StationEventLike, options?: { station?: string }): void;
   /** Send what is queued now. */
   flush(): Promise<void>;
   /** Send what is queued and stop. */
@@ -131,20 +136,23 @@ export function forwardEvents(url: string, options: ForwardEventsOptions): Event
     timer = null;
   };
 
-  return {
-    onEvent(event) {
-      if (closed) return;
-      try {
-        if (event.type === "trace") return;
-        queue.push(plain(event));
-        if (queue.length > backlogLimit * 2) {
-          queue = queue.filter((x) => KEEP.has(String(x.type))).slice(-backlogLimit);
-        }
-        schedule();
-      } catch {
-        // A station's run must not fail because of its dashboard.
+  const onEvent = (event: StationEventLike) => {
+    if (closed) return;
+    try {
+      if (event.type === "trace") return;
+      queue.push(plain(event));
+      if (queue.length > backlogLimit * 2) {
+        queue = queue.filter((x) => KEEP.has(String(x.type))).slice(-backlogLimit);
       }
-    },
+      schedule();
+    } catch {
+      // A station's run must not fail because of its dashboard.
+    }
+  };
+
+  return {
+    onEvent,
+    publish: (event) => onEvent(event),
     flush,
     close,
     [Symbol.asyncDispose]: close,

@@ -75,7 +75,8 @@ export interface DashboardJournal {
   counts(options: { since: Date }): Promise<JournalCounts>;
 }
 
-type MaybePromise<T> = T | Promise<T>;
+/** A value, or a Promise of it (sync and async journals alike). */
+export type MaybePromise<T> = T | Promise<T>;
 
 /** A journal record as the project's journal returns it: the serial is in its script fields. */
 export interface JournalRecordLike extends Omit<DashboardRecord, "serial"> {

@@ -668,7 +668,12 @@ export class Dashboard implements DashboardSink, AsyncDisposable {
   close(): Promise<void> {
     return this.#closed ??= (async () => {
       for (const t of this.#timers) clearInterval(t);
-      if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
+      if (this.#flushTimer !== null) {
+        // The last changes (the boards' results) reach the browsers before their streams end.
+        clearTimeout(this.#flushTimer);
+        this.#flushTimer = null;
+        this.#flush();
+      }
       if (this.#refreshTimer !== null) clearTimeout(this.#refreshTimer);
       this.#hub.closeAll();
       // A browser that stopped reading (a dead laptop on the Wi-Fi) can hold a graceful
@@ -702,7 +707,8 @@ export class Dashboard implements DashboardSink, AsyncDisposable {
  * await using dashboard = startDashboard({ port: 0 });
  * console.log(`open ${dashboard.url}`);
  * await runStation(["sim://esp32"], async ({ stage }) => stage("noop"), {
- *   onEvent: dashboard.onEvent("line-1"),
+ *   station: "line-1",
+ *   dashboard,
  * });
  * ```
  * @throws {UsageError} `E_DASHBOARD_TOKEN` without a usable token off loopback.

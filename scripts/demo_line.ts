@@ -3,28 +3,32 @@
  * provisioning rounds of virtual boards (sim://, paced at the baud with
  * modelled flash timing) with a few failures, all journaled, until Ctrl-C.
  *
- *     deno run -A lib/station/dashboard/demo_line.ts                 # http://127.0.0.1:8080/
- *     deno run -A lib/station/dashboard/demo_line.ts --stations 2 --ports 4 --fail-rate 0.2
- *     deno run -A lib/station/dashboard/demo_line.ts --dashboard 0.0.0.0:8080 --token $(openssl rand -hex 16)
+ *     deno task dashboard-demo                                  # http://127.0.0.1:8080/
+ *     deno run -A scripts/demo_line.ts --stations 2 --ports 4 --fail-rate 0.2
+ *     deno run -A scripts/demo_line.ts --dashboard 0.0.0.0:8080 --token $(openssl rand -hex 16)
  *
  * A second station in another process (or PC) sending to that dashboard:
  *
- *     deno run -A lib/station/dashboard/demo_line.ts --forward http://127.0.0.1:8080/ --token … --name line-7
+ *     deno run -A scripts/demo_line.ts --forward http://127.0.0.1:8080/ --token … --name line-7
  *
- * It lives here until the station's entry points (scripts/) take a
- * `--dashboard` option of their own.
+ * A real station does the same with `scripts/provision.ts --dashboard …`.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { EsplineError } from "../../errors.ts";
-import { openJournal } from "../journal.ts";
-import { runStation, type StationJournal } from "../runner.ts";
-import { generateToken, isLoopback } from "./auth.ts";
-import { type EventForwarder, forwardEvents } from "./forward.ts";
-import type { StationEventLike } from "./model.ts";
-import { parseListenAddress, startDashboard } from "./server.ts";
+import {
+  EsplineError,
+  type EventForwarder,
+  forwardEvents,
+  openJournal,
+  runStation,
+  startDashboard,
+  type StationEventLike,
+  type StationJournal,
+} from "../mod.ts";
+import { generateToken, isLoopback } from "../lib/station/dashboard/auth.ts";
+import { parseListenAddress } from "../lib/station/dashboard/server.ts";
 
 const CHIPS = ["esp32c3", "esp32s3", "esp32", "esp32c6"];
 const FAULTS = [
