@@ -119,6 +119,7 @@ export const DEVICE_COMMANDS: CommandSpec[] = [
     aliases: ["chip_id"],
     summary: "identify the chip: type, revision, features, crystal, MAC, chip id",
     usage: "chip-id",
+    examples: ["-p /dev/ttyUSB0 chip-id", "-p sim://esp8266 chip-id"],
     options: {},
     positionals: [0, 0],
     run: (ctx) =>
@@ -139,6 +140,7 @@ export const DEVICE_COMMANDS: CommandSpec[] = [
     aliases: ["read_mac"],
     summary: "print the chip's base MAC address",
     usage: "read-mac",
+    examples: ["-p /dev/ttyUSB0 read-mac", "--port auto --port-filter vid=303a read-mac --json"],
     options: {},
     positionals: [0, 0],
     run: (ctx) =>
@@ -152,6 +154,7 @@ export const DEVICE_COMMANDS: CommandSpec[] = [
     aliases: ["flash_id"],
     summary: "read the SPI flash chip's JEDEC id and size",
     usage: "flash-id",
+    examples: ["-p /dev/ttyUSB0 flash-id"],
     options: {},
     positionals: [0, 0],
     run: (ctx) =>
@@ -187,6 +190,7 @@ export const DEVICE_COMMANDS: CommandSpec[] = [
     name: "version",
     summary: "print espline's version",
     usage: "version",
+    examples: ["version"],
     options: {},
     positionals: [0, 0],
     hostOnly: true,

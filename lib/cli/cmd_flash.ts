@@ -233,6 +233,12 @@ export const FLASH_COMMANDS: CommandSpec[] = [
     summary: "write binaries to flash (compressed, verified, unchanged parts skipped)",
     usage:
       "write-flash [options] ADDRESS FILE [ADDRESS FILE …] | --manifest PATH | --partition NAME FILE",
+    examples: [
+      "-p /dev/ttyUSB0 -b 921600 write-flash 0x0 bootloader.bin 0x8000 partitions.bin 0x10000 app.bin",
+      "-p /dev/ttyUSB0 write-flash --manifest build/   # ESP-IDF, Arduino or PlatformIO build",
+      "-p /dev/ttyUSB0 write-flash --partition ota_0 app.bin",
+      "-p /dev/ttyUSB0 write-flash --flash-mode dio --flash-size 4MB 0x1000 bootloader.bin",
+    ],
     options: {
       compress: { type: "boolean", short: "z", help: "send data compressed (default)" },
       "no-compress": { type: "boolean", short: "u", help: "send data uncompressed" },
@@ -260,6 +266,10 @@ export const FLASH_COMMANDS: CommandSpec[] = [
     aliases: ["verify_flash"],
     summary: "compare flash contents with files (by MD5 on the chip)",
     usage: "verify-flash [--diff] ADDRESS FILE [ADDRESS FILE …]",
+    examples: [
+      "-p /dev/ttyUSB0 verify-flash 0x10000 app.bin",
+      "-p /dev/ttyUSB0 verify-flash --diff 0x8000 partitions.bin",
+    ],
     options: {
       diff: { type: "boolean", help: "on a mismatch, read the region and list differing bytes" },
     },
@@ -271,6 +281,10 @@ export const FLASH_COMMANDS: CommandSpec[] = [
     aliases: ["read_flash"],
     summary: "read flash into a file (SIZE may be ALL)",
     usage: "read-flash ADDRESS SIZE FILE",
+    examples: [
+      "-p /dev/ttyUSB0 read-flash 0 ALL backup.bin   # the whole flash",
+      "-p /dev/ttyUSB0 read-flash 0x9000 0x6000 nvs.bin",
+    ],
     options: {},
     positionals: [3, 3],
     run: readFlashCommand,
@@ -280,6 +294,7 @@ export const FLASH_COMMANDS: CommandSpec[] = [
     aliases: ["erase_flash"],
     summary: "erase the whole flash (needs the stub)",
     usage: "erase-flash",
+    examples: ["-p /dev/ttyUSB0 erase-flash"],
     options: {},
     positionals: [0, 0],
     run: (ctx) =>
@@ -296,6 +311,10 @@ export const FLASH_COMMANDS: CommandSpec[] = [
     aliases: ["erase_region"],
     summary: "erase a 4 KiB-aligned region (SIZE may be ALL)",
     usage: "erase-region ADDRESS SIZE | --partition NAME",
+    examples: [
+      "-p /dev/ttyUSB0 erase-region 0x9000 0x6000",
+      "-p /dev/ttyUSB0 erase-region --partition nvs",
+    ],
     options: {
       partition: {
         type: "string",
