@@ -219,11 +219,42 @@ export function parseCommandLine(
   return { command, global, options, positionals };
 }
 
+/** Bytes in a size written `4MB`, `512kb`, `2M` …, or null when it is not one. */
+function sizeBytes(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*([km])b?$/i.exec(text.trim());
+  if (!m) return null;
+  return Number(m[1]) * (m[2].toLowerCase() === "m" ? 1 << 20 : 1 << 10);
+}
+
+/**
+ * For a size that is not among the choices (`3MB`), the valid sizes either
+ * side of it, written as sizes are (`2MB or 4MB`); null when `value` is no
+ * size or the choices hold none.
+ *
+ * @example
+ * ```ts
+ * import { nearestSizes } from "./args.ts";
+ * nearestSizes("3MB", ["detect", "1mb", "2mb", "4mb"]); // "2MB or 4MB"
+ * ```
+ */
+export function nearestSizes(value: string, choices: string[]): string | null {
+  const want = sizeBytes(value);
+  if (want === null) return null;
+  const sizes = choices.map((c) => ({ c, n: sizeBytes(c) }))
+    .filter((x): x is { c: string; n: number } => x.n !== null)
+    .sort((a, b) => a.n - b.n);
+  if (!sizes.length) return null;
+  const show = (c: string) => c.toUpperCase();
+  const below = sizes.filter((s) => s.n < want).pop();
+  const above = sizes.find((s) => s.n > want);
+  return [below, above].filter((s) => s !== undefined).map((s) => show(s!.c)).join(" or ");
+}
+
 function checkChoice(name: string, value: string | boolean | string[], choices: string[]) {
   const one = (v: string) => {
     const n = normalizeChoice(v);
     if (!choices.includes(n)) {
-      const guess = suggest(n, choices);
+      const guess = nearestSizes(v, choices) ?? suggest(n, choices);
       throw new UsageError(
         `invalid value "${v}" for --${name}: choose one of ${choices.join(", ")}${
           guess ? ` (did you mean ${guess}?)` : ""

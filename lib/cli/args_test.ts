@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   closestOption,
   expandArgFiles,
+  nearestSizes,
   normalizeOptionToken,
   parseCommandLine,
   parseIntArg,
@@ -126,6 +127,28 @@ Deno.test("--help and -h skip the argument counts (help is shown instead of an e
   assert.throws(
     () => parseCommandLine(["write-flash"], { commands: CMDS, globals: GLOBAL }),
     UsageError,
+  );
+});
+
+Deno.test("a size that is not a valid flash size suggests the valid ones either side", () => {
+  const sizes = ["detect", "keep", "256kb", "512kb", "1mb", "2mb", "2mb-c1", "4mb", "16mb"];
+  assert.equal(nearestSizes("3MB", sizes), "2MB or 4MB");
+  assert.equal(nearestSizes("768k", sizes), "512KB or 1MB");
+  assert.equal(nearestSizes("64MB", sizes), "16MB");
+  assert.equal(nearestSizes("fast", sizes), null);
+  const spec: CommandSpec = {
+    ...WRITE,
+    options: { "flash-size": { type: "string", choices: sizes, help: "" } },
+  };
+  const e = usageError(() =>
+    parseCommandLine(["write-flash", "--flash-size", "3MB", "0", "a"], {
+      commands: [spec],
+      globals: GLOBAL,
+    })
+  );
+  assert.match(
+    e.message,
+    /invalid value "3MB" for --flash-size: .* \(did you mean 2MB or 4MB\?\)$/,
   );
 });
 

@@ -119,26 +119,15 @@ async function writeFlashCommand(ctx: CommandContext): Promise<void> {
       eraseAll: Boolean(o["erase-all"]),
       signal: ctx.signal,
     });
-    const lines = report.regions.map((r) => {
-      const what = r.action === "skipped"
-        ? `Skipped ${r.name} at ${hex32(r.address)}: already on the chip (MD5 ${r.md5})`
-        : r.action === "patched"
-        ? `Wrote ${r.bytesWritten} of ${r.size} bytes of ${r.name} at ${hex32(r.address)} ` +
-          `(${r.chunksWritten} of ${r.chunksTotal} chunks changed, ${r.bytesOnWire} on the wire) in ${
-            r.seconds.toFixed(2)
-          } s`
-        : `Wrote ${r.size} bytes (${r.bytesOnWire} on the wire) of ${r.name} at ${
-          hex32(r.address)
-        } in ${r.seconds.toFixed(2)} s`;
-      return r.verified && r.action !== "skipped" ? `${what}\nHash of data verified.` : what;
-    });
-    lines.push(
-      `Flash size ${formatFlashSize(report.flashSize)}; ${report.bytesOnWire} bytes sent in ${
-        report.seconds.toFixed(2)
-      } s.`,
-    );
+    // Each region's lines were printed as it completed (the device's region events).
+    const n = report.regions.length;
+    const summary = `${n} region${n === 1 ? "" : "s"}` +
+      (report.skipped ? ` (${report.skipped} already on the chip)` : "") +
+      `, ${report.bytesOnWire} bytes sent in ${report.seconds.toFixed(2)} s; flash size ${
+        formatFlashSize(report.flashSize)
+      }.`;
     const { flashSize: _s, recoveries: _r, warnings: _w, ...written } = report;
-    ctx.out.result({ command: "write-flash", ...written }, lines.join("\n"));
+    ctx.out.result({ command: "write-flash", ...written }, `\n${summary}`);
   });
 }
 
