@@ -12,8 +12,8 @@
  * (erased) chip, where chunks already 0xFF are skipped; the time to
  * re-flash an unchanged image as a share of the full write, and the wall
  * time of 8 boards written in parallel against one. A progress line with
- * the time left runs on stderr (the whole benchmark takes about 8 minutes
- * on two cores; `--quick` about a minute).
+ * the time left runs on stderr (the whole benchmark took 11 minutes on two
+ * shared cores; `--quick` about half a minute).
  *
  * @module
  */
@@ -167,12 +167,12 @@ if (import.meta.main) {
 
 usage: deno task bench [--quick] [--sizes MIB,…] [--bauds BAUD,…] [--boards N]
 
-  --quick         1 MiB at 921600 only (about a minute)
+  --quick         1 MiB at 921600 only (about half a minute)
   --sizes 1,4     payload sizes in MiB (default 1,4)
   --bauds …       baud rates (default 115200,460800,921600)
   --boards N      boards written in parallel at the end (default 8)
 
-The whole default run takes about 8 minutes on two cores; a line on stderr
+The whole default run took 11 minutes on two shared cores; a line on stderr
 shows how far it is and about how long is left.`);
     Deno.exit(0);
   }

@@ -115,7 +115,7 @@ export class Progress {
     const pct = Math.floor((done / this.#total) * 100);
     const left = done > 0 ? (elapsed / done) * (this.#total - done) : null;
     const count = Number.isInteger(this.#total) && Number.isInteger(this.#done)
-      ? ` (${this.#done}/${this.#total})`
+      ? ` (${Math.floor(done)}/${this.#total})`
       : "";
     return `${this.#label}: ${pct}%${count}, ${formatDuration(elapsed)} so far, ${
       left === null ? "estimating the time left" : `about ${formatDuration(left)} left`

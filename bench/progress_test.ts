@@ -26,7 +26,7 @@ Deno.test("the time left follows the pace so far", () => {
   assert.equal(p.line(), "soak: 40% (4/10), 20s so far, about 30s left");
   tick(40_000);
   p.partial(1, "seed 7");
-  assert.equal(p.line(), "soak: 50% (4/10), 1m00s so far, about 1m00s left · seed 7");
+  assert.equal(p.line(), "soak: 50% (5/10), 1m00s so far, about 1m00s left · seed 7");
 });
 
 Deno.test("piped: a plain line now and then, never a stream of frames", () => {

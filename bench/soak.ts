@@ -8,7 +8,7 @@
  *
  *     deno task soak --runs 1000 --seed 1
  *
- * 1000 runs take about 7 minutes on two cores; a line on stderr shows how
+ * 1000 runs took 5 minutes on two shared cores; a line on stderr shows how
  * far it is and about how long is left.
  *
  * @module
@@ -186,7 +186,7 @@ if (import.meta.main) {
 
 usage: deno task soak [--runs N] [--seed N] [--parallel N] [--verbose]
 
-  --runs N       runs (default 200; 1000 take about 7 minutes on two cores)
+  --runs N       runs (default 200, about a minute; 1000 took 5 minutes on two shared cores)
   --seed N       first seed; run i uses seed + i (default 1), so a bad run can be replayed
   --parallel N   runs at once (default 8)
   --verbose      print every run's seed, port and verdict
