@@ -12,6 +12,13 @@
  * @module
  */
 
+/**
+ * The first argument the installed launcher passes, then the command's name
+ * (`deno task install` bakes `--installed-as espline` into it), so the CLI
+ * knows it runs as the installed command.
+ */
+export const INSTALLED_AS_FLAG = "--installed-as";
+
 let chosen: string | null = null;
 let fallback: string | null = null;
 

@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "../lib/errors.ts";
-import { INSTALLED_AS_FLAG } from "../lib/cli/invocation.ts";
+import { INSTALLED_AS_FLAG } from "../lib/program_name.ts";
 import { parseOrUsage, runMain } from "./script_main.ts";
 
 const HELP = `Install the espline command from this checkout.

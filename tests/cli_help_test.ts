@@ -150,11 +150,19 @@ Deno.test("`deno task cli` from a firmware folder reads and writes files there",
   const dir = await Deno.makeTempDir({ prefix: "espline-help-test-" });
   try {
     await Deno.writeFile(`${dir}/payload.bin`, new Uint8Array(3000).map((_, i) => i * 13));
+    // As from a person's shell: Deno keeps an INIT_CWD it inherits (from `deno task test`, say),
+    // so the child gets a clean environment and Deno sets INIT_CWD to this folder itself.
+    const env: Record<string, string> = { NO_COLOR: "1" };
+    for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR"]) {
+      const value = Deno.env.get(name);
+      if (value !== undefined) env[name] = value;
+    }
     const run = (args: string[]) =>
       new Deno.Command(Deno.execPath(), {
         args: ["task", "--config", `${ROOT}deno.json`, "cli", ...args],
         cwd: dir,
-        env: { NO_COLOR: "1" },
+        clearEnv: true,
+        env,
         stdout: "piped",
         stderr: "piped",
       }).output();

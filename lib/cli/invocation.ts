@@ -13,8 +13,7 @@
  * @module
  */
 
-/** The marker the installed launcher passes first (see scripts/install.ts). */
-export const INSTALLED_AS_FLAG = "--installed-as";
+import { INSTALLED_AS_FLAG } from "../program_name.ts";
 
 /** The value of `ESPLINE_TASK` that the `cli` task in deno.json sets. */
 export const CLI_TASK_MARK = "cli";
