@@ -52,11 +52,18 @@ export {
   type ReadResetConfigOptions,
   type ResetConfig,
 } from "./lib/loader/reset.ts";
-export type { DeviceEvent, FlashedEvent, NoticeEvent, RecoveryEvent } from "./lib/device/events.ts";
+export type {
+  DeviceEvent,
+  FlashedEvent,
+  NoticeEvent,
+  RecoveryEvent,
+  RegionDoneEvent,
+  RegionStartEvent,
+} from "./lib/device/events.ts";
 export type { LoaderEvent } from "./lib/loader/session.ts";
 export type { FlashProgress } from "./lib/flash/common.ts";
 export type { ChipInfo, FlashInfo } from "./lib/loader/info.ts";
-export type { ChipRevision } from "./lib/chips/types.ts";
+export type { ChipRevision, FlashVoltage } from "./lib/chips/types.ts";
 export {
   type Firmware,
   type FirmwareEntry,

@@ -12,7 +12,9 @@
  * (compressed bytes × 10 / baud); the time of a default write to a fresh
  * (erased) chip, where chunks already 0xFF are skipped; the time to
  * re-flash an unchanged image as a share of the full write, and the wall
- * time of 8 boards written in parallel against one.
+ * time of 8 boards written in parallel against one. A progress line with
+ * the time left runs on stderr (the whole benchmark took 11 minutes on two
+ * shared cores; `--quick` about half a minute).
  *
  * @module
  */
@@ -23,6 +25,7 @@ import { openSimPort } from "../lib/sim/sim_port.ts";
 import type { SimChipKey } from "../lib/sim/virtual_chip.ts";
 import { LoaderSession } from "../lib/loader/session.ts";
 import { writeFlash } from "../lib/flash/write.ts";
+import { Progress } from "./progress.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/esptool-images/", import.meta.url);
 
@@ -86,16 +89,28 @@ interface Row {
   reflashPct: number;
 }
 
-async function timedWrite(data: Uint8Array, baud: number, skipUnchanged: boolean) {
+async function timedWrite(
+  data: Uint8Array,
+  baud: number,
+  skipUnchanged: boolean,
+  onBytes?: (done: number) => void,
+) {
   const session = await connect("esp32", baud);
   const t0 = performance.now();
-  const report = await writeFlash(session, [{ address: 0x10000, data }], { skipUnchanged });
+  const report = await writeFlash(session, [{ address: 0x10000, data }], {
+    skipUnchanged,
+    onProgress: (p) => p.stage === "write" && onBytes?.(p.done),
+  });
   return { session, report, seconds: (performance.now() - t0) / 1000 };
 }
 
-async function benchOne(data: Uint8Array, baud: number): Promise<Row> {
+async function benchOne(
+  data: Uint8Array,
+  baud: number,
+  onBytes?: (done: number) => void,
+): Promise<Row> {
   // Full write, forced (--no-skip): every byte goes over the wire.
-  const full = await timedWrite(data, baud, false);
+  const full = await timedWrite(data, baud, false, onBytes);
   try {
     const t1 = performance.now();
     const again = await writeFlash(full.session, [{ address: 0x10000, data }]);
@@ -149,8 +164,23 @@ if (import.meta.main && Deno.args.includes("--rom")) {
       sizes: { type: "string" },
       bauds: { type: "string" },
       boards: { type: "string" },
+      help: { type: "boolean", short: "h" },
     },
   });
+  if (values.help) {
+    console.log(`Flash throughput against the virtual chip, paced at the baud rate.
+
+usage: deno task bench [--quick] [--sizes MIB,…] [--bauds BAUD,…] [--boards N]
+
+  --quick         1 MiB at 921600 only (about half a minute)
+  --sizes 1,4     payload sizes in MiB (default 1,4)
+  --bauds …       baud rates (default 115200,460800,921600)
+  --boards N      boards written in parallel at the end (default 8)
+
+The whole default run took 11 minutes on two shared cores; a line on stderr
+shows how far it is and about how long is left.`);
+    Deno.exit(0);
+  }
   const sizes = (values.sizes ?? (values.quick ? "1" : "1,4")).split(",").map(Number);
   const bauds = (values.bauds ?? (values.quick ? "921600" : "115200,460800,921600")).split(",").map(
     Number,
@@ -159,19 +189,39 @@ if (import.meta.main && Deno.args.includes("--rom")) {
   console.log(
     "espline flash benchmark: virtual ESP32, stub, paced at the baud, modelled flash timing",
   );
-  for (const mib of sizes) {
-    const { data, source } = await payload(mib * 1024 * 1024);
-    const comp = zlibSync(data, { level: 9 }).length;
-    console.log(
+  // Each step's weight is a guess at its time: two paced writes (the full one and the one to a
+  // fresh chip) of the compressed payload at the baud, plus the modelled flash time. The
+  // estimate of the time left follows what the steps really take as they finish.
+  const payloads = await Promise.all(sizes.map(async (mib) => {
+    const p = await payload(mib * 1024 * 1024);
+    return { mib, ...p, comp: zlibSync(p.data, { level: 9 }).length };
+  }));
+  const weight = (comp: number, mib: number, baud: number) => 2 * (comp * 10 / baud + mib);
+  const parallelWeight = 2 * weight(payloads[0]?.comp ?? 0, 1, 921600);
+  const total = payloads.reduce(
+    (n, p) => n + bauds.reduce((m, b) => m + weight(p.comp, p.mib, b), 0),
+    parallelWeight,
+  );
+  const progress = new Progress({ total, label: "bench" });
+  for (const { mib, data, source, comp } of payloads) {
+    progress.log(
       `\npayload ${mib} MiB from ${source}: compresses to ${comp} bytes (ratio ${
         (data.length / comp).toFixed(2)
       }:1)`,
     );
-    console.log(
+    progress.log(
       "size     baud     full s   kbit/s   wire-limit s  full/wire  fresh-chip s  re-flash s  re-flash %",
     );
     for (const baud of bauds) {
-      const r = await benchOne(data, baud);
+      const w = weight(comp, mib, baud);
+      progress.partial(0, `${mib} MiB at ${baud} baud`);
+      // The full write is about half of the step.
+      const r = await benchOne(
+        data,
+        baud,
+        (done) => progress.partial((w / 2) * done / data.length),
+      );
+      progress.advance(w);
       const cells = [
         r.size.padEnd(8),
         String(r.baud).padEnd(8),
@@ -183,13 +233,16 @@ if (import.meta.main && Deno.args.includes("--rom")) {
         r.reflash.toFixed(3).padStart(11),
         r.reflashPct.toFixed(2).padStart(11),
       ];
-      console.log(cells.join(" "));
+      progress.log(cells.join(" "));
     }
   }
   const { data } = await payload(1024 * 1024);
   const baud = 921600;
+  progress.partial(0, `1 board, then ${boards} in parallel`);
   const one = await parallel(data, baud, 1);
+  progress.partial(parallelWeight / 2);
   const many = await parallel(data, baud, boards);
+  progress.finish();
   console.log(
     `\nparallel: 1 board ${one.toFixed(2)} s, ${boards} boards ${many.toFixed(2)} s wall: ${
       (many / one).toFixed(2)

@@ -5,7 +5,8 @@
  *
  * Prints per target: inputs, typed errors, successes, heap growth and
  * findings (saved with a reproducer under .tmp/fuzz-findings/); exits
- * non-zero on any finding.
+ * non-zero on any finding. A line on stderr shows how far it is and about
+ * how long is left.
  *
  * @module
  */
@@ -13,6 +14,7 @@
 import { parseArgs } from "node:util";
 import { fuzz } from "../lib/fuzz/harness.ts";
 import { TARGETS } from "../lib/fuzz/targets.ts";
+import { Progress } from "./progress.ts";
 
 if (import.meta.main) {
   const { values } = parseArgs({
@@ -21,18 +23,40 @@ if (import.meta.main) {
       inputs: { type: "string", default: "100000" },
       seed: { type: "string", default: "1" },
       target: { type: "string" },
+      help: { type: "boolean", short: "h" },
     },
   });
+  if (values.help) {
+    console.log(`Feed random and mutated inputs to every parser; any untyped error is a finding.
+
+usage: deno task fuzz [--inputs N] [--seed N] [--target NAME]
+
+  --inputs N     inputs per target (default 100000)
+  --seed N       seed (default 1); a finding's seed and index replay it
+  --target NAME  one target only: ${TARGETS.map((t) => t.name).join(", ")}
+
+Findings are saved under .tmp/fuzz-findings/; the exit code is 1 when there are any.`);
+    Deno.exit(0);
+  }
   const targets = TARGETS.filter((t) => !values.target || t.name === values.target);
   if (!targets.length) {
     console.error(`unknown target ${values.target}: ${TARGETS.map((t) => t.name).join(", ")}`);
     Deno.exit(2);
   }
   let findings = 0;
-  for (const t of targets) {
-    const r = await fuzz(t, { inputs: Number(values.inputs), seed: Number(values.seed) });
+  const inputs = Number(values.inputs);
+  const progress = new Progress({ total: inputs * targets.length, label: "fuzz" });
+  for (const [n, t] of targets.entries()) {
+    const note = `${t.name} (${n + 1} of ${targets.length})`;
+    progress.partial(0, note);
+    const r = await fuzz(t, {
+      inputs,
+      seed: Number(values.seed),
+      onProgress: (done) => progress.partial(done),
+    });
+    progress.advance(inputs);
     findings += r.findings.length;
-    console.log(
+    progress.log(
       `${
         r.target.padEnd(13)
       } inputs ${r.inputs}  typed errors ${r.typedErrors}  ok ${r.successes}  findings ${r.findings.length}  heap ${
@@ -44,9 +68,10 @@ if (import.meta.main) {
       for (const f of r.findings.slice(0, 20)) {
         const file = `.tmp/fuzz-findings/${f.target}-${f.seed}-${f.index}.json`;
         await Deno.writeTextFile(file, JSON.stringify(f, null, 2));
-        console.log(`  ${f.problem} (seed ${f.seed}, input ${f.index}) -> ${file}`);
+        progress.log(`  ${f.problem} (seed ${f.seed}, input ${f.index}) -> ${file}`);
       }
     }
   }
+  progress.finish();
   Deno.exit(findings ? 1 : 0);
 }

@@ -8,6 +8,11 @@ import {
   runStation,
 } from "../mod.ts";
 
+if (Deno.args[0] === "--help") {
+  console.log("usage: deno run -A examples/line.ts BUILD_FOLDER PORT [PORT …]");
+  Deno.exit(0);
+}
+
 const [build = "build", ...ports] = Deno.args;
 // Files, offsets and flash settings from an ESP-IDF, PlatformIO or Arduino build.
 const firmware = await loadFirmware(build);

@@ -1,6 +1,11 @@
 // examples/station.ts — deno run -A examples/station.ts /dev/ttyUSB0 /dev/ttyUSB1
 import { formatSummary, loadFirmware, openJournal, runStation } from "../mod.ts";
 
+if (Deno.args[0] === "--help") {
+  console.log("usage: deno run -A examples/station.ts [PORT …]  (writes ./build to each board)");
+  Deno.exit(0);
+}
+
 const ports = Deno.args.length ? Deno.args : ["/dev/ttyUSB0", "/dev/ttyUSB1"];
 const firmware = await loadFirmware([
   [0x0, "build/bootloader/bootloader.bin"],

@@ -26,6 +26,16 @@ import {
 import { demoFirmware } from "./demo_firmware.ts";
 import { provisionJob } from "./provision.ts";
 
+/** What `--help` prints. */
+const DEMO_HELP = `Provision four virtual ESP32-C3 boards in parallel and print the journal.
+
+usage: deno task demo [--keep]
+
+  --keep      keep the journal file and say where it is (default: removed at the end)
+  -h, --help  this help
+
+No hardware needed: the boards are virtual chips (sim://), paced at the baud rate.`;
+
 /** The firmware set: bootloader, partition table and a generated application for the ESP32-C3. */
 async function firmwareSet(): Promise<Firmware> {
   const files = await demoFirmware("esp32c3");
@@ -33,7 +43,20 @@ async function firmwareSet(): Promise<Firmware> {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { keep: { type: "boolean" } } });
+  let values: { keep?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: { keep: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    }));
+  } catch (e) {
+    console.error(`error: ${(e as Error).message} (see --help)`);
+    Deno.exit(2);
+  }
+  if (values.help) {
+    console.log(DEMO_HELP);
+    Deno.exit(0);
+  }
   const dir = await Deno.makeTempDir({ prefix: "espline-demo-" });
   try {
     const firmware = await firmwareSet();

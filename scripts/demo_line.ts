@@ -30,6 +30,26 @@ import {
 import { generateToken, isLoopback } from "../lib/station/dashboard/auth.ts";
 import { parseListenAddress } from "../lib/station/dashboard/server.ts";
 
+/** What `--help` prints. */
+const DEMO_LINE_HELP = `A virtual line to watch the dashboard with (deno task dashboard-demo).
+
+usage: deno run -A scripts/demo_line.ts [options]
+
+  --dashboard HOST:PORT  serve the dashboard here (default 127.0.0.1:8080)
+  --forward URL          send to another process's dashboard instead of serving one
+  --token TOKEN          access token (needed off loopback; generated when absent)
+  --name NAME            the first station's name (default line-1)
+  --stations N           stations (default 1)
+  --ports N              virtual boards per station (default 4)
+  --fail-rate R          share of boards that fail a test (default 0.15)
+  --journal FILE         journal file (default .tmp/demo_line.db)
+  -h, --help             this help
+
+examples:
+  deno task dashboard-demo
+  deno run -A scripts/demo_line.ts --stations 2 --ports 4 --fail-rate 0.2
+  deno run -A scripts/demo_line.ts --forward http://127.0.0.1:8080/ --token … --name line-7`;
+
 const CHIPS = ["esp32c3", "esp32s3", "esp32", "esp32c6"];
 const FAULTS = [
   {
@@ -134,8 +154,13 @@ if (import.meta.main) {
       ports: { type: "string", default: "4" },
       "fail-rate": { type: "string", default: "0.15" },
       journal: { type: "string", default: ".tmp/demo_line.db" },
+      help: { type: "boolean", short: "h" },
     },
   });
+  if (values.help) {
+    console.log(DEMO_LINE_HELP);
+    Deno.exit(0);
+  }
   const folder = values.journal.split("/").slice(0, -1).join("/");
   if (folder) await Deno.mkdir(folder, { recursive: true });
   // `await` fits today's synchronous journal and the asynchronous one alike.

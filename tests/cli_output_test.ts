@@ -25,8 +25,8 @@ async function scenarios(dir: string): Promise<Record<string, Result>> {
   const norm = (t: string) =>
     t.replaceAll(dir, "DIR").replace(/\d+\.\d+ s\b/g, "N s")
       .replace(/"seconds":[0-9.e-]+/g, '"seconds":N').replace(
-        /in [0-9.]+ seconds/g,
-        "in N seconds",
+        /in [0-9.]+ seconds( \([0-9.]+ kbit\/s\))?/g,
+        (_, speed) => `in N seconds${speed ? " (N kbit/s)" : ""}`,
       );
   const results: Record<string, Result> = {};
   const run = async (name: string, args: string[]) => {

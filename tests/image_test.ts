@@ -14,19 +14,11 @@ import { loadManifest } from "../lib/image/manifest.ts";
 import { preflight } from "../lib/image/preflight.ts";
 import { chipByKey } from "../lib/chips/index.ts";
 import { UsageError } from "../lib/errors.ts";
+import { makeImage } from "../lib/image/make_image.ts";
+import { externalTest, fixtures, readFixture } from "./support/external.ts";
 
-const FIXTURES = new URL("../../shared/fixtures/esptool-images/", import.meta.url);
 const hex = (n: number, w = 8) => `0x${n.toString(16).padStart(w, "0")}`;
 const sha = (d: Uint8Array) => createHash("sha256").update(d).digest("hex");
-
-async function fixture(name: string): Promise<Uint8Array | null> {
-  try {
-    return await Deno.readFile(new URL(name, FIXTURES));
-  } catch {
-    console.log(`skipped: ${name} (../shared/fixtures/esptool-images is absent)`);
-    return null;
-  }
-}
 
 /** What esptool v5.1.0 `image-info` printed for each fixture (hard-coded from that run). */
 const ESPTOOL: Record<string, {
@@ -364,45 +356,54 @@ const ESPTOOL: Record<string, {
 };
 
 for (const [name, want] of Object.entries(ESPTOOL)) {
-  Deno.test(`image-info ${name}: the same facts esptool reports`, async () => {
-    const data = await fixture(name);
-    if (!data) return;
-    const info = parseImage(data);
-    assert.equal(info.chipName, want.type);
-    assert.equal(hex(info.entry), want.entry);
-    assert.deepEqual([info.flashSize, info.flashFreq, info.flashMode], want.flash);
-    assert.deepEqual(
-      info.segments.map((
-        s,
-      ) => [hex(s.length, 5), hex(s.address), hex(s.fileOffset), s.regions.join(", ")]),
-      want.segments,
-    );
-    assert.deepEqual([
-      `0x${info.checksum.stored.toString(16).padStart(2, "0")}`,
-      info.checksum.valid ? "valid" : "invalid",
-    ], want.checksum);
-    assert.deepEqual(
-      info.sha256 ? [info.sha256.stored, info.sha256.valid ? "valid" : "invalid"] : null,
-      want.hash,
-    );
-    assert.deepEqual(
-      info.app
-        ? [info.app.projectName, info.app.version, info.app.compileTime, info.app.idfVersion]
-        : null,
-      want.app,
-    );
-    assert.match(formatImageInfo(info), new RegExp(`Detected image type: ${want.type}`));
+  externalTest({
+    name: `image-info ${name}: the same facts esptool reports`,
+    needs: [fixtures()],
+    async fn() {
+      const data = await readFixture(name);
+      const info = parseImage(data);
+      assert.equal(info.chipName, want.type);
+      assert.equal(hex(info.entry), want.entry);
+      assert.deepEqual([info.flashSize, info.flashFreq, info.flashMode], want.flash);
+      assert.deepEqual(
+        info.segments.map((
+          s,
+        ) => [hex(s.length, 5), hex(s.address), hex(s.fileOffset), s.regions.join(", ")]),
+        want.segments,
+      );
+      assert.deepEqual([
+        `0x${info.checksum.stored.toString(16).padStart(2, "0")}`,
+        info.checksum.valid ? "valid" : "invalid",
+      ], want.checksum);
+      assert.deepEqual(
+        info.sha256 ? [info.sha256.stored, info.sha256.valid ? "valid" : "invalid"] : null,
+        want.hash,
+      );
+      assert.deepEqual(
+        info.app
+          ? [info.app.projectName, info.app.version, info.app.compileTime, info.app.idfVersion]
+          : null,
+        want.app,
+      );
+      assert.match(formatImageInfo(info), new RegExp(`Detected image type: ${want.type}`));
+    },
   });
 }
 
-Deno.test("image-info: damaged images give typed errors, a bad checksum is reported invalid", async () => {
+Deno.test("image-info: bytes that are no image give a typed error", () => {
   assert.throws(() => parseImage(new Uint8Array(100)), ImageFormatError);
-  const boot = await fixture("bootloader_esp32.bin");
-  if (!boot) return;
-  assert.throws(() => parseImage(boot.slice(0, 500)), /runs past the end/);
-  const bad = boot.slice();
-  bad[0x30] ^= 0xff;
-  assert.equal(parseImage(bad).checksum.valid, false);
+});
+
+externalTest({
+  name: "image-info: a cut-off image is an error, a bad checksum is reported invalid",
+  needs: [fixtures()],
+  async fn() {
+    const boot = await readFixture("bootloader_esp32.bin");
+    assert.throws(() => parseImage(boot.slice(0, 500)), /runs past the end/);
+    const bad = boot.slice();
+    bad[0x30] ^= 0xff;
+    assert.equal(parseImage(bad).checksum.valid, false);
+  },
 });
 
 // SHA-256 of esptool v5.1.0 merge-bin output for the same inputs (commands in the note).
@@ -415,60 +416,67 @@ const MERGE_EXPECTED = {
   c3uf2: "be466acdd2bb7dc868df896f1dc40ed0c9cfc86055657a4d1317814358f3fbb0", // --chip esp32c3 --format uf2
 };
 
-Deno.test("merge-bin output is byte-identical to esptool's: raw, padded, offset, Intel HEX, UF2", async () => {
-  const boot = await fixture("bootloader_esp32.bin");
-  const parts = await fixture("partitions_singleapp.bin");
-  const app = await fixture("helloworld-esp32.bin");
-  const bootC3 = await fixture("bootloader_esp32c3.bin");
-  if (!boot || !parts || !app || !bootC3) return;
-  const r = [{ address: 0x1000, data: boot }, { address: 0x8000, data: parts }, {
-    address: 0x10000,
-    data: app,
-  }];
-  const esp32 = chipByKey("esp32");
-  assert.equal(
-    sha(mergeBin(r, { chip: esp32, flashParams: { mode: "dio", size: "4MB" } })),
-    MERGE_EXPECTED.raw,
-  );
-  assert.equal(sha(mergeBin(r, { chip: esp32, padToSize: 1 << 20 })), MERGE_EXPECTED.pad);
-  assert.equal(sha(mergeBin(r, { chip: esp32, targetOffset: 0x1000 })), MERGE_EXPECTED.offset);
-  assert.equal(
-    sha(mergeBin(r, { chip: esp32, format: "hex", flashParams: { mode: "dio" } })),
-    MERGE_EXPECTED.hex,
-  );
-  assert.equal(
-    sha(mergeBin(r, { chip: esp32, format: "uf2", flashParams: { mode: "dio" } })),
-    MERGE_EXPECTED.uf2,
-  );
-  const c3 = [{ address: 0, data: bootC3 }, { address: 0x8000, data: parts }];
-  assert.equal(
-    sha(mergeBin(c3, { chip: chipByKey("esp32c3"), format: "uf2" })),
-    MERGE_EXPECTED.c3uf2,
-  );
-  assert.throws(
-    () => mergeBin([{ address: 0, data: app }, { address: 0x40, data: app }], { chip: esp32 }),
-    UsageError,
-  );
+externalTest({
+  name: "merge-bin output is byte-identical to esptool's: raw, padded, offset, Intel HEX, UF2",
+  needs: [fixtures()],
+  async fn() {
+    const boot = await readFixture("bootloader_esp32.bin");
+    const parts = await readFixture("partitions_singleapp.bin");
+    const app = await readFixture("helloworld-esp32.bin");
+    const bootC3 = await readFixture("bootloader_esp32c3.bin");
+    const r = [{ address: 0x1000, data: boot }, { address: 0x8000, data: parts }, {
+      address: 0x10000,
+      data: app,
+    }];
+    const esp32 = chipByKey("esp32");
+    assert.equal(
+      sha(mergeBin(r, { chip: esp32, flashParams: { mode: "dio", size: "4MB" } })),
+      MERGE_EXPECTED.raw,
+    );
+    assert.equal(sha(mergeBin(r, { chip: esp32, padToSize: 1 << 20 })), MERGE_EXPECTED.pad);
+    assert.equal(sha(mergeBin(r, { chip: esp32, targetOffset: 0x1000 })), MERGE_EXPECTED.offset);
+    assert.equal(
+      sha(mergeBin(r, { chip: esp32, format: "hex", flashParams: { mode: "dio" } })),
+      MERGE_EXPECTED.hex,
+    );
+    assert.equal(
+      sha(mergeBin(r, { chip: esp32, format: "uf2", flashParams: { mode: "dio" } })),
+      MERGE_EXPECTED.uf2,
+    );
+    const c3 = [{ address: 0, data: bootC3 }, { address: 0x8000, data: parts }];
+    assert.equal(
+      sha(mergeBin(c3, { chip: chipByKey("esp32c3"), format: "uf2" })),
+      MERGE_EXPECTED.c3uf2,
+    );
+    assert.throws(
+      () => mergeBin([{ address: 0, data: app }, { address: 0x40, data: app }], { chip: esp32 }),
+      UsageError,
+    );
+  },
 });
 
-Deno.test("partition table: binary -> CSV -> binary round-trips; the fixture's entries come back identical", async () => {
-  const bin = await fixture("partitions_singleapp.bin");
-  if (!bin) return;
-  const table = parsePartitionTable(bin);
-  assert.deepEqual(table.map((p) => [p.name, p.offset, p.size]), [
-    ["factory", 0x10000, 0x100000],
-    ["rfdata", 0x110000, 0x40000],
-    ["wifidata", 0x150000, 0x40000],
-  ]);
-  const csv = partitionTableToCsv(table);
-  const again = partitionTableToBinary(parsePartitionCsv(csv));
-  assert.deepEqual(again.subarray(0, bin.length), bin, "same entries as ESP-IDF's binary");
-  assert.deepEqual(
-    [again[bin.length], again[bin.length + 1]],
-    [0xeb, 0xeb],
-    "followed by the MD5 entry",
-  );
-  assert.equal(partitionTableToCsv(parsePartitionTable(again)), csv);
+externalTest({
+  name:
+    "partition table: binary -> CSV -> binary round-trips; the fixture's entries come back identical",
+  needs: [fixtures()],
+  async fn() {
+    const bin = await readFixture("partitions_singleapp.bin");
+    const table = parsePartitionTable(bin);
+    assert.deepEqual(table.map((p) => [p.name, p.offset, p.size]), [
+      ["factory", 0x10000, 0x100000],
+      ["rfdata", 0x110000, 0x40000],
+      ["wifidata", 0x150000, 0x40000],
+    ]);
+    const csv = partitionTableToCsv(table);
+    const again = partitionTableToBinary(parsePartitionCsv(csv));
+    assert.deepEqual(again.subarray(0, bin.length), bin, "same entries as ESP-IDF's binary");
+    assert.deepEqual(
+      [again[bin.length], again[bin.length + 1]],
+      [0xeb, 0xeb],
+      "followed by the MD5 entry",
+    );
+    assert.equal(partitionTableToCsv(parsePartitionTable(again)), csv);
+  },
 });
 
 Deno.test("partition CSV: auto offsets, sizes, flags; mistakes are usage errors", () => {
@@ -524,8 +532,12 @@ Deno.test("manifests: ESP-IDF flasher_args.json, PlatformIO and Arduino build fo
       "80m",
       "esp32c3",
     ]);
-    const boot = await fixture("bootloader_esp32.bin");
-    if (boot) {
+    // A bootloader built for the ESP32 (its header names the chip, which decides the offset).
+    const boot = makeImage({
+      chip: chipByKey("esp32"),
+      segments: [{ address: 0x3ffe0100, data: new Uint8Array(256).fill(1) }],
+    });
+    {
       await Deno.mkdir(`${dir}/pio`);
       await Deno.writeFile(`${dir}/pio/bootloader.bin`, boot);
       await Deno.writeFile(`${dir}/pio/partitions.bin`, new Uint8Array(32));
@@ -552,34 +564,41 @@ Deno.test("manifests: ESP-IDF flasher_args.json, PlatformIO and Arduino build fo
   }
 });
 
-Deno.test("pre-flight: wrong chip, wrong bootloader offset, too-new minimum revision, past the end", async () => {
-  const bootEsp32 = await fixture("bootloader_esp32.bin");
-  const bootC3 = await fixture("bootloader_esp32c3.bin");
-  if (!bootEsp32 || !bootC3) return;
-  const c3 = chipByKey("esp32c3");
-  const target = { chip: c3, revision: { major: 0, minor: 4 }, flashSize: 4 << 20 };
-  assert.deepEqual(preflight([{ address: 0, data: bootC3 }], target), []);
-  assert.deepEqual(preflight([{ address: 0x1000, data: bootEsp32 }], target).map((i) => i.code), [
-    "E_IMAGE_CHIP",
-  ]);
-  assert.deepEqual(preflight([{ address: 0x1000, data: bootC3 }], target).map((i) => i.code), [
-    "E_BOOTLOADER_OFFSET",
-  ]);
-  const newer = bootC3.slice();
-  newer[15] = 101; // min_chip_rev_full = v1.1
-  assert.deepEqual(preflight([{ address: 0, data: newer }], target).map((i) => i.code), [
-    "E_IMAGE_MIN_REV",
-  ]);
-  assert.match(
-    preflight([{ address: 0, data: newer }], target)[0].message,
-    /needs chip revision v1.1 or later; this ESP32-C3 is v0.4/,
-  );
-  assert.deepEqual(
-    preflight([{ address: 0x3ff000, data: new Uint8Array(0x2000) }], target).map((i) => i.code),
-    ["E_PAST_END"],
-  );
-  const p4 = { chip: chipByKey("esp32p4"), revision: { major: 1, minor: 0 }, flashSize: 16 << 20 };
-  assert.deepEqual(preflight([{ address: 0x1000, data: bootC3 }], p4).map((i) => i.code), [
-    "E_IMAGE_CHIP",
-  ]);
+externalTest({
+  name: "pre-flight: wrong chip, wrong bootloader offset, too-new minimum revision, past the end",
+  needs: [fixtures()],
+  async fn() {
+    const bootEsp32 = await readFixture("bootloader_esp32.bin");
+    const bootC3 = await readFixture("bootloader_esp32c3.bin");
+    const c3 = chipByKey("esp32c3");
+    const target = { chip: c3, revision: { major: 0, minor: 4 }, flashSize: 4 << 20 };
+    assert.deepEqual(preflight([{ address: 0, data: bootC3 }], target), []);
+    assert.deepEqual(preflight([{ address: 0x1000, data: bootEsp32 }], target).map((i) => i.code), [
+      "E_IMAGE_CHIP",
+    ]);
+    assert.deepEqual(preflight([{ address: 0x1000, data: bootC3 }], target).map((i) => i.code), [
+      "E_BOOTLOADER_OFFSET",
+    ]);
+    const newer = bootC3.slice();
+    newer[15] = 101; // min_chip_rev_full = v1.1
+    assert.deepEqual(preflight([{ address: 0, data: newer }], target).map((i) => i.code), [
+      "E_IMAGE_MIN_REV",
+    ]);
+    assert.match(
+      preflight([{ address: 0, data: newer }], target)[0].message,
+      /needs chip revision v1.1 or later; this ESP32-C3 is v0.4/,
+    );
+    assert.deepEqual(
+      preflight([{ address: 0x3ff000, data: new Uint8Array(0x2000) }], target).map((i) => i.code),
+      ["E_PAST_END"],
+    );
+    const p4 = {
+      chip: chipByKey("esp32p4"),
+      revision: { major: 1, minor: 0 },
+      flashSize: 16 << 20,
+    };
+    assert.deepEqual(preflight([{ address: 0x1000, data: bootC3 }], p4).map((i) => i.code), [
+      "E_IMAGE_CHIP",
+    ]);
+  },
 });

@@ -12,7 +12,7 @@ import {
 import { parseInstanceId } from "../lib/transport/ports_windows.ts";
 import { waitForDevice } from "../lib/station/wait.ts";
 import { fakeWindowsDevices, SAMPLE_DEVICES, SAMPLE_SERIALCOMM } from "./support/fake_setupapi.ts";
-import { formatPortTable, NO_PORTS_MESSAGE } from "../lib/cli/cmd_ports.ts";
+import { formatPortTable, noPortsMessage } from "../lib/cli/cmd_ports.ts";
 import { runCli } from "../lib/cli/main.ts";
 import { UsageError } from "../lib/errors.ts";
 
@@ -563,7 +563,19 @@ Deno.test("list-ports table: aligned columns, bridge and maker shown; a clear li
     assert.match(lines[4], /^\/dev\/ttyAMA0 +- +- +serial port \(amba\)$/);
     assert.equal(lines[1].indexOf("303a"), lines[4].indexOf("-"), "columns line up");
   });
-  assert.equal(formatPortTable([]), NO_PORTS_MESSAGE);
+  assert.equal(formatPortTable([]), noPortsMessage());
+});
+
+Deno.test("no ports: the hint says where to look on Linux, macOS and Windows", () => {
+  assert.match(noPortsMessage("linux"), /`dmesg` shows whether a driver took it/);
+  assert.match(noPortsMessage("darwin"), /System Information > USB.*\/dev\/cu\.usbserial-\*/);
+  assert.match(
+    noPortsMessage("windows"),
+    /Device Manager > Ports \(COM & LPT\).*USB-serial driver/,
+  );
+  for (const os of ["linux", "darwin", "windows"] as const) {
+    assert.match(noPortsMessage(os), /or use --port socket:\/\/HOST:PORT, rfc2217:/);
+  }
 });
 
 Deno.test("list-ports runs on this machine (no USB serial devices here is fine)", async () => {

@@ -29,7 +29,7 @@ Deno.test("socket:// reaches a virtual chip served over TCP: read-mac and a veri
       0,
       s.err,
     );
-    assert.match(s.out, /^MAC: 40:4c:ca:00:00:77$/m);
+    assert.match(s.out, /^BASE MAC: +40:4c:ca:00:00:77$/m);
     await Deno.writeFile(`${dir}/app.bin`, new Uint8Array(20000).map((_, i) => i % 251));
     s = sinks();
     assert.equal(
@@ -50,6 +50,15 @@ Deno.test("socket:// reaches a virtual chip served over TCP: read-mac and a veri
       s.err,
     );
     assert.match(s.out, /Hash of data verified/);
+    // The default --after hard-reset cannot happen on a raw socket: it says so and why, and does
+    // not claim esptool's "Hard resetting via RTS pin...".
+    s = sinks();
+    assert.equal(await runCli(["-p", url, "--before", "no-reset", "read-mac"], { sinks: s }), 0);
+    assert.match(
+      s.err,
+      /^Warning: Hard reset skipped: socket:\/\/127\.0\.0\.1:\d+ is a raw TCP socket: it cannot drive DTR\/RTS \(use rfc2217:\/\/\); the chip stays in its loader until it is reset by hand/m,
+    );
+    assert.doesNotMatch(s.out, /Hard resetting via RTS pin/);
   } finally {
     await server.close();
     await Deno.remove(dir, { recursive: true });

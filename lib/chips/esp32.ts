@@ -8,7 +8,7 @@
  * @module
  */
 
-import { extractBits, readUartCrystalMhz, withRevision } from "./efuse.ts";
+import { extractBits, readFlashVoltage, readUartCrystalMhz, withRevision } from "./efuse.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** Value at 0x40001000 on ESP32 (esptool targets/esp32.py MAGIC_VALUE). */
@@ -47,6 +47,16 @@ const APB_CTL_DATE_S = 31;
 const UART_CLKDIV_REG = 0x3ff40014;
 /** Bus clock equals the crystal on ESP32 (esptool targets/esp32.py XTAL_CLK_DIVIDER). */
 const XTAL_CLK_DIVIDER = 1;
+
+/** Where the flash supply voltage is decided (esptool targets/esp32.py get_flash_voltage). */
+const FLASH_VOLTAGE_REGS = {
+  /** RTC_CNTL_SDIO_CONF_REG: SDIO_FORCE (bit 22), DREFH_SDIO (bits 29..30), XPD_SDIO (bit 31). */
+  rtc: { reg: 0x3ff48074, force: 1 << 22, drefh: 3 << 29, xpd: 1 << 31 },
+  /** EFUSE_VDD_SPI_REG (BLOCK0 word 4): XPD_SDIO_FORCE (bit 16), XPD_SDIO_REG (14), XPD_SDIO_TIEH (15). */
+  efuse: { reg: EFUSE_RD_REG_BASE + 0x10, force: 1 << 16, xpd: 1 << 14, tieh: 1 << 15 },
+  /** GPIO_STRAP_REG, GPIO_STRAP_VDDSDIO (bit 5, the MTDI pin). */
+  strap: { reg: 0x3ff44038, mask: 1 << 5 },
+};
 
 /** Address of eFuse BLOCK0 read word `n`. */
 function efuseWord(n: number): number {
@@ -225,6 +235,7 @@ export const ESP32: ChipFamily = {
     return features;
   },
 
+  crystalFromUart: true,
   readCrystalMhz(readReg, baud) {
     return readUartCrystalMhz(readReg, {
       clkdivReg: UART_CLKDIV_REG,
@@ -232,4 +243,6 @@ export const ESP32: ChipFamily = {
       baud,
     });
   },
+
+  readFlashVoltage: (readReg) => readFlashVoltage(readReg, FLASH_VOLTAGE_REGS),
 };

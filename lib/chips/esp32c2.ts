@@ -119,6 +119,7 @@ export const ESP32C2: ChipFamily = {
 
   readFeatures: () => Promise.resolve(["Wi-Fi", "BT 5 (LE)", "Single Core", "120MHz"]),
 
+  crystalFromUart: true,
   readCrystalMhz(readReg, baud) {
     return readUartCrystalMhz(readReg, {
       clkdivReg: UART_CLKDIV_REG,

@@ -11,6 +11,7 @@
 
 import {
   readBitField,
+  readMacExt,
   readSplitMac,
   readUartCrystalMhz,
   spiMemRegisters,
@@ -107,6 +108,7 @@ export const ESP32C5: ChipFamily = {
   memoryMap: MEMORY_MAP,
 
   readMac: (readReg) => readSplitMac(readReg, MAC_EFUSE_REG),
+  readMacExt: (readReg) => readMacExt(readReg, MAC_EFUSE_REG + 4),
 
   readRevision,
 
@@ -124,6 +126,7 @@ export const ESP32C5: ChipFamily = {
       "240MHz",
     ]),
 
+  crystalFromUart: true,
   readCrystalMhz(readReg, baud) {
     return readUartCrystalMhz(readReg, {
       clkdivReg: UART_CLKDIV_REG,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { readBitField, readSplitMac, spiMemRegisters, withRevision } from "./efuse.ts";
+import { readBitField, readMacExt, readSplitMac, spiMemRegisters, withRevision } from "./efuse.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** esptool v4.8.1 targets/esp32c6.py CHIP_DETECT_MAGIC_VALUE (same in esptool-js). */
@@ -39,11 +39,25 @@ const MINOR = { address: EFUSE_BLOCK1_ADDR + 4 * 3, shift: 18, width: 4 };
 const MAJOR = { address: EFUSE_BLOCK1_ADDR + 4 * 3, shift: 22, width: 2 };
 /** get_pkg_version: BLOCK1 word 3 bits 24..26. */
 const PKG_VERSION = { address: EFUSE_BLOCK1_ADDR + 4 * 3, shift: 24, width: 3 };
+/** get_flash_cap (esptool 5.3.1): BLOCK1 word 4 bits 0..2. */
+const FLASH_CAP = { address: EFUSE_BLOCK1_ADDR + 4 * 4, shift: 0, width: 3 };
 
-/** esptool targets/esp32c6.py get_chip_description. */
+/**
+ * esptool 5.3.1 targets/esp32c6.py get_chip_description: package 1 is the
+ * FH4 or the FH8, told apart by the embedded flash size.
+ */
 const PACKAGE_NAMES: Record<number, string> = {
   0: "ESP32-C6 (QFN40)",
+};
+/** Package 1's name by flash_cap (esptool 5.3.1 get_chip_description). */
+const PKG1_BY_FLASH_CAP: Record<number, string> = {
   1: "ESP32-C6FH4 (QFN32)",
+  2: "ESP32-C6FH8 (QFN32)",
+};
+/** esptool 5.3.1 get_chip_features: the embedded flash by flash_cap (anything else is "Unknown"). */
+const FLASH_FEATURE: Record<number, string> = {
+  1: "Embedded Flash 4MB",
+  2: "Embedded Flash 8MB",
 };
 
 async function readRevision(readReg: ReadReg): Promise<ChipRevision> {
@@ -94,16 +108,28 @@ export const ESP32C6: ChipFamily = {
   memoryMap: MEMORY_MAP,
 
   readMac: (readReg) => readSplitMac(readReg, MAC_EFUSE_REG),
+  readMacExt: (readReg) => readMacExt(readReg, MAC_EFUSE_REG + 4),
 
   readRevision,
 
   async readDescription(readReg) {
     const pkg = await readBitField(readReg, PKG_VERSION);
-    return withRevision(PACKAGE_NAMES[pkg] ?? "Unknown ESP32-C6", await readRevision(readReg));
+    const name = pkg === 1
+      ? PKG1_BY_FLASH_CAP[await readBitField(readReg, FLASH_CAP)]
+      : PACKAGE_NAMES[pkg];
+    return withRevision(name ?? "Unknown ESP32-C6", await readRevision(readReg));
   },
 
-  readFeatures: () =>
-    Promise.resolve(["Wi-Fi 6", "BT 5 (LE)", "IEEE802.15.4", "Single Core + LP Core", "160MHz"]),
+  async readFeatures(readReg) {
+    return [
+      "Wi-Fi 6",
+      "BT 5 (LE)",
+      "IEEE802.15.4",
+      "Single Core + LP Core",
+      "160MHz",
+      FLASH_FEATURE[await readBitField(readReg, FLASH_CAP)] ?? "Unknown Embedded Flash",
+    ];
+  },
 
   readCrystalMhz: () => Promise.resolve(XTAL_MHZ),
 };

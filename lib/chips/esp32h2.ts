@@ -9,7 +9,7 @@
  * @module
  */
 
-import { readBitField, readSplitMac, spiMemRegisters, withRevision } from "./efuse.ts";
+import { readBitField, readMacExt, readSplitMac, spiMemRegisters, withRevision } from "./efuse.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** esptool v4.8.1 targets/esp32h2.py CHIP_DETECT_MAGIC_VALUE, plus 0x97E30068 from esptool-js magic2Chip. */
@@ -92,6 +92,7 @@ export const ESP32H2: ChipFamily = {
   memoryMap: MEMORY_MAP,
 
   readMac: (readReg) => readSplitMac(readReg, MAC_EFUSE_REG),
+  readMacExt: (readReg) => readMacExt(readReg, MAC_EFUSE_REG + 4),
 
   readRevision,
 

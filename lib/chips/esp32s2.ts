@@ -8,7 +8,13 @@
  * @module
  */
 
-import { readBitField, readSplitMac, spiMemRegisters, withRevision } from "./efuse.ts";
+import {
+  readBitField,
+  readFlashVoltage,
+  readSplitMac,
+  spiMemRegisters,
+  withRevision,
+} from "./efuse.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** esptool targets/esp32s2.py MAGIC_VALUE. */
@@ -27,6 +33,17 @@ const SPI_REG_BASE = 0x3f402000;
 
 /** esptool targets/esp32s2.py EFUSE_BASE. */
 const EFUSE_BASE = 0x3f41a000;
+
+/** Where the flash supply voltage is decided (esptool targets/esp32s2.py: no RTC override on this chip). */
+const FLASH_VOLTAGE_REGS = {
+  /** EFUSE_VDD_SPI_REG (EFUSE_BASE + 0x34): VDD_SPI_FORCE (bit 6), VDD_SPI_XPD (4), VDD_SPI_TIEH (5). */
+  efuse: { reg: EFUSE_BASE + 0x34, force: 1 << 6, xpd: 1 << 4, tieh: 1 << 5 },
+  /** GPIO_STRAP_REG, GPIO_STRAP_VDDSPI (bit 4, the GPIO45 pin). */
+  strap: { reg: 0x3f404038, mask: 1 << 4 },
+};
+/** EFUSE_RD_REPEAT_DATA3_REG (EFUSE_BASE + 0x3C) and its FLASH_TYPE bit 9 (esptool targets/esp32s2.py flash_type). */
+const FLASH_TYPE = { reg: EFUSE_BASE + 0x3c, mask: 1 << 9 };
+
 /** esptool targets/esp32s2.py EFUSE_BLOCK1_ADDR. */
 const EFUSE_BLOCK1_ADDR = EFUSE_BASE + 0x44;
 /** esptool targets/esp32s2.py EFUSE_BLOCK2_ADDR. */
@@ -152,4 +169,10 @@ export const ESP32S2: ChipFamily = {
   },
 
   readCrystalMhz: () => Promise.resolve(XTAL_MHZ),
+
+  readFlashVoltage: (readReg) => readFlashVoltage(readReg, FLASH_VOLTAGE_REGS),
+
+  async readFlashType(readReg) {
+    return ((await readReg(FLASH_TYPE.reg)) >>> 0) & FLASH_TYPE.mask ? "octal" : "quad";
+  },
 };

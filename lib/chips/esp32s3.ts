@@ -9,7 +9,13 @@
  * @module
  */
 
-import { readBitField, readSplitMac, spiMemRegisters, withRevision } from "./efuse.ts";
+import {
+  readBitField,
+  readFlashVoltage,
+  readSplitMac,
+  spiMemRegisters,
+  withRevision,
+} from "./efuse.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** esptool v4.8.1 targets/esp32s3.py CHIP_DETECT_MAGIC_VALUE; esptool-js magic2Chip. */
@@ -28,6 +34,17 @@ const SPI_REG_BASE = 0x60002000;
 
 /** esptool targets/esp32s3.py EFUSE_BASE. */
 const EFUSE_BASE = 0x60007000;
+
+/** Where the flash supply voltage is decided (esptool targets/esp32s3.py: no RTC override on this chip). */
+const FLASH_VOLTAGE_REGS = {
+  /** EFUSE_VDD_SPI_REG (EFUSE_BASE + 0x34): VDD_SPI_FORCE (bit 6), VDD_SPI_XPD (4), VDD_SPI_TIEH (5). */
+  efuse: { reg: EFUSE_BASE + 0x34, force: 1 << 6, xpd: 1 << 4, tieh: 1 << 5 },
+  /** GPIO_STRAP_REG, GPIO_STRAP_VDDSPI (bit 4, the GPIO45 pin). */
+  strap: { reg: 0x60004038, mask: 1 << 4 },
+};
+/** EFUSE_RD_REPEAT_DATA3_REG (EFUSE_BASE + 0x3C) and its FLASH_TYPE bit 9 (esptool targets/esp32s3.py flash_type). */
+const FLASH_TYPE = { reg: EFUSE_BASE + 0x3c, mask: 1 << 9 };
+
 /** eFuse BLOCK1 (MAC/system data) read words (esptool targets/esp32s3.py EFUSE_BLOCK1_ADDR). */
 const EFUSE_BLOCK1_ADDR = EFUSE_BASE + 0x44;
 /** eFuse BLOCK2 read words (esptool targets/esp32s3.py EFUSE_BLOCK2_ADDR). */
@@ -166,4 +183,10 @@ export const ESP32S3: ChipFamily = {
   },
 
   readCrystalMhz: () => Promise.resolve(XTAL_MHZ),
+
+  readFlashVoltage: (readReg) => readFlashVoltage(readReg, FLASH_VOLTAGE_REGS),
+
+  async readFlashType(readReg) {
+    return ((await readReg(FLASH_TYPE.reg)) >>> 0) & FLASH_TYPE.mask ? "octal" : "quad";
+  },
 };

@@ -166,6 +166,14 @@ export const ESP8266: ChipFamily = {
 
   readRevision: () => Promise.resolve({ major: 0, minor: 0 }),
 
+  async readChipId(readReg) {
+    // esptool targets/esp8266.py chip_id (the SDK's system_get_chip_id()):
+    // the top byte of OTP word 0 under the low 24 bits of word 1.
+    const mac0 = (await readReg(OTP_MAC0)) >>> 0;
+    const mac1 = (await readReg(OTP_MAC1)) >>> 0;
+    return ((mac0 >>> 24) | ((mac1 & 0xffffff) << 8)) >>> 0;
+  },
+
   readDescription,
 
   async readFeatures(readReg) {
@@ -174,6 +182,7 @@ export const ESP8266: ChipFamily = {
     return features;
   },
 
+  crystalFromUart: true,
   readCrystalMhz(readReg, baud) {
     return readUartCrystalMhz(readReg, {
       clkdivReg: UART_CLKDIV_REG,

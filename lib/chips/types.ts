@@ -48,6 +48,14 @@ export interface SpiRegisters {
   misoDlen?: number;
 }
 
+/** Where the SPI flash supply voltage comes from, in esptool's words (`flash-id` prints it). */
+export interface FlashVoltage {
+  /** `1.8V`, `1.9V`, `3.3V`, or `OFF` (the internal regulator is off). */
+  voltage: "1.8V" | "1.9V" | "3.3V" | "OFF";
+  /** What decides it: an RTC register override, the VDD_SPI eFuses, or the MTDI/GPIO45 strapping pin. */
+  source: "RTC_CNTL" | "eFuse" | "a strapping pin";
+}
+
 /** Everything espline knows about one chip family. */
 export interface ChipFamily {
   /** Short key used on the command line and in sim:// URLs: `esp32s3`. */
@@ -100,4 +108,25 @@ export interface ChipFamily {
   rtcWatchdog?: { config0: number; config1: number; protect: number };
   /** Crystal frequency in MHz. `baud` is the current line speed (used by chips that derive it from the UART divider). */
   readCrystalMhz(readReg: ReadReg, baud: number): Promise<number>;
+  /**
+   * The crystal is estimated from the UART divider (ESP8266, ESP32, C2, C5:
+   * esptool get_crystal_freq), so only the ROM's divider tells it: once a
+   * flasher stub has reprogrammed the clocks the estimate means nothing.
+   */
+  crystalFromUart?: boolean;
+  /**
+   * Optional: the chip ID esptool's `chip-id` prints (the ESP8266 SDK's
+   * `system_get_chip_id()`, from the MAC words in OTP). Absent on chips that
+   * have none (esptool then prints the MAC instead).
+   */
+  readChipId?(readReg: ReadReg): Promise<number>;
+  /**
+   * Optional: the two MAC_EXT bytes that make the base MAC an EUI-64 (chips
+   * with an 802.15.4 radio: ESP32-C6, H2, C5; esptool `read_mac("MAC_EXT")`).
+   */
+  readMacExt?(readReg: ReadReg): Promise<Uint8Array>;
+  /** Optional: where the flash supply voltage comes from (ESP32, S2, S3; esptool `get_flash_voltage`). */
+  readFlashVoltage?(readReg: ReadReg): Promise<FlashVoltage>;
+  /** Optional: the flash interface the eFuses select (ESP32-S2, S3; esptool `flash_type`). */
+  readFlashType?(readReg: ReadReg): Promise<"quad" | "octal">;
 }

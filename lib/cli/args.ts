@@ -80,10 +80,28 @@ export function suggest(word: string, candidates: string[]): string | null {
   return best !== null && bestScore <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
 }
 
-function findCommand(name: string, commands: CommandSpec[]): CommandSpec | undefined {
+/**
+ * The command called `name` (either spelling, or an alias).
+ *
+ * @throws {UsageError} `E_UNKNOWN_COMMAND`, suggesting the closest name.
+ */
+export function lookupCommand(
+  name: string,
+  commands: readonly CommandSpec[],
+  programName = "espline",
+): CommandSpec {
   const n = name.toLowerCase().replaceAll("_", "-");
-  return commands.find((c) =>
+  const found = commands.find((c) =>
     c.name === n || (c.aliases ?? []).some((a) => a.replaceAll("_", "-") === n)
+  );
+  if (found) return found;
+  const names = commands.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
+  const guess = suggest(n, names);
+  throw new UsageError(
+    `unknown command "${name}"${
+      guess ? `: did you mean ${guess}?` : ""
+    } (\`${programName} help\` lists the commands)`,
+    { code: "E_UNKNOWN_COMMAND" },
   );
 }
 
@@ -98,16 +116,35 @@ function toParseArgsOptions(specs: Record<string, OptionSpec>) {
   return out;
 }
 
+/** Options for {@link parseCommandLine}. */
+export interface ParseCommandLineOptions {
+  /** The commands to choose from. */
+  commands: CommandSpec[];
+  /** Options every command accepts (a `help` flag among them skips the argument counts). */
+  globals: Record<string, OptionSpec>;
+  /** What the person types to run the CLI, for usage lines. Default `espline`. */
+  programName?: string;
+}
+
 /**
- * Parse `argv` into a command, its options and the global options.
+ * Parse `argv` into a command, its options and the global options. With
+ * `--help`/`-h` the command's argument count is not checked (help is
+ * shown instead).
  *
  * @throws {UsageError} for unknown commands or options, missing values and bad choices.
+ * @example
+ * ```ts
+ * import { parseCommandLine } from "./args.ts";
+ * const p = parseCommandLine(["--port", "sim://esp32"], { commands: [], globals: { port: { type: "string", help: "" } } });
+ * console.log(p.global.port);
+ * ```
  */
 export function parseCommandLine(
   argv: string[],
-  commands: CommandSpec[],
-  globalSpecs: Record<string, OptionSpec>,
+  settings: ParseCommandLineOptions,
 ): ParsedCommandLine {
+  const { commands, globals: globalSpecs } = settings;
+  const prog = settings.programName ?? "espline";
   const tokens = argv.map(normalizeOptionToken);
   const valueTaking = new Set<string>();
   for (const [name, spec] of Object.entries(globalSpecs)) {
@@ -130,18 +167,7 @@ export function parseCommandLine(
   }
   let command: CommandSpec | null = null;
   if (commandIndex >= 0) {
-    const name = tokens[commandIndex];
-    command = findCommand(name, commands) ?? null;
-    if (!command) {
-      const names = commands.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
-      const guess = suggest(name.replaceAll("_", "-"), names);
-      throw new UsageError(
-        `unknown command "${name}"${
-          guess ? `: did you mean ${guess}?` : ""
-        } (run with --help to list commands)`,
-        { code: "E_UNKNOWN_COMMAND" },
-      );
-    }
+    command = lookupCommand(tokens[commandIndex], commands, prog);
     tokens.splice(commandIndex, 1);
   }
   const ownSpecs = command?.options ?? {};
@@ -158,7 +184,7 @@ export function parseCommandLine(
       strict: true,
     });
   } catch (e) {
-    throw translateParseError(e, allSpecs, command);
+    throw translateParseError(e, allSpecs, command, prog);
   }
   const global: OptionValues = {};
   const options: OptionValues = {};
@@ -170,13 +196,13 @@ export function parseCommandLine(
     else options[name] = v;
   }
   const positionals = parsed.positionals;
-  if (command) {
+  if (command && !global.help) {
     const [min, max] = command.positionals;
     if (positionals.length < min) {
       throw new UsageError(
         `${command.name} needs ${min === max ? min : `at least ${min}`} argument${
           min === 1 ? "" : "s"
-        }: usage: espline ${command.usage}`,
+        }: usage: ${prog} ${command.usage}`,
         { code: "E_MISSING_ARGUMENT" },
       );
     }
@@ -185,7 +211,7 @@ export function parseCommandLine(
         `${command.name} takes at most ${max} argument${
           max === 1 ? "" : "s"
         } but got ${positionals.length} ` +
-          `(unexpected "${positionals[max]}"): usage: espline ${command.usage}`,
+          `(unexpected "${positionals[max]}"): usage: ${prog} ${command.usage}`,
         { code: "E_EXTRA_ARGUMENT" },
       );
     }
@@ -193,11 +219,42 @@ export function parseCommandLine(
   return { command, global, options, positionals };
 }
 
+/** Bytes in a size written `4MB`, `512kb`, `2M` …, or null when it is not one. */
+function sizeBytes(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*([km])b?$/i.exec(text.trim());
+  if (!m) return null;
+  return Number(m[1]) * (m[2].toLowerCase() === "m" ? 1 << 20 : 1 << 10);
+}
+
+/**
+ * For a size that is not among the choices (`3MB`), the valid sizes either
+ * side of it, written as sizes are (`2MB or 4MB`); null when `value` is no
+ * size or the choices hold none.
+ *
+ * @example
+ * ```ts
+ * import { nearestSizes } from "./args.ts";
+ * nearestSizes("3MB", ["detect", "1mb", "2mb", "4mb"]); // "2MB or 4MB"
+ * ```
+ */
+export function nearestSizes(value: string, choices: string[]): string | null {
+  const want = sizeBytes(value);
+  if (want === null) return null;
+  const sizes = choices.map((c) => ({ c, n: sizeBytes(c) }))
+    .filter((x): x is { c: string; n: number } => x.n !== null)
+    .sort((a, b) => a.n - b.n);
+  if (!sizes.length) return null;
+  const show = (c: string) => c.toUpperCase();
+  const below = sizes.filter((s) => s.n < want).pop();
+  const above = sizes.find((s) => s.n > want);
+  return [below, above].filter((s) => s !== undefined).map((s) => show(s!.c)).join(" or ");
+}
+
 function checkChoice(name: string, value: string | boolean | string[], choices: string[]) {
   const one = (v: string) => {
     const n = normalizeChoice(v);
     if (!choices.includes(n)) {
-      const guess = suggest(n, choices);
+      const guess = nearestSizes(v, choices) ?? suggest(n, choices);
       throw new UsageError(
         `invalid value "${v}" for --${name}: choose one of ${choices.join(", ")}${
           guess ? ` (did you mean ${guess}?)` : ""
@@ -216,6 +273,7 @@ function translateParseError(
   e: unknown,
   specs: Record<string, OptionSpec>,
   command: CommandSpec | null,
+  prog: string,
 ): UsageError {
   const msg = e instanceof Error ? e.message : String(e);
   const code = (e as { code?: string }).code ?? "";
@@ -223,10 +281,11 @@ function translateParseError(
   const unknown = /Unknown option '([^']+)'/.exec(msg);
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && unknown) {
     const opt = unknown[1];
-    const guess = suggest(opt.replace(/^-+/, ""), Object.keys(specs));
+    const guess = closestOption(opt, specs);
+    const more = command ? `${prog} help ${command.name}` : `${prog} --help`;
     return new UsageError(
-      `unknown option ${opt}${where}${guess ? `: did you mean --${guess}?` : ""}` +
-        (command ? ` (usage: espline ${command.usage})` : ""),
+      `unknown option ${opt}${where}${guess ? `: did you mean ${guess}?` : ""} ` +
+        `(\`${more}\` lists the options)`,
       { code: "E_UNKNOWN_OPTION" },
     );
   }
@@ -237,6 +296,21 @@ function translateParseError(
     });
   }
   return new UsageError(`${msg}${where}`, { code: "E_BAD_ARGUMENTS" });
+}
+
+/**
+ * The option closest to a mistyped one, as it would be typed (`--flash-mode`,
+ * `-z`), or null when none is close. A short option is matched against the
+ * short letters first, then the long names.
+ */
+export function closestOption(typed: string, specs: Record<string, OptionSpec>): string | null {
+  const bare = typed.replace(/^-+/, "").split("=")[0].toLowerCase();
+  if (!typed.startsWith("--") && bare.length === 1) {
+    const short = Object.entries(specs).find(([, s]) => s.short?.toLowerCase() === bare);
+    if (short) return `-${short[1].short}`;
+  }
+  const guess = suggest(bare, Object.keys(specs));
+  return guess ? `--${guess}` : null;
 }
 
 /** Split an argument file's text into words (whitespace-separated; single and double quotes group). */

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import {
+  closestOption,
   expandArgFiles,
+  nearestSizes,
   normalizeOptionToken,
   parseCommandLine,
   parseIntArg,
@@ -11,6 +13,7 @@ import { UsageError } from "../errors.ts";
 
 const GLOBAL: Record<string, OptionSpec> = {
   port: { type: "string", short: "p", help: "" },
+  help: { type: "boolean", short: "h", help: "" },
   before: { type: "string", choices: ["default-reset", "no-reset"], help: "" },
   json: { type: "boolean", help: "" },
 };
@@ -49,13 +52,11 @@ function usageError(fn: () => unknown): UsageError {
 Deno.test("hyphen and underscore spellings parse the same", () => {
   const a = parseCommandLine(
     ["-p", "/dev/x", "write-flash", "-z", "--flash-mode", "dio", "0x1000", "b.bin"],
-    CMDS,
-    GLOBAL,
+    { commands: CMDS, globals: GLOBAL },
   );
   const b = parseCommandLine(
     ["--port=/dev/x", "write_flash", "-z", "--flash_mode", "DIO", "0x1000", "b.bin"],
-    CMDS,
-    GLOBAL,
+    { commands: CMDS, globals: GLOBAL },
   );
   for (const p of [a, b]) {
     assert.equal(p.command?.name, "write-flash");
@@ -69,53 +70,118 @@ Deno.test("hyphen and underscore spellings parse the same", () => {
 Deno.test("esptool's -fm short form and choice values with underscores", () => {
   const p = parseCommandLine(
     ["write_flash", "-fm", "qio", "--before", "no_reset", "0", "a"],
-    CMDS,
-    GLOBAL,
+    { commands: CMDS, globals: GLOBAL },
   );
   assert.equal(p.options["flash-mode"], "qio");
   assert.equal(p.global.before, "no-reset");
 });
 
 Deno.test("global options after the command are accepted", () => {
-  const p = parseCommandLine(["read_mac", "--port", "sim://esp32", "--json"], CMDS, GLOBAL);
+  const p = parseCommandLine(["read_mac", "--port", "sim://esp32", "--json"], {
+    commands: CMDS,
+    globals: GLOBAL,
+  });
   assert.equal(p.global.port, "sim://esp32");
   assert.equal(p.global.json, true);
 });
 
 Deno.test("unknown command suggests the close one", () => {
   assert.match(
-    usageError(() => parseCommandLine(["write-flsh"], CMDS, GLOBAL)).message,
+    usageError(() => parseCommandLine(["write-flsh"], { commands: CMDS, globals: GLOBAL })).message,
     /did you mean write-flash/,
   );
 });
 
-Deno.test("unknown option suggests the close one and shows usage", () => {
+Deno.test("unknown option: one line naming it, the closest one, and where the options are listed", () => {
   const e = usageError(() =>
-    parseCommandLine(["write-flash", "--flash-mod", "dio", "0", "a"], CMDS, GLOBAL)
+    parseCommandLine(["write-flash", "--flash-mod", "dio", "0", "a"], {
+      commands: CMDS,
+      globals: GLOBAL,
+      programName: "deno task cli",
+    })
   );
   assert.equal(e.code, "E_UNKNOWN_OPTION");
-  assert.match(e.message, /--flash-mod for write-flash: did you mean --flash-mode\?/);
+  assert.equal(
+    e.message,
+    "unknown option --flash-mod for write-flash: did you mean --flash-mode? " +
+      "(`deno task cli help write-flash` lists the options)",
+  );
+  assert.equal(closestOption("--erase_al", WRITE.options), "--erase-all");
+  assert.equal(closestOption("-Z", WRITE.options), "-z");
+  assert.equal(closestOption("--completely-different", WRITE.options), null);
+  const far = usageError(() =>
+    parseCommandLine(["read-mac", "--zzzzzz"], { commands: CMDS, globals: GLOBAL })
+  );
+  assert.equal(
+    far.message,
+    "unknown option --zzzzzz for read-mac (`espline help read-mac` lists the options)",
+  );
+});
+
+Deno.test("--help and -h skip the argument counts (help is shown instead of an error)", () => {
+  for (const flag of ["--help", "-h"]) {
+    const p = parseCommandLine(["write-flash", flag], { commands: CMDS, globals: GLOBAL });
+    assert.equal(p.command?.name, "write-flash");
+    assert.equal(p.global.help, true);
+  }
+  assert.throws(
+    () => parseCommandLine(["write-flash"], { commands: CMDS, globals: GLOBAL }),
+    UsageError,
+  );
+});
+
+Deno.test("a size that is not a valid flash size suggests the valid ones either side", () => {
+  const sizes = ["detect", "keep", "256kb", "512kb", "1mb", "2mb", "2mb-c1", "4mb", "16mb"];
+  assert.equal(nearestSizes("3MB", sizes), "2MB or 4MB");
+  assert.equal(nearestSizes("768k", sizes), "512KB or 1MB");
+  assert.equal(nearestSizes("64MB", sizes), "16MB");
+  assert.equal(nearestSizes("fast", sizes), null);
+  const spec: CommandSpec = {
+    ...WRITE,
+    options: { "flash-size": { type: "string", choices: sizes, help: "" } },
+  };
+  const e = usageError(() =>
+    parseCommandLine(["write-flash", "--flash-size", "3MB", "0", "a"], {
+      commands: [spec],
+      globals: GLOBAL,
+    })
+  );
+  assert.match(
+    e.message,
+    /invalid value "3MB" for --flash-size: .* \(did you mean 2MB or 4MB\?\)$/,
+  );
 });
 
 Deno.test("bad choice lists the valid ones", () => {
   const e = usageError(() =>
-    parseCommandLine(["write-flash", "--flash-mode", "quad", "0", "a"], CMDS, GLOBAL)
+    parseCommandLine(["write-flash", "--flash-mode", "quad", "0", "a"], {
+      commands: CMDS,
+      globals: GLOBAL,
+    })
   );
   assert.match(e.message, /choose one of qio, dio, keep/);
 });
 
 Deno.test("missing option value and wrong positional counts are usage errors", () => {
   assert.match(
-    usageError(() => parseCommandLine(["write-flash", "0", "a", "--flash-mode"], CMDS, GLOBAL))
+    usageError(() =>
+      parseCommandLine(["write-flash", "0", "a", "--flash-mode"], {
+        commands: CMDS,
+        globals: GLOBAL,
+      })
+    )
       .message,
     /needs a value/,
   );
   assert.match(
-    usageError(() => parseCommandLine(["write-flash", "0x1000"], CMDS, GLOBAL)).message,
+    usageError(() =>
+      parseCommandLine(["write-flash", "0x1000"], { commands: CMDS, globals: GLOBAL })
+    ).message,
     /at least 2/,
   );
   assert.match(
-    usageError(() => parseCommandLine(["read-mac", "extra"], CMDS, GLOBAL)).message,
+    usageError(() => parseCommandLine(["read-mac", "extra"], { commands: CMDS, globals: GLOBAL }))
+      .message,
     /unexpected "extra"/,
   );
 });

@@ -119,26 +119,15 @@ async function writeFlashCommand(ctx: CommandContext): Promise<void> {
       eraseAll: Boolean(o["erase-all"]),
       signal: ctx.signal,
     });
-    const lines = report.regions.map((r) => {
-      const what = r.action === "skipped"
-        ? `Skipped ${r.name} at ${hex32(r.address)}: already on the chip (MD5 ${r.md5})`
-        : r.action === "patched"
-        ? `Wrote ${r.bytesWritten} of ${r.size} bytes of ${r.name} at ${hex32(r.address)} ` +
-          `(${r.chunksWritten} of ${r.chunksTotal} chunks changed, ${r.bytesOnWire} on the wire) in ${
-            r.seconds.toFixed(2)
-          } s`
-        : `Wrote ${r.size} bytes (${r.bytesOnWire} on the wire) of ${r.name} at ${
-          hex32(r.address)
-        } in ${r.seconds.toFixed(2)} s`;
-      return r.verified && r.action !== "skipped" ? `${what}\nHash of data verified.` : what;
-    });
-    lines.push(
-      `Flash size ${formatFlashSize(report.flashSize)}; ${report.bytesOnWire} bytes sent in ${
-        report.seconds.toFixed(2)
-      } s.`,
-    );
+    // Each region's lines were printed as it completed (the device's region events).
+    const n = report.regions.length;
+    const summary = `${n} region${n === 1 ? "" : "s"}` +
+      (report.skipped ? ` (${report.skipped} already on the chip)` : "") +
+      `, ${report.bytesOnWire} bytes sent in ${report.seconds.toFixed(2)} s; flash size ${
+        formatFlashSize(report.flashSize)
+      }.`;
     const { flashSize: _s, recoveries: _r, warnings: _w, ...written } = report;
-    ctx.out.result({ command: "write-flash", ...written }, lines.join("\n"));
+    ctx.out.result({ command: "write-flash", ...written }, `\n${summary}`);
   });
 }
 
@@ -233,6 +222,12 @@ export const FLASH_COMMANDS: CommandSpec[] = [
     summary: "write binaries to flash (compressed, verified, unchanged parts skipped)",
     usage:
       "write-flash [options] ADDRESS FILE [ADDRESS FILE …] | --manifest PATH | --partition NAME FILE",
+    examples: [
+      "-p /dev/ttyUSB0 -b 921600 write-flash 0x0 bootloader.bin 0x8000 partitions.bin 0x10000 app.bin",
+      "-p /dev/ttyUSB0 write-flash --manifest build/   # ESP-IDF, Arduino or PlatformIO build",
+      "-p /dev/ttyUSB0 write-flash --partition ota_0 app.bin",
+      "-p /dev/ttyUSB0 write-flash --flash-mode dio --flash-size 4MB 0x1000 bootloader.bin",
+    ],
     options: {
       compress: { type: "boolean", short: "z", help: "send data compressed (default)" },
       "no-compress": { type: "boolean", short: "u", help: "send data uncompressed" },
@@ -260,6 +255,10 @@ export const FLASH_COMMANDS: CommandSpec[] = [
     aliases: ["verify_flash"],
     summary: "compare flash contents with files (by MD5 on the chip)",
     usage: "verify-flash [--diff] ADDRESS FILE [ADDRESS FILE …]",
+    examples: [
+      "-p /dev/ttyUSB0 verify-flash 0x10000 app.bin",
+      "-p /dev/ttyUSB0 verify-flash --diff 0x8000 partitions.bin",
+    ],
     options: {
       diff: { type: "boolean", help: "on a mismatch, read the region and list differing bytes" },
     },
@@ -271,6 +270,10 @@ export const FLASH_COMMANDS: CommandSpec[] = [
     aliases: ["read_flash"],
     summary: "read flash into a file (SIZE may be ALL)",
     usage: "read-flash ADDRESS SIZE FILE",
+    examples: [
+      "-p /dev/ttyUSB0 read-flash 0 ALL backup.bin   # the whole flash",
+      "-p /dev/ttyUSB0 read-flash 0x9000 0x6000 nvs.bin",
+    ],
     options: {},
     positionals: [3, 3],
     run: readFlashCommand,
@@ -280,6 +283,7 @@ export const FLASH_COMMANDS: CommandSpec[] = [
     aliases: ["erase_flash"],
     summary: "erase the whole flash (needs the stub)",
     usage: "erase-flash",
+    examples: ["-p /dev/ttyUSB0 erase-flash"],
     options: {},
     positionals: [0, 0],
     run: (ctx) =>
@@ -296,6 +300,10 @@ export const FLASH_COMMANDS: CommandSpec[] = [
     aliases: ["erase_region"],
     summary: "erase a 4 KiB-aligned region (SIZE may be ALL)",
     usage: "erase-region ADDRESS SIZE | --partition NAME",
+    examples: [
+      "-p /dev/ttyUSB0 erase-region 0x9000 0x6000",
+      "-p /dev/ttyUSB0 erase-region --partition nvs",
+    ],
     options: {
       partition: {
         type: "string",

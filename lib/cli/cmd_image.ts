@@ -28,6 +28,10 @@ export const IMAGE_COMMANDS: CommandSpec[] = [
     summary:
       "describe an application or bootloader image (header, segments, checksum, hash, app info)",
     usage: "image-info [--chip CHIP] FILE",
+    examples: [
+      "image-info build/app.bin",
+      "image-info --chip esp32c3 build/bootloader/bootloader.bin",
+    ],
     options: {},
     hostOnly: true,
     positionals: [1, 1],
@@ -43,6 +47,10 @@ export const IMAGE_COMMANDS: CommandSpec[] = [
     summary: "merge ADDRESS FILE pairs into one image (raw, Intel HEX or UF2)",
     usage:
       "merge-bin -o OUTPUT --chip CHIP [--format raw|hex|uf2] [--pad-to-size SIZE] ADDRESS FILE …",
+    examples: [
+      "merge-bin --chip esp32c3 -o merged.bin 0x0 bootloader.bin 0x8000 partitions.bin 0x10000 app.bin",
+      "merge-bin --chip esp32s3 --format uf2 -o app.uf2 0x10000 app.bin",
+    ],
     options: {
       output: { type: "string", short: "o", valueName: "FILE", help: "output file (required)" },
       format: {
@@ -109,6 +117,10 @@ export const IMAGE_COMMANDS: CommandSpec[] = [
     aliases: ["partition_table"],
     summary: "print a partition table (binary or CSV), or convert it with -o out.csv|out.bin",
     usage: "partition-table FILE [-o OUTPUT.csv|OUTPUT.bin]",
+    examples: [
+      "partition-table build/partition_table/partition-table.bin",
+      "partition-table partitions.csv -o partitions.bin",
+    ],
     options: {
       output: {
         type: "string",

@@ -18,6 +18,11 @@ export const JOURNAL_COMMANDS: CommandSpec[] = [{
   summary: "show or export the device journal: summary | history MAC | export",
   usage:
     "journal [--journal FILE|postgres://…] summary | history MAC | export [--format csv|jsonl] [-o FILE]",
+  examples: [
+    "journal --journal line1.db summary",
+    "journal --journal line1.db history 24:0a:c4:12:34:56",
+    "journal --journal postgres://station@db.line/espline export --format jsonl -o shift.jsonl",
+  ],
   options: {
     journal: {
       type: "string",

@@ -69,6 +69,11 @@ export function monitorCommand(options: MonitorCommandOptions = {}): CommandSpec
     summary: "show the application's serial output (Ctrl-C exits, Ctrl-R resets)",
     usage:
       "monitor [--log FILE] [--no-reset] [--timestamps] [--expect PATTERN [--timeout SECONDS]]",
+    examples: [
+      "-p /dev/ttyUSB0 monitor",
+      '-p /dev/ttyUSB0 monitor --expect "app_main" --timeout 10   # exit 0 once the app starts',
+      "-p /dev/ttyUSB0 -b 115200 monitor --log boot.log --timestamps",
+    ],
     options: {
       log: { type: "string", valueName: "FILE", help: "append timestamped lines to FILE" },
       "no-reset": { type: "boolean", help: "do not reset the board first" },

@@ -170,6 +170,7 @@ export const NVS_COMMANDS: CommandSpec[] = [
       "build an NVS partition image from a CSV, byte-identical to ESP-IDF's nvs_partition_gen " +
       "(e.g. nvs-gen factory.csv nvs.bin --size 0x6000)",
     usage: "nvs-gen INPUT.csv [INPUT.csv …] OUTPUT.bin --size SIZE [--version 1|2]",
+    examples: ["nvs-gen nvs.csv nvs.bin --size 0x6000"],
     options: {
       size: {
         type: "string",
@@ -198,6 +199,7 @@ export const NVS_COMMANDS: CommandSpec[] = [
       "decode an NVS partition (a file, or --partition NAME from the chip): namespaces, keys, " +
       "types, values, erased and damaged entries",
     usage: "nvs-info FILE | nvs-info --partition NAME",
+    examples: ["nvs-info nvs.bin", "-p /dev/ttyUSB0 nvs-info --partition nvs"],
     options: {
       partition: {
         type: "string",

@@ -6,13 +6,23 @@
  */
 
 import type { CommandSpec } from "./command.ts";
-import { formatUsbId, type PortDescription } from "../transport/ports.ts";
+import { formatUsbId, noBoardHint, type PortDescription } from "../transport/ports.ts";
 import { listPorts } from "../device/ports.ts";
 
-/** What `list-ports` prints when there is nothing to list. */
-export const NO_PORTS_MESSAGE =
-  "no serial ports found: plug a board in (on Linux, `dmesg` shows whether a driver took it), " +
-  "or use --port socket://HOST:PORT, rfc2217://HOST:PORT or sim://CHIP";
+/**
+ * What `list-ports` prints when there is nothing to list, with where to look
+ * on `os` (default this one).
+ *
+ * @example
+ * ```ts
+ * import { noPortsMessage } from "./cmd_ports.ts";
+ * console.log(noPortsMessage("darwin"));
+ * ```
+ */
+export function noPortsMessage(os: typeof Deno.build.os = Deno.build.os): string {
+  return `no serial ports found: plug a board in (${noBoardHint(os)}), ` +
+    "or use --port socket://HOST:PORT, rfc2217://HOST:PORT or sim://CHIP";
+}
 
 /**
  * The human table for `list-ports`: port, USB id, serial number, description.
@@ -24,7 +34,7 @@ export const NO_PORTS_MESSAGE =
  * ```
  */
 export function formatPortTable(ports: readonly PortDescription[]): string {
-  if (ports.length === 0) return NO_PORTS_MESSAGE;
+  if (ports.length === 0) return noPortsMessage();
   const rows = [
     ["Port", "VID:PID", "Serial", "Description"],
     ...ports.map((p) => [
@@ -49,6 +59,7 @@ export const PORT_COMMANDS: CommandSpec[] = [{
   aliases: ["list_ports"],
   summary: "list serial ports with USB vendor/product ids (Espressif bridges first)",
   usage: "list-ports [--port-filter vid=303a,pid=1001,serial=…]",
+  examples: ["list-ports", "list-ports --port-filter vid=303a --json"],
   options: {},
   hostOnly: true,
   positionals: [0, 0],

@@ -68,6 +68,8 @@ export interface CommandContext {
   signal: AbortSignal;
   /** Build a usage error for this command (its message is shown with the command's usage line). */
   usage(message: string): UsageError;
+  /** What the person types to run the CLI (`espline`, `deno task cli` …), for messages. */
+  programName: string;
 }
 
 /** One CLI command. */
@@ -80,6 +82,11 @@ export interface CommandSpec {
   summary: string;
   /** Usage line after the program name, e.g. `image-info [--chip CHIP] FILE`. */
   usage: string;
+  /**
+   * Example command lines after the program name, shown by `--help` (one
+   * per line; a `#` starts a comment), e.g. `-p /dev/ttyUSB0 chip-id`.
+   */
+  examples?: string[];
   /** The command's own options. */
   options: Record<string, OptionSpec>;
   /** Runs without a board (image tools, port listing): esptool.cfg is not read for it. Default false. */

@@ -8,7 +8,7 @@
  */
 
 import { AbortedError, EsplineError, UsageError } from "../errors.ts";
-import { expandArgFiles, parseCommandLine, parseIntArg } from "./args.ts";
+import { expandArgFiles, lookupCommand, parseCommandLine, parseIntArg } from "./args.ts";
 import type { CommandContext, CommandSpec, GlobalOptions, OptionSpec, Output } from "./command.ts";
 import { HumanOutput, JsonOutput, type OutputSinks, processSinks } from "./output.ts";
 import {
@@ -86,6 +86,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...NVS_COMMANDS,
   ...PORT_COMMANDS,
   ...JOURNAL_COMMANDS,
+  // `help` itself; declared below (it lists the others).
 ];
 
 /** Turn parsed global option values into checked connection options (the one place the CLI does it). */
@@ -125,37 +126,89 @@ function globalOptions(values: Record<string, unknown>, resetConfig: ResetConfig
   return { ...connect, json: Boolean(values.json) };
 }
 
-function helpText(command: CommandSpec | null): string {
+/** esptool-style usage and examples of the whole CLI (shown by `--help` and `help`). */
+const GENERAL_EXAMPLES = [
+  "list-ports",
+  "-p /dev/ttyUSB0 chip-id",
+  "-p /dev/ttyUSB0 -b 921600 write-flash 0x0 bootloader.bin 0x8000 partitions.bin 0x10000 app.bin",
+  '-p "sim://esp32c3?mac=02:aa:bb:cc:dd:01" read-mac   # a virtual chip, no board needed',
+];
+
+function formatOption(name: string, spec: OptionSpec): string {
+  const flag = `${spec.short ? `-${spec.short}, ` : "    "}--${name}${
+    spec.type === "string" ? ` ${spec.valueName ?? "VALUE"}` : ""
+  }`;
+  const choices = spec.choices ? ` (${spec.choices.join(", ")})` : "";
+  return `  ${flag.padEnd(34)} ${spec.help}${choices}`;
+}
+
+/**
+ * The help text of one command (usage, summary, options, examples, global
+ * options), or of the whole CLI when `command` is null.
+ *
+ * @example
+ * ```ts
+ * import { COMMANDS, helpText } from "./main.ts";
+ * console.log(helpText(COMMANDS[0], "espline"));
+ * ```
+ */
+export function helpText(command: CommandSpec | null, programName: string): string {
   const lines: string[] = [];
-  const fmt = (name: string, spec: OptionSpec) => {
-    const flag = `${spec.short ? `-${spec.short}, ` : "    "}--${name}${
-      spec.type === "string" ? ` ${spec.valueName ?? "VALUE"}` : ""
-    }`;
-    const choices = spec.choices ? ` (${spec.choices.join(", ")})` : "";
-    return `  ${flag.padEnd(34)} ${spec.help}${choices}`;
-  };
+  const example = (e: string) => `  ${programName} ${e}`;
   if (command) {
-    lines.push(`usage: espline ${command.usage}`, "", command.summary, "");
+    lines.push(`usage: ${programName} ${command.usage}`, "", command.summary, "");
+    if (command.aliases?.length) {
+      lines.push(`also spelled: ${command.aliases.join(", ")}`, "");
+    }
     if (Object.keys(command.options).length) {
       lines.push("options:");
-      for (const [n, s] of Object.entries(command.options)) lines.push(fmt(n, s));
+      for (const [n, s] of Object.entries(command.options)) lines.push(formatOption(n, s));
       lines.push("");
+    }
+    if (command.examples?.length) {
+      lines.push("examples:", ...command.examples.map(example), "");
     }
   } else {
     lines.push(
       `espline ${VERSION}: flash and provision Espressif chips (esptool-compatible commands)`,
       "",
-      "usage: espline [global options] COMMAND [options] [arguments]",
+      `usage: ${programName} [global options] COMMAND [options] [arguments]`,
       "",
       "commands (hyphen or underscore spelling):",
     );
     for (const c of COMMANDS) lines.push(`  ${c.name.padEnd(18)} ${c.summary}`);
-    lines.push("");
+    lines.push(
+      "",
+      `\`${programName} help COMMAND\` (or COMMAND --help) shows a command's options and examples.`,
+      "",
+      "examples:",
+      ...GENERAL_EXAMPLES.map(example),
+      "",
+    );
   }
-  lines.push("global options:");
-  for (const [n, s] of Object.entries(GLOBAL_OPTIONS)) lines.push(fmt(n, s));
+  lines.push("global options (before or after the command):");
+  for (const [n, s] of Object.entries(GLOBAL_OPTIONS)) lines.push(formatOption(n, s));
   return lines.join("\n");
 }
+
+/** `help [COMMAND]`: what esptool users type for help. */
+const HELP_COMMAND: CommandSpec = {
+  name: "help",
+  summary: "show the commands, or one command's options and examples",
+  usage: "help [COMMAND]",
+  examples: ["help", "help write-flash"],
+  options: {},
+  hostOnly: true,
+  positionals: [0, 1],
+  run(ctx) {
+    const name = ctx.positionals[0];
+    const command = name === undefined
+      ? null
+      : lookupCommand(name, [...COMMANDS, HELP_COMMAND], ctx.programName);
+    ctx.out.info(helpText(command, ctx.programName));
+    return Promise.resolve();
+  },
+};
 
 /** Options for {@link runCli}. */
 export interface RunCliOptions {
@@ -163,6 +216,11 @@ export interface RunCliOptions {
   sinks?: OutputSinks;
   /** Cancellation (Ctrl-C); default none. */
   signal?: AbortSignal;
+  /**
+   * What the person types to run the CLI, for usage lines and hints. Default
+   * `espline` (cli.ts passes what was typed: see lib/cli/invocation.ts).
+   */
+  programName?: string;
 }
 
 /**
@@ -176,16 +234,21 @@ export interface RunCliOptions {
  */
 export async function runCli(argv: string[], options: RunCliOptions = {}): Promise<number> {
   const sinks = options.sinks ?? processSinks();
+  const prog = options.programName ?? "espline";
   const wantsJson = argv.includes("--json");
   let out: Output = wantsJson ? new JsonOutput(sinks) : new HumanOutput(sinks);
   try {
-    const parsed = parseCommandLine(expandArgFiles(argv), [...COMMANDS], GLOBAL_OPTIONS);
+    const parsed = parseCommandLine(expandArgFiles(argv), {
+      commands: [...COMMANDS, HELP_COMMAND],
+      globals: GLOBAL_OPTIONS,
+      programName: prog,
+    });
     if (parsed.global.help || !parsed.command) {
       if (!parsed.command && !parsed.global.help) {
-        sinks.stderr(helpText(null) + "\n");
+        sinks.stderr(helpText(null, prog) + "\n");
         return 2;
       }
-      sinks.stdout(helpText(parsed.command) + "\n");
+      sinks.stdout(helpText(parsed.command, prog) + "\n");
       return 0;
     }
     const command = parsed.command;
@@ -200,7 +263,8 @@ export async function runCli(argv: string[], options: RunCliOptions = {}): Promi
       out,
       signal: options.signal ?? new AbortController().signal,
       usage: (message: string) =>
-        new UsageError(`${command.name}: ${message} (usage: espline ${command.usage})`),
+        new UsageError(`${command.name}: ${message} (usage: ${prog} ${command.usage})`),
+      programName: prog,
     };
     await command.run(ctx);
     return 0;

@@ -63,16 +63,36 @@ export class JsonOutput implements Output {
   }
 }
 
-/** Human output; progress bars redraw on a terminal and print every 10 % otherwise. */
+/** Options for {@link HumanOutput}. */
+export interface HumanOutputOptions {
+  /** Clock in ms, for the piped progress lines' timing (tests pass a fake). Default `performance.now`. */
+  now?: () => number;
+}
+
+/** Piped, an operation shorter than this prints no progress at all (ms). */
+export const PIPED_PROGRESS_AFTER_MS = 5_000;
+/** Piped, a long operation prints a progress line at most this often (ms). */
+export const PIPED_PROGRESS_EVERY_MS = 10_000;
+
+/**
+ * Human output. On a terminal a progress bar redraws in place; piped (a log
+ * file, CI), progress prints nothing for operations that finish within
+ * {@link PIPED_PROGRESS_AFTER_MS}, and a line every
+ * {@link PIPED_PROGRESS_EVERY_MS} for longer ones, so a log holds results,
+ * not bar frames.
+ */
 export class HumanOutput implements Output {
   /** Always false. */
   readonly json = false;
   #sinks: OutputSinks;
   #barOpen = false;
-  #lastPct = new Map<string, number>();
+  #now: () => number;
+  /** Per progress label: when it started and when a piped line was last printed. */
+  #piped = new Map<string, { started: number; printed: number }>();
   /** Write to `sinks`. */
-  constructor(sinks: OutputSinks) {
+  constructor(sinks: OutputSinks, options: HumanOutputOptions = {}) {
     this.#sinks = sinks;
+    this.#now = options.now ?? (() => performance.now());
   }
   #endBar(): void {
     if (this.#barOpen) {
@@ -111,11 +131,20 @@ export class HumanOutput implements Output {
         this.#barOpen = true;
         if (done >= total) this.#endBar();
       } else {
-        const last = this.#lastPct.get(label) ?? -10;
-        if (pct >= last + 10 || (done >= total && last < 100)) {
-          this.#lastPct.set(label, pct);
-          this.#sinks.stdout(`${label} ${pct}% (${done}/${total} bytes)\n`);
+        const now = this.#now();
+        const seen = this.#piped.get(label) ?? { started: now, printed: -Infinity };
+        this.#piped.set(label, seen);
+        if (done >= total) {
+          this.#piped.delete(label); // a label used again later starts afresh
+          if (seen.printed === -Infinity) return; // short: the result line says it
+        } else if (
+          now - seen.started < PIPED_PROGRESS_AFTER_MS ||
+          now - seen.printed < PIPED_PROGRESS_EVERY_MS
+        ) {
+          return;
         }
+        seen.printed = now;
+        this.#sinks.stdout(`${label}: ${pct}% (${done}/${total} bytes)\n`);
       }
       return;
     }

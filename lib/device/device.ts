@@ -15,7 +15,7 @@ import {
   type OpenSessionOptions,
   setupSession,
 } from "../loader/open_session.ts";
-import { type LoaderEvent, type LoaderSession, ROM_BAUD } from "../loader/session.ts";
+import { type LoaderSession, ROM_BAUD } from "../loader/session.ts";
 import {
   type After,
   type ConnectOptions,
@@ -23,12 +23,13 @@ import {
   type NormalizedConnectOptions,
 } from "../loader/connect_options.ts";
 import { type ChipInfo, type FlashInfo, readChipInfo, readFlashInfo } from "../loader/info.ts";
+import { formatMac } from "../chips/index.ts";
+import type { FlashVoltage } from "../chips/types.ts";
 import { hardReset } from "../loader/reset.ts";
 import { LoaderStatusError } from "../protocol/status.ts";
 import type { Transport } from "../transport/transport.ts";
 import { type Monitor, type MonitorOptions, openMonitor } from "../monitor/monitor.ts";
-import type { DeviceEvent, FlashedEvent, NoticeEvent, RecoveryEvent } from "./events.ts";
-import type { FlashProgress } from "../flash/common.ts";
+import type { DeviceEvent } from "./events.ts";
 import { type FirmwareSource, loadFirmware } from "./firmware.ts";
 import {
   flashFirmware,
@@ -74,14 +75,51 @@ export interface DeviceOptions extends ConnectOptions {
 /** Chip facts plus the flash chip's. */
 export interface DeviceInfo extends ChipInfo {
   /**
+   * The chip ID esptool's `chip-id` prints: on the ESP8266 the SDK's
+   * `system_get_chip_id()` (from its OTP MAC words); null on chips that have
+   * none, where esptool prints the MAC instead. (`chipId` is the chip-type
+   * id GET_SECURITY_INFO reports, a different number.)
+   */
+  otpChipId: number | null;
+  /**
+   * The MAC as an EUI-64 (`aa:bb:cc:ff:fe:dd:ee:ff`) on chips with an
+   * 802.15.4 radio (ESP32-C6, H2, C5), which esptool's `read-mac` prints
+   * first; null elsewhere.
+   */
+  eui64: string | null;
+  /** The two MAC_EXT bytes that make the EUI-64 (`ff:fe`), or null (see {@link DeviceInfo.eui64}). */
+  macExt: string | null;
+  /**
    * The flash chip's JEDEC id and size; null when not asked for (`flash:
    * false`) or when the loader would not tell (secure download mode).
    */
   flash: FlashInfo | null;
   /** Flash size in bytes from the JEDEC id, or null when unknown. */
   flashSize: number | null;
+  /**
+   * Where the flash supply voltage comes from (ESP32, S2, S3: what esptool's
+   * `flash-id` prints last); null on other chips or when not asked for.
+   */
+  flashVoltage: FlashVoltage | null;
+  /** The flash interface the eFuses select (ESP32-S2, S3), or null. */
+  flashType: "quad" | "octal" | null;
   /** Port the device is on. */
   port: string;
+}
+
+/**
+ * Why `transport` cannot drive the reset lines, or null when it can. The
+ * probe releases RTS (EN high), the state the lines already hold while the
+ * loader runs, so it changes nothing on a port that has them.
+ */
+async function modemLinesMissing(transport: Transport): Promise<string | null> {
+  try {
+    await transport.setSignals({ rts: false });
+    return null;
+  } catch (e) {
+    if (e instanceof TransportError && e.code === "E_NO_MODEM_LINES") return e.message;
+    return null; // another trouble: the reset itself will meet it (and be forgiven there)
+  }
 }
 
 let sessionGetter: (device: Device) => LoaderSession;
@@ -135,7 +173,9 @@ export class Device {
   #options: NormalizedConnectOptions;
   #onEvent: (event: DeviceEvent) => void;
   #chipInfo: ChipInfo | null = null;
+  #idFacts: Pick<DeviceInfo, "otpChipId" | "eui64" | "macExt"> | null = null;
   #flashInfo: FlashInfo | null | undefined = undefined;
+  #flashFacts: Pick<DeviceInfo, "flashVoltage" | "flashType"> | null = null;
   #closed = false;
 
   /** Use {@link connect}. */
@@ -174,9 +214,7 @@ export class Device {
     return (this.#session?.transport ?? this.#detachedTransport)?.baud ?? this.#options.baud;
   }
 
-  #emit = (
-    event: LoaderEvent | FlashProgress | NoticeEvent | RecoveryEvent | FlashedEvent,
-  ): void => {
+  #emit = (event: DeviceEvent): void => {
     try {
       this.#onEvent({ ...event, port: this.port });
     } catch {
@@ -210,7 +248,9 @@ export class Device {
    */
   async info(options: InfoOptions = {}): Promise<DeviceInfo> {
     this.#chipInfo ??= await readChipInfo(this.#requireSession());
-    if ((options.flash ?? true) && this.#flashInfo === undefined) {
+    this.#idFacts ??= await this.#readIdFacts(this.#chipInfo.mac);
+    const withFlash = options.flash ?? true;
+    if (withFlash && this.#flashInfo === undefined) {
       try {
         this.#flashInfo = await readFlashInfo(this.#requireSession());
       } catch (e) {
@@ -219,8 +259,56 @@ export class Device {
         this.#flashInfo = null;
       }
     }
+    if (withFlash) this.#flashFacts ??= await this.#readFlashFacts();
     const flash = this.#flashInfo ?? null;
-    return { ...this.#chipInfo, flash, flashSize: flash?.size ?? null, port: this.port };
+    return {
+      ...this.#chipInfo,
+      ...this.#idFacts,
+      flash,
+      flashSize: flash?.size ?? null,
+      flashVoltage: this.#flashFacts?.flashVoltage ?? null,
+      flashType: this.#flashFacts?.flashType ?? null,
+      port: this.port,
+    };
+  }
+
+  /** A register read the loader may refuse (secure download mode): null then. */
+  async #optional<T>(read: (() => Promise<T>) | undefined): Promise<T | null> {
+    if (!read) return null;
+    try {
+      return await read();
+    } catch (e) {
+      if (e instanceof LoaderStatusError) return null;
+      throw e;
+    }
+  }
+
+  async #readIdFacts(mac: string): Promise<Pick<DeviceInfo, "otpChipId" | "eui64" | "macExt">> {
+    const session = this.#requireSession();
+    const chip = session.chip;
+    const rd = session.readRegFn;
+    const otpChipId = await this.#optional(chip.readChipId && (() => chip.readChipId!(rd)));
+    const ext = await this.#optional(chip.readMacExt && (() => chip.readMacExt!(rd)));
+    if (!ext) return { otpChipId, eui64: null, macExt: null };
+    const macExt = formatMac(ext);
+    const octets = mac.split(":");
+    return {
+      otpChipId,
+      eui64: [...octets.slice(0, 3), macExt, ...octets.slice(3)].join(":"),
+      macExt,
+    };
+  }
+
+  async #readFlashFacts(): Promise<Pick<DeviceInfo, "flashVoltage" | "flashType">> {
+    const session = this.#requireSession();
+    const chip = session.chip;
+    const rd = session.readRegFn;
+    return {
+      flashVoltage: await this.#optional(
+        chip.readFlashVoltage && (() => chip.readFlashVoltage!(rd)),
+      ),
+      flashType: await this.#optional(chip.readFlashType && (() => chip.readFlashType!(rd))),
+    };
   }
 
   /** Base MAC address, `aa:bb:cc:dd:ee:ff`. */
@@ -441,13 +529,29 @@ export class Device {
   /**
    * Leave the chip as asked (`after`, default the connect options' `after`,
    * which defaults to `hard-reset`: the application boots) and release the
-   * port. Idempotent.
+   * port. Idempotent. A port without modem lines (raw TCP, a pty, a bridge
+   * without DTR/RTS) cannot hard-reset the board: a warning notice (code
+   * `E_RESET_SKIPPED`) says so and why, and the chip stays in its loader.
    */
   async close(after: After = this.#options.after): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#session) {
-      await closeSession(this.#session, { after, resetConfig: this.#options.resetConfig });
+      let how = after;
+      if (after === "hard-reset") {
+        const why = await modemLinesMissing(this.#session.transport);
+        if (why) {
+          this.#emit({
+            type: "notice",
+            level: "warn",
+            code: "E_RESET_SKIPPED",
+            message: `Hard reset skipped: ${why}; the chip stays in its loader until it is ` +
+              "reset by hand (EN/RST button or power)",
+          });
+          how = "no-reset";
+        }
+      }
+      await closeSession(this.#session, { after: how, resetConfig: this.#options.resetConfig });
     } else if (this.#detachedTransport) await this.#detachedTransport.close();
   }
 

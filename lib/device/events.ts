@@ -10,6 +10,7 @@
 
 import type { LoaderEvent } from "../loader/session.ts";
 import type { FlashProgress } from "../flash/common.ts";
+import type { RegionReport } from "../flash/write.ts";
 
 /** Something the person should know about a write: a setting applied, a partition found, a warning. */
 export interface NoticeEvent {
@@ -53,7 +54,47 @@ export interface FlashedEvent {
   seconds: number;
 }
 
+/** A write job starts on one of its regions (files), in address order. */
+export interface RegionStartEvent {
+  /** Always `region-start`. */
+  type: "region-start";
+  /** The region's name (its file name, or its address). */
+  name: string;
+  /** Flash address. */
+  address: number;
+  /** Bytes in the region. */
+  size: number;
+  /** Position among the job's regions (0-based). */
+  index: number;
+  /** Regions in the job. */
+  count: number;
+}
+
+/**
+ * A region of a write job is done, as it completes: what was written and
+ * sent, how long it took, whether the chip's MD5 matched (esptool prints
+ * the same facts per file: "Wrote …", "Hash of data verified.").
+ */
+export interface RegionDoneEvent extends RegionReport {
+  /** Always `region-done`. */
+  type: "region-done";
+  /** The data went deflate-compressed (the wire count is then the compressed size). */
+  compressed: boolean;
+  /** Position among the job's regions (0-based). */
+  index: number;
+  /** Regions in the job. */
+  count: number;
+}
+
 /** Everything a device reports, with the port it is on. */
 export type DeviceEvent =
-  & (LoaderEvent | FlashProgress | NoticeEvent | RecoveryEvent | FlashedEvent)
+  & (
+    | LoaderEvent
+    | FlashProgress
+    | NoticeEvent
+    | RecoveryEvent
+    | FlashedEvent
+    | RegionStartEvent
+    | RegionDoneEvent
+  )
   & { port?: string };

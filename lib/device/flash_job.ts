@@ -29,8 +29,10 @@ import {
   checkRegions,
   type FlashRegion,
   FlashVerifyError,
+  type RegionReport,
   verifyFlash,
   writeFlash,
+  type WriteFlashOptions,
   type WriteReport,
 } from "../flash/write.ts";
 import { eraseFlash } from "../flash/erase.ts";
@@ -46,7 +48,13 @@ import {
   PARTITION_TABLE_OFFSET,
 } from "../image/partition.ts";
 import { type Firmware, type FlashSettings, normalizeFlashSettings } from "./firmware.ts";
-import type { FlashedEvent, NoticeEvent, RecoveryEvent } from "./events.ts";
+import type {
+  FlashedEvent,
+  NoticeEvent,
+  RecoveryEvent,
+  RegionDoneEvent,
+  RegionStartEvent,
+} from "./events.ts";
 import { readChipPartitionTable } from "./flash_ops.ts";
 import { parseIntArg } from "./numbers.ts";
 
@@ -205,8 +213,16 @@ export function isRecoverable(e: unknown): boolean {
 export interface JobHost {
   /** The current loader session (a new one after a reconnect). */
   readonly session: LoaderSession;
-  /** Report progress, notices and recoveries. */
-  emit(event: FlashProgress | NoticeEvent | RecoveryEvent | FlashedEvent): void;
+  /** Report progress, notices, regions and recoveries. */
+  emit(
+    event:
+      | FlashProgress
+      | NoticeEvent
+      | RecoveryEvent
+      | FlashedEvent
+      | RegionStartEvent
+      | RegionDoneEvent,
+  ): void;
   /** Back into the loader after a fault, at `baud`. */
   reconnect(options: { baud?: number; signal?: AbortSignal }): Promise<void>;
 }
@@ -351,6 +367,60 @@ async function prepare(
   return { regions, warnings: [...warnings, ...errors] };
 }
 
+/**
+ * Write the regions one at a time, in address order, so each one's facts
+ * leave as it completes (`region-start`, `region-done` events), then sum
+ * them up as one report.
+ */
+async function writeRegions(
+  host: JobHost,
+  regions: FlashRegion[],
+  options: Omit<WriteFlashOptions, "onProgress" | "eraseAll">,
+): Promise<WriteReport> {
+  const started = performance.now();
+  const session = host.session;
+  const sorted = [...regions].sort((a, b) => a.address - b.address);
+  const inflates = session.isStub || session.chip.romSupportsCompressed;
+  const reports: RegionReport[] = [];
+  let verify = options.verify;
+  for (const [index, region] of sorted.entries()) {
+    const name = region.name ?? hex32(region.address);
+    const count = sorted.length;
+    host.emit({
+      type: "region-start",
+      name,
+      address: region.address,
+      size: region.data.length,
+      index,
+      count,
+    });
+    const one = await writeFlash(session, [region], {
+      ...options,
+      verify,
+      onProgress: (p) => host.emit(p),
+    });
+    const r = one.regions[0];
+    reports.push(r);
+    host.emit({
+      type: "region-done",
+      ...r,
+      compressed: (options.compress ?? true) && inflates && r.bytesOnWire < r.bytesWritten,
+      index,
+      count,
+    });
+    // A loader that cannot compute MD5s (ESP8266 ROM) says so once, not per region.
+    if (verify !== false && !r.verified && r.action !== "skipped") verify = false;
+  }
+  return {
+    regions: reports,
+    bytesWritten: reports.reduce((n, r) => n + r.bytesWritten, 0),
+    bytesOnWire: reports.reduce((n, r) => n + r.bytesOnWire, 0),
+    skipped: reports.filter((r) => r.action === "skipped").length,
+    verified: reports.every((r) => r.verified),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
 /** Run the write job (see the module notes) on `host`'s chip. */
 export async function flashFirmware(
   host: JobHost,
@@ -379,14 +449,13 @@ export async function flashFirmware(
         await eraseFlash(session, { signal });
         erased = true;
       }
-      const report = await writeFlash(session, regions, {
+      const report = await writeRegions(host, regions, {
         compress: options.compress,
         verify: options.verify,
         // After a fault the comparison is what makes the retry a resume; after an erase there is nothing to compare.
         skipUnchanged: attempt > 1 || (skip && !options.eraseAll),
         diffChunkSize: attempt > 1 || skip ? undefined : 0,
         flashSize,
-        onProgress: (p) => host.emit(p),
         signal,
       });
       host.emit({

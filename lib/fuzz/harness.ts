@@ -120,7 +120,12 @@ const hex = (d: Uint8Array) =>
  */
 export async function fuzz(
   target: FuzzTarget,
-  options: { inputs: number; seed: number },
+  options: {
+    inputs: number;
+    seed: number;
+    /** Called every 100 inputs with the count done so far (progress for long runs). */
+    onProgress?: (done: number) => void;
+  },
 ): Promise<FuzzResult> {
   const t0 = performance.now();
   const samples = await target.samples();
@@ -154,6 +159,7 @@ export async function fuzz(
         });
       }
     }
+    if ((i + 1) % 100 === 0) options.onProgress?.(i + 1);
     const took = performance.now() - started;
     if (took > (target.budgetMs ?? 1000)) {
       res.findings.push({

@@ -136,7 +136,7 @@ export const cliTarget: FuzzTarget = {
       else argv.push(String.fromCharCode(32 + (b % 95)).repeat(1 + (input[i + 1] ?? 0) % 3));
     }
     for (const a of argv) parseIntArg(a);
-    parseCommandLine(argv.slice(0, 24), [...COMMANDS], GLOBAL_OPTIONS);
+    parseCommandLine(argv.slice(0, 24), { commands: [...COMMANDS], globals: GLOBAL_OPTIONS });
   },
 };
 

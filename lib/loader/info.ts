@@ -21,8 +21,12 @@ export interface ChipInfo {
   revision: ChipRevision;
   /** Feature list as esptool prints it. */
   features: string[];
-  /** Crystal frequency in MHz. */
-  crystalMhz: number;
+  /**
+   * Crystal frequency in MHz; `null` when it cannot be known: a chip that
+   * estimates it from the UART divider, met with the flasher stub already
+   * running (the stub reprogrammed the clocks).
+   */
+  crystalMhz: number | null;
   /** Base MAC, `aa:bb:cc:dd:ee:ff`. */
   mac: string;
   /** Chip id from GET_SECURITY_INFO where the ROM reports it. */
@@ -62,8 +66,12 @@ export async function readChipInfo(session: LoaderSession): Promise<ChipInfo> {
   const revision = await chip.readRevision(rd);
   const description = await chip.readDescription(rd);
   const features = await chip.readFeatures(rd);
-  // Measured at connect time, before the stub or a baud change moved the UART divider.
-  const crystalMhz = session.crystalMhz ?? await chip.readCrystalMhz(rd, session.transport.baud);
+  // Measured at connect time, before the stub or a baud change moved the UART divider. When a
+  // stub was already running at connect, chips that estimate it from the divider cannot tell.
+  const crystalMhz = session.crystalMhz ??
+    (session.isStub && chip.crystalFromUart
+      ? null
+      : await chip.readCrystalMhz(rd, session.transport.baud));
   const mac = formatMac(await chip.readMac(rd));
   return {
     chip: chip.key,

@@ -56,6 +56,7 @@ function context(options: OptionValues, init: { json?: boolean; signal?: AbortSi
     out: init.json ? new JsonOutput(sinks) : new HumanOutput(sinks),
     signal: init.signal ?? new AbortController().signal,
     usage: (m) => new UsageError(m),
+    programName: "espline",
   };
   return {
     ctx,

@@ -373,7 +373,7 @@ export async function selectAutoPort(
     throw new UsageError(
       `no USB serial port found${
         options.portFilter ? ` matching --port-filter ${options.portFilter}` : ""
-      }: plug the board in, or give --port (a path, socket://HOST:PORT, rfc2217://HOST:PORT or sim://CHIP)${
+      }: plug the board in (${noBoardHint()}), or give --port (a path, socket://HOST:PORT, rfc2217://HOST:PORT or sim://CHIP)${
         onboard.length
           ? `; on-board ports (not chosen automatically): ${onboard.map(describe).join(", ")}`
           : ""
@@ -387,6 +387,33 @@ export async function selectAutoPort(
     }; choose one with --port, or narrow with --port-filter (vid=…,pid=…,serial=…)`,
     { code: "E_SEVERAL_PORTS", details: { ports: found.map((p) => p.path) } },
   );
+}
+
+/**
+ * Where to look when no board shows up, for the operating system at hand:
+ * the kernel log on Linux, System Information on macOS, Device Manager on
+ * Windows (missing USB-serial drivers are the usual cause there and on
+ * older macOS).
+ *
+ * @example
+ * ```ts
+ * import { noBoardHint } from "./ports.ts";
+ * console.log(noBoardHint("windows"));
+ * ```
+ */
+export function noBoardHint(os: typeof Deno.build.os = Deno.build.os): string {
+  switch (os) {
+    case "darwin":
+      return "on macOS, System Information > USB shows whether the board is seen, and it appears " +
+        "as /dev/cu.usbserial-* or /dev/cu.usbmodem*; CH34x and CP210x bridges may need the " +
+        "vendor's driver";
+    case "windows":
+      return "on Windows, Device Manager > Ports (COM & LPT) shows it as COMn; a board listed under " +
+        "Other devices needs its USB-serial driver (CP210x, CH340, FTDI)";
+    default:
+      return "on Linux, `dmesg` shows whether a driver took it, and opening it needs the dialout " +
+        "(or uucp) group";
+  }
 }
 
 /**

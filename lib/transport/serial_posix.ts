@@ -18,6 +18,7 @@
  */
 
 import { TransportError, UsageError } from "../errors.ts";
+import { programName } from "../program_name.ts";
 import type { PortInfo, SerialSignals, Transport } from "./transport.ts";
 
 const IS_MAC = Deno.build.os === "darwin";
@@ -425,7 +426,7 @@ export function openSerialPort(path: string, options: SerialOpenOptions = {}): P
     if (e === ENOENT || e === ENXIO) {
       throw new TransportError(
         "E_PORT_NOT_FOUND",
-        `no such port ${path}: is the board plugged in? \`espline list-ports\` shows what is there`,
+        `no such port ${path}: is the board plugged in? \`${programName()} list-ports\` shows what is there`,
       );
     }
     if (e === EACCES) {

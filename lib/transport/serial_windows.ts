@@ -30,6 +30,7 @@
  */
 
 import { TransportError } from "../errors.ts";
+import { programName } from "../program_name.ts";
 import type { PortInfo, SerialSignals, Transport } from "./transport.ts";
 import { isInvalidHandle, utf16z } from "./win32.ts";
 
@@ -498,7 +499,7 @@ export async function openWindowsSerialPort(
     if (e === ERROR_FILE_NOT_FOUND || e === ERROR_PATH_NOT_FOUND) {
       throw new TransportError(
         "E_PORT_NOT_FOUND",
-        `no such port ${port}: is the board plugged in? \`espline list-ports\` shows what is there`,
+        `no such port ${port}: is the board plugged in? \`${programName()} list-ports\` shows what is there`,
       );
     }
     if (e === ERROR_ACCESS_DENIED) {
