@@ -12,7 +12,7 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
+import { simUsage } from "./sim_error.ts";
 
 /** Chips the virtual chip can impersonate. */
 export type SimChipKey =
@@ -611,14 +611,11 @@ export function p4UartNoReg(rev: SimRevision): number {
   return (rev.major < 3 ? 0x4ff3feb0 : 0x4ffbfeb0) + 24;
 }
 
-/** Look up the facts for `key`; throws {@link UsageError} for an unknown chip. */
+/** Look up the facts for `key`; throws a `SimError` (`E_USAGE`) for an unknown chip. */
 export function chipFacts(key: string): ChipFacts {
   const facts = (FACTS as Record<string, ChipFacts | undefined>)[key];
   if (!facts) {
-    throw new UsageError(
-      `unknown sim chip "${key}": use one of ${SIM_CHIP_KEYS.join(", ")}`,
-      { details: { chip: key } },
-    );
+    throw simUsage(`unknown sim chip "${key}": use one of ${SIM_CHIP_KEYS.join(", ")}`);
   }
   return facts;
 }
@@ -627,11 +624,11 @@ export function chipFacts(key: string): ChipFacts {
 export function parseRevision(text: string, facts: ChipFacts): SimRevision {
   const m = /^v?(\d+)\.(\d+)$/.exec(text.trim());
   if (!m) {
-    throw new UsageError(`revision "${text}" is not in the form v<major>.<minor> (e.g. v0.2)`);
+    throw simUsage(`revision "${text}" is not in the form v<major>.<minor> (e.g. v0.2)`);
   }
   const rev = { major: Number(m[1]), minor: Number(m[2]) };
   if (rev.major > facts.maxRevision.major || rev.minor > facts.maxRevision.minor) {
-    throw new UsageError(
+    throw simUsage(
       `revision ${text} does not fit ${facts.name}'s eFuse fields (max v${facts.maxRevision.major}.${facts.maxRevision.minor})`,
     );
   }
@@ -642,7 +639,7 @@ export function parseRevision(text: string, facts: ChipFacts): SimRevision {
 export function parseMac(text: string): Uint8Array {
   const parts = text.trim().split(/[:-]/);
   if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
-    throw new UsageError(`MAC "${text}" is not six hex bytes like 02:aa:bb:cc:dd:01`);
+    throw simUsage(`MAC "${text}" is not six hex bytes like 02:aa:bb:cc:dd:01`);
   }
   return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
 }

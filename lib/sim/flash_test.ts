@@ -3,7 +3,15 @@ import { createHash } from "node:crypto";
 import { zlibSync } from "fflate";
 import { VirtualChip, type VirtualChipOptions } from "./virtual_chip.ts";
 import { stubImage } from "./stub_images.ts";
-import { cat, checksum, Collector, request, type Resp, transact, words } from "./test_util.ts";
+import {
+  cat,
+  checksum,
+  Collector,
+  request,
+  type Resp,
+  transact,
+  words,
+} from "../../tests/support/sim_util.ts";
 import { BLOCK_ERASE_MS, CHIP_ERASE_MS_PER_MIB, SECTOR_ERASE_MS } from "./nor_flash.ts";
 
 const SYNC = Uint8Array.from([0x07, 0x07, 0x12, 0x20, ...new Array(32).fill(0x55)]);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { VirtualChip, type VirtualChipOptions } from "./virtual_chip.ts";
-import { Collector, hostSlip, sleep, transact, words } from "./test_util.ts";
+import { Collector, hostSlip, sleep, transact, words } from "../../tests/support/sim_util.ts";
 
 const SYNC = Uint8Array.from([0x07, 0x07, 0x12, 0x20, ...new Array(32).fill(0x55)]);
 

@@ -8,8 +8,7 @@
  */
 
 import type { PortInfo, Transport } from "./transport.ts";
-import { openSimPort, simOptionsFromUrl } from "../sim/sim_port.ts";
-import { UsageError } from "../errors.ts";
+import { TransportError, UsageError } from "../errors.ts";
 import { openSocket } from "./socket.ts";
 import { openRfc2217 } from "./rfc2217.ts";
 import { openWindowsSerialPort } from "./serial_windows.ts";
@@ -38,11 +37,7 @@ export function openTransport(
   port: string,
   options: OpenTransportOptions = {},
 ): Promise<Transport> {
-  if (port.startsWith("sim://")) {
-    const t = openSimPort(simOptionsFromUrl(port), port);
-    if (options.baud && options.baud !== t.baud) return t.setBaud(options.baud).then(() => t);
-    return Promise.resolve(t);
-  }
+  if (port.startsWith("sim://")) return openSim(port, options.baud);
   if (port.startsWith("socket://")) return openSocket(port, { baud: options.baud });
   if (port.startsWith("rfc2217://")) return openRfc2217(port, { baud: options.baud });
   if (port === "auto") {
@@ -80,6 +75,31 @@ export function openTransport(
     );
   }
   return lookupPortInfo(port).then((info) => openSerialDevice(port, options.baud, info));
+}
+
+/**
+ * A virtual chip (lib/sim), loaded only when a sim:// port is opened so that
+ * runs on real ports never load it. lib/sim imports nothing from the client:
+ * its errors (`SimError`, with codes spelt as ours) become ours here.
+ */
+async function openSim(url: string, baud: number | undefined): Promise<Transport> {
+  const { openSimPort, simOptionsFromUrl } = await import("../sim/sim_port.ts");
+  const { SimError } = await import("../sim/sim_error.ts");
+  const toClient = (e: unknown): unknown => {
+    if (!(e instanceof SimError)) return e;
+    if (e.code === "E_PORT_GONE" || e.code === "E_PORT_CLOSED") {
+      return new TransportError(e.code, e.message, { cause: e });
+    }
+    return new UsageError(e.message, { code: e.code, cause: e });
+  };
+  let t;
+  try {
+    t = openSimPort(simOptionsFromUrl(url), { path: url, mapError: (e) => toClient(e) as Error });
+  } catch (e) {
+    throw toClient(e);
+  }
+  if (baud && baud !== t.baud) await t.setBaud(baud);
+  return t;
 }
 
 /** A serial device by name through this system's backend (kernel32 on Windows, libc elsewhere). */

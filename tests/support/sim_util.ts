@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { VirtualChip } from "./virtual_chip.ts";
+import type { VirtualChip } from "../../lib/sim/virtual_chip.ts";
 
 /** Host-side SLIP encoding (independent of the device's codec). */
 export function hostSlip(payload: Uint8Array): Uint8Array {
