@@ -80,6 +80,34 @@ export interface EfuseInputs {
   crystalMhz: number;
 }
 
+/**
+ * How a chip's ROM loader behaves where the serial protocol document is
+ * silent: recorded from the genuine ROM in the emulator for ESP32 and
+ * ESP32-C3 (tests/fixtures/rom/), assumed like the ESP32-C3's elsewhere.
+ */
+export interface RomHabits {
+  /** True where these habits were recorded from the genuine ROM. */
+  verified: boolean;
+  /** Parameter words FLASH_BEGIN / FLASH_DEFL_BEGIN must have: 4 (ESP8266, ESP32) or 5 ("encrypted", later chips). */
+  flashBeginWords: 4 | 5;
+  /** Flash size the ROM assumes until SPI_SET_PARAMS, bytes. */
+  defaultFlashSize: number;
+  /** MEM_DATA before any MEM_BEGIN: refused with 0x05 (ESP32) or acknowledged (ESP32-C3). */
+  memDataBeforeBegin: "refuse" | "accept";
+  /** CHANGE_BAUDRATE 0: the ROM hangs dividing by it (ESP32) or saturates the divider (ESP32-C3). */
+  baudZero: "hang" | "saturate";
+  /**
+   * FLASH_END / FLASH_DEFL_END asking to run: boot from flash (ESP32; an
+   * unbootable flash drops into the ROM's command interpreter) or jump to the
+   * last MEM_END entry (ESP32-C3: "user code done").
+   */
+  runUserCode: "boot-flash" | "jump-entry";
+  /** A load from an unmapped address: the chip stops silently (ESP32) or after a Guru Meditation dump (ESP32-C3). */
+  loadFault: "silent" | "guru";
+  /** Address ranges [start, end) READ_REG / WRITE_REG may touch; undefined: all (not modelled). */
+  dataBus?: readonly (readonly [number, number])[];
+}
+
 /** Everything the virtual chip knows about one chip model. */
 export interface ChipFacts {
   /** Key, e.g. "esp32s3". */
@@ -98,8 +126,12 @@ export interface ChipFacts {
   romStatusBytes: 2 | 4;
   /** Opcodes the ROM loader implements. */
   romOpcodes: ReadonlySet<number>;
-  /** ROM FLASH_BEGIN / FLASH_DEFL_BEGIN take a fifth "encrypted" word (esptool SUPPORTS_ENCRYPTED_FLASH). */
-  romEncryptedFlashWord: boolean;
+  /** The ROM loader's habits. */
+  rom: RomHabits;
+  /** Register values the ROM leaves after a download-mode boot (address, value), where known. */
+  bootRegs?: readonly (readonly [number, number])[];
+  /** GET_SECURITY_INFO key purpose bytes 0..6 as the ROM reports them with blank eFuses (default all 0). */
+  securityKeyPurposes?: readonly number[];
   /** SPI controller layout. */
   spi: SpiRegLayout;
   /** UART_CLKDIV_REG (esptool targets). */
@@ -124,7 +156,9 @@ export interface ChipFacts {
   stubNames: readonly string[];
   /** Flash offset of the second-stage bootloader (esptool BOOTLOADER_FLASH_OFFSET). */
   bootloaderOffset: number;
-  /** ROM banner in download mode; `%RST%` is replaced by the reset cause. */
+  /** ROM identification the banners start with where it depends on the wafer revision (`%ROM%`). */
+  romBuild?: (rev: SimRevision) => string;
+  /** ROM banner in download mode; `%RST%` is replaced by the reset cause, `%ROM%` by {@link romBuild}. */
   downloadBanner: string;
   /** ROM banner when booting from flash. */
   appBanner: string;
@@ -154,6 +188,58 @@ const ROM_OPS_ESP32 = new Set([
   0x13, // SPI_FLASH_MD5
 ]);
 const ROM_OPS_S2_LATER = new Set([...ROM_OPS_ESP32, 0x14 /* GET_SECURITY_INFO */]);
+
+const MIB = 1024 * 1024;
+
+/**
+ * ESP32 ROM habits, recorded from the genuine ROM (tests/fixtures/rom/esp32.json).
+ * Data bus map: ESP32 TRM, "System and Memory", address mapping (external
+ * flash and RAM are unmapped while the caches are off in download mode).
+ */
+const ROM_ESP32: RomHabits = {
+  verified: true,
+  flashBeginWords: 4,
+  defaultFlashSize: 2 * MIB,
+  memDataBeforeBegin: "refuse",
+  baudZero: "hang",
+  runUserCode: "boot-flash",
+  loadFault: "silent",
+  dataBus: [
+    [0x3ff00000, 0x3ff82000], // peripherals, RTC FAST (data)
+    [0x3ff90000, 0x40000000], // ROM1, internal SRAM (data)
+    [0x40000000, 0x40060000], // ROM0
+    [0x40070000, 0x400c2000], // SRAM0/1 and RTC FAST (instruction)
+    [0x50000000, 0x50002000], // RTC SLOW
+    [0x60000000, 0x60040000], // peripherals (AHB)
+  ],
+};
+
+/**
+ * ESP32-C3 ROM habits, recorded from the genuine ROM (tests/fixtures/rom/esp32c3.json).
+ * Data bus map: ESP32-C3 TRM, "System and Memory", address mapping.
+ */
+const ROM_ESP32C3: RomHabits = {
+  verified: true,
+  flashBeginWords: 5,
+  defaultFlashSize: 2 * MIB,
+  memDataBeforeBegin: "accept",
+  baudZero: "saturate",
+  runUserCode: "jump-entry",
+  loadFault: "guru",
+  dataBus: [
+    [0x3fc80000, 0x3fd00000], // internal SRAM (data)
+    [0x3ff00000, 0x3ff20000], // ROM (data)
+    [0x40000000, 0x40060000], // ROM (instruction)
+    [0x4037c000, 0x403e0000], // internal SRAM (instruction)
+    [0x50000000, 0x50002000], // RTC FAST
+    [0x60000000, 0x60100000], // peripherals
+  ],
+};
+
+/** Habits of ROMs no emulator here runs: the ESP32-C3's, without its bus map. */
+function assumedRom(flashBeginWords: 4 | 5): RomHabits {
+  return { ...ROM_ESP32C3, verified: false, flashBeginWords, dataBus: undefined };
+}
 
 /** SPI layout shared by ESP32-S2 and later (esptool targets/esp32s2.py … SPI_*_OFFS). */
 function spiNew(base: number): SpiRegLayout {
@@ -207,7 +293,8 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 2,
     romOpcodes: ROM_OPS_ESP8266,
-    romEncryptedFlashWord: false,
+    // No SPI_SET_PARAMS in this ROM: its flash size limit is not modelled.
+    rom: { ...assumedRom(4), defaultFlashSize: 128 * MIB },
     spi: { base: 0x60000200, usr: 0x1c, usr1: 0x20, usr2: 0x24, w0: 0x40 },
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 2,
@@ -242,7 +329,9 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_ESP32,
-    romEncryptedFlashWord: false,
+    rom: ROM_ESP32,
+    // SPI0 USR2 as the genuine ROM leaves it (tests/fixtures/rom/esp32.json, "registers").
+    bootRegs: [[0x3ff42024, 0x40000000]],
     spi: {
       base: 0x3ff42000,
       usr: 0x1c,
@@ -258,12 +347,14 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     defaultRevision: { major: 3, minor: 1 },
     maxRevision: { major: 3, minor: 3 },
     defaultOui: [0x24, 0x0a, 0xc4],
-    flashVendor: 0xef,
+    flashVendor: 0xc8, // GigaDevice, as the flash behind the genuine ROM in the emulator reports
     stubNames: ["esp32.json"],
     bootloaderOffset: 0x1000,
+    // ECO3 (v3.x) silicon has a new ROM (its banner recorded from the genuine v3 ROM in the emulator).
+    romBuild: (rev) => rev.major >= 3 ? "ets Jul 29 2019 12:21:46" : "ets Jun  8 2016 00:22:57",
     downloadBanner:
-      "ets Jun  8 2016 00:22:57\r\n\r\nrst:%RST%,boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n",
-    appBanner: "ets Jun  8 2016 00:22:57\r\n\r\nrst:%RST%,boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+      "%ROM%\r\n\r\nrst:%RST%,boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n",
+    appBanner: "%ROM%\r\n\r\nrst:%RST%,boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON_RESET)",
     rstSoftware: "0xc (SW_CPU_RESET)",
     identityRegs({ mac, rev, crystalMhz }) {
@@ -302,7 +393,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x3f402000),
     uartClkdivReg: 0x3f400014,
     xtalClkDivider: 1,
@@ -340,7 +431,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x60002000),
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 1,
@@ -380,7 +471,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 2,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x60002000),
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 1,
@@ -415,10 +506,13 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     magic: 0x1b31506f, // esptool v4.8.1 targets/esp32c3.py CHIP_DETECT_MAGIC_VALUE
     chipId: 5,
     securityInfo: "full",
-    securityApiVersion: 1,
+    securityApiVersion: 3, // as the genuine ROM answers (tests/fixtures/rom/esp32c3.json)
+    securityKeyPurposes: [0, 0, 0, 0, 0, 0, 0x0c], // ditto, blank eFuses
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: ROM_ESP32C3,
+    // SPI1 USR2 as the genuine ROM leaves it (tests/fixtures/rom/esp32c3.json, "registers").
+    bootRegs: [[0x60002020, 0x70000000]],
     spi: spiNew(0x60002000),
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 1,
@@ -456,7 +550,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x60003000),
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 1,
@@ -495,7 +589,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x60003000),
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 1,
@@ -532,7 +626,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x60003000),
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 1,
@@ -570,7 +664,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x5008d000),
     uartClkdivReg: 0x500ca014,
     xtalClkDivider: 1,

@@ -59,7 +59,7 @@ function uploadStub(chip: VirtualChip, col: Collector, name: string): Resp[] {
   return col.take();
 }
 
-Deno.test("ROM flash write: bad block checksum is refused with 0x07, MD5 comes back as 32 hex chars", async () => {
+Deno.test("ROM flash write: a bad checksum is 0x07 and still uses up its sequence number; MD5 as 32 hex chars", async () => {
   const { chip, col } = setup({ chip: "esp32" });
   ok(transact(chip, col, 0x0d, words(0, 0))[0]);
   const img = pattern(0x800);
@@ -67,12 +67,15 @@ Deno.test("ROM flash write: bad block checksum is refused with 0x07, MD5 comes b
   const [d0, c0] = dataPacket(img.subarray(0, 0x400), 0);
   const bad = transact(chip, col, 0x03, d0, c0 ^ 0x5a)[0];
   assert.deepEqual(Array.from(bad.data), [1, 0x07, 0, 0]);
+  // The genuine ROM expects seq 1 now: resending seq 0 is "invalid message" (so is any other number).
+  assert.deepEqual(Array.from(transact(chip, col, 0x03, d0, c0)[0].data.subarray(0, 2)), [1, 0x05]);
+  const [d3, c3] = dataPacket(img.subarray(0x400), 3);
+  assert.deepEqual(Array.from(transact(chip, col, 0x03, d3, c3)[0].data.subarray(0, 2)), [1, 0x05]);
+  // Starting over works.
+  ok(transact(chip, col, 0x02, words(0x1000, 2, 0x400, 0x10000))[0]);
   ok(transact(chip, col, 0x03, d0, c0)[0]);
   const [d1, c1] = dataPacket(img.subarray(0x400), 1);
   ok(transact(chip, col, 0x03, d1, c1)[0]);
-  // out-of-order sequence number
-  const [d3, c3] = dataPacket(img.subarray(0x400), 3);
-  assert.equal(transact(chip, col, 0x03, d3, c3)[0].data[1], 0x06);
   const [md5] = transact(chip, col, 0x13, words(0x10000, 0x800, 0, 0));
   assert.equal(md5.data.length, 32 + 4);
   assert.equal(
@@ -97,11 +100,16 @@ Deno.test("ROM refuses flash commands before SPI_ATTACH on ESP32", async () => {
 Deno.test("NOR semantics: programming without erasing ANDs bits, and the ROM's read-back reports 0x08", async () => {
   const { chip, col } = setup({ chip: "esp32c3" });
   ok(transact(chip, col, 0x0d, words(0, 0))[0]);
-  ok(transact(chip, col, 0x02, words(0x1000, 1, 0x400, 0))[0]);
+  // The ESP32-C3 ROM wants the fifth ("encrypted") FLASH_BEGIN word; four are "invalid message".
+  assert.deepEqual(
+    Array.from(transact(chip, col, 0x02, words(0x1000, 1, 0x400, 0))[0].data.subarray(0, 2)),
+    [1, 0x05],
+  );
+  ok(transact(chip, col, 0x02, words(0x1000, 1, 0x400, 0, 0))[0]);
   const [a, ca] = dataPacket(new Uint8Array(0x400).fill(0xf0), 0);
   ok(transact(chip, col, 0x03, a, ca)[0]);
   // Begin again with erase size 0: nothing is erased, so 0x0F over 0xF0 leaves 0x00.
-  ok(transact(chip, col, 0x02, words(0, 1, 0x400, 0))[0]);
+  ok(transact(chip, col, 0x02, words(0, 1, 0x400, 0, 0))[0]);
   const [b, cb] = dataPacket(new Uint8Array(0x400).fill(0x0f), 0);
   const r = transact(chip, col, 0x03, b, cb)[0];
   assert.deepEqual(Array.from(r.data.subarray(0, 2)), [1, 0x08]);
@@ -152,17 +160,17 @@ Deno.test("esptool-js stub upload is recognised: OHAI, 2 status bytes, SYNC valu
   await chip.close();
 });
 
-Deno.test("unrecognised RAM code: the chip halts unless acceptAnyStub", async () => {
-  for (const anystub of [false, true]) {
-    const { chip, col } = setup({ chip: "esp32", acceptAnyStub: anystub });
+Deno.test("other RAM code runs as esptool 5's stub when its entry is inside it, else the chip halts", async () => {
+  for (const [entry, mode] of [[0x40080010, "stub"], [0x40070000, "halted"]] as const) {
+    const { chip, col } = setup({ chip: "esp32" });
     const code = pattern(0x100);
     ok(transact(chip, col, 0x05, words(0x100, 1, 0x1800, 0x40080000))[0]);
     const [d, c] = dataPacket(code, 0);
     ok(transact(chip, col, 0x07, d, c)[0]);
     col.clear();
-    chip.receive(request(0x06, words(0, 0x40080010)));
-    assert.equal(chip.mode, anystub ? "stub" : "halted");
-    assert.equal(col.text().includes("OHAI"), anystub);
+    chip.receive(request(0x06, words(0, entry)));
+    assert.equal(chip.mode, mode);
+    assert.equal(col.text().includes("OHAI"), mode === "stub");
     await chip.close();
   }
 });
@@ -264,15 +272,32 @@ Deno.test("CHANGE_BAUDRATE: reply at the old speed, then a host left behind sees
   await chip.close();
 });
 
-Deno.test("FLASH_END: ROM 'run user code' boots the app; stub reboot returns to ROM download mode", async () => {
+Deno.test("FLASH_END asking to run: the ESP32 ROM boots a flashed image, or falls back to its interpreter", async () => {
   const rom = setup({ chip: "esp32" });
   ok(transact(rom.chip, rom.col, 0x0d, words(0, 0))[0]);
   ok(transact(rom.chip, rom.col, 0x02, words(0, 0, 0x400, 0))[0]);
   rom.col.clear();
   rom.chip.receive(request(0x04, words(1)));
-  assert.equal(rom.chip.mode, "app");
-  assert.match(rom.col.text(), /Hello from espline sim\r\n/);
+  assert.equal(rom.chip.mode, "console");
+  assert.match(
+    rom.col.text(),
+    /flash read err, 631\r\nFalling back to built-in command interpreter\.\r\nOK\r\n>$/,
+  );
+  rom.col.clear();
+  rom.chip.receive(Uint8Array.from([0x41, 0x00, 0x08, 0x42]));
+  assert.equal(rom.col.text(), "A\b \bB", "the interpreter echoes, drops NUL, erases on backspace");
   await rom.chip.close();
+  const c3 = setup({ chip: "esp32c3" });
+  ok(transact(c3.chip, c3.col, 0x0d, words(0, 0))[0]);
+  ok(transact(c3.chip, c3.col, 0x02, words(0, 0, 0x400, 0, 0))[0]);
+  c3.col.clear();
+  c3.chip.receive(request(0x04, words(1)));
+  assert.match(
+    c3.col.text(),
+    /user code done\r\nGuru Meditation Error: Core 0 panic'ed \(Instruction access fault\)/,
+  );
+  assert.equal(c3.chip.mode, "halted");
+  await c3.chip.close();
   const { chip, col } = await stubChip({ chip: "esp32c6" });
   ok(transact(chip, col, 0x02, words(0, 0, 0x4000, 0))[0]);
   col.clear();

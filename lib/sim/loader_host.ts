@@ -9,16 +9,27 @@
 import type { ChipFacts, SimRevision } from "./chip_facts.ts";
 import type { NorFlash } from "./nor_flash.ts";
 
+/**
+ * Which flasher stub runs: the legacy one (esptool's `flasher_stub`, as the
+ * esptool-js package ships it) or esptool 5's default, esp-flasher-stub
+ * (`stub_flasher/2`).
+ */
+export type StubDialect = "legacy" | "esp-flasher-stub";
+
 /** Something that happens once the answer to the current command has gone out. */
 export type LoaderEffect =
   /** The uploaded code was a flasher stub: it starts and greets. */
-  | { kind: "stub" }
+  | { kind: "stub"; dialect: StubDialect }
   /** Unknown code runs: the loader is gone, the chip goes silent. */
   | { kind: "halt" }
   /** The UART switches to `baud`. */
   | { kind: "baud"; baud: number }
   /** The loader jumps to the application in flash (no reset). */
   | { kind: "run-app" }
+  /** The ROM leaves the loader to run "user code" (FLASH_END asking to run; see RomHabits.runUserCode). */
+  | { kind: "run-user-code"; entry: number }
+  /** Uploaded code that is not a flasher stub runs from RAM. */
+  | { kind: "run-ram"; segments: { addr: number; bytes: Uint8Array }[]; entry: number }
   /** A software reset (the strapping pins keep the boot mode latched at power-on). */
   | { kind: "software-reset" };
 
@@ -36,6 +47,8 @@ export interface LoaderHost {
   readonly secureDownload: boolean;
   /** Send a frame (SLIP-encoded and fault-injected by the chip). */
   send(payload: Uint8Array): void;
+  /** Print text on the UART (outside any frame), after what was sent so far. */
+  print(text: string): void;
   /** Do `effect` after the current answer has been sent. */
   then(effect: LoaderEffect): void;
   /** Add modelled flash busy time to the chip's counters. */

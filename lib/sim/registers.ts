@@ -41,6 +41,19 @@ const FLASH_CMD = {
   READ: 0x03,
 } as const;
 
+/** UART_CLKDIV_REG fields: integer divider (bits 0..19), sixteenths (bits 20..23) (ESP32/ESP32-C3 TRM). */
+const CLKDIV_INT_MASK = 0xfffff;
+const CLKDIV_FRAG_SHIFT = 20;
+
+/**
+ * UART_CLKDIV for `clockHz` / `baud` as the ROM programs it: the divider in
+ * sixteenths, truncated (genuine ESP32-C3 ROM at 115200 from 40 MHz: 0x30015B).
+ */
+export function uartClkdiv(clockHz: number, baud: number): number {
+  const div16 = Math.floor((clockHz * 16) / Math.max(1, baud));
+  return ((div16 >> 4) & CLKDIV_INT_MASK | ((div16 & 0xf) << CLKDIV_FRAG_SHIFT)) >>> 0;
+}
+
 /** What the register file reads from the chip around it. */
 export interface RegisterContext {
   readonly facts: ChipFacts;
@@ -70,6 +83,7 @@ export class Registers {
   /** A reset: writable registers and the flash status registers back to 0. */
   reset(): void {
     this.#regs.clear();
+    for (const [addr, value] of this.#ctx.facts.bootRegs ?? []) this.#regs.set(addr, value);
     this.#sr = [0, 0, 0];
   }
 
@@ -78,8 +92,7 @@ export class Registers {
     const f = this.#ctx.facts;
     if (addr === CHIP_DETECT_MAGIC_REG_ADDR) return f.magic;
     if (addr === f.uartClkdivReg) {
-      return Math.round((f.xtalClkDivider * this.#ctx.crystalMhz * 1e6) / this.#ctx.uartBaud()) &
-        0xfffff;
+      return uartClkdiv(f.xtalClkDivider * this.#ctx.crystalMhz * 1e6, this.#ctx.uartBaud());
     }
     const uartNoReg = f.key === "esp32p4" ? p4UartNoReg(this.#ctx.revision) : f.uartNoReg;
     if (addr === uartNoReg) {
@@ -96,6 +109,17 @@ export class Registers {
     if (addr === CHIP_DETECT_MAGIC_REG_ADDR || this.#identity.has(addr)) return;
     this.#regs.set(addr, value);
     if (addr === f.spi.base && (value & SPI_CMD_USR) !== 0) this.#runSpiUserCommand();
+  }
+
+  /** Bytes stored by MEM_DATA (kept as words, so READ_REG sees them). */
+  writeBytes(addr: number, bytes: Uint8Array): void {
+    for (let i = 0; i < bytes.length; i++) {
+      const a = addr + i;
+      const word = a & ~3;
+      const shift = (a & 3) * 8;
+      const old = this.#regs.get(word >>> 0) ?? 0;
+      this.#regs.set(word >>> 0, ((old & ~(0xff << shift)) | (bytes[i] << shift)) >>> 0);
+    }
   }
 
   /** Execute the SPI controller's "user" command as esptool's run_spiflash_command sets it up. */

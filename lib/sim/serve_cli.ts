@@ -26,7 +26,6 @@ if (import.meta.main) {
   let hostname = "127.0.0.1";
   const url = new URL(target.startsWith("sim://") ? target : `sim://${target}`);
   const params = url.searchParams;
-  if (!params.has("anystub")) params.set("anystub", "1");
   while (args.length) {
     const flag = args.shift()!;
     const value = args.shift() ?? "";

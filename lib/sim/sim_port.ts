@@ -275,7 +275,7 @@ export const SIM_URL_PARAMS: readonly string[] = [
   "timing",
   "usb",
   "start",
-  "anystub",
+  "romrepeat",
   "seed",
   "corrupt",
   "drop",
@@ -315,7 +315,8 @@ export function parseSimSize(v: string): number {
  *
  * Parameters: mac, flash (file), size (4MB, 512KB, 0x…), rev (v0.2), crystal
  * (MHz), secure (1/0), pace (1/0), latency (ms), timing (1/0), usb (uart |
- * usb-jtag), start (download | app), anystub (1/0), seed, corrupt, drop,
+ * usb-jtag), start (download | app), romrepeat (1/0: repeat unsupported-command
+ * answers as the genuine ROM does), seed, corrupt, drop,
  * stall, stallms, reset, disconnect (probabilities 0..1). Unknown chips or
  * parameters throw a {@link SimError} (`E_USAGE`) listing the valid ones.
  *
@@ -381,8 +382,8 @@ export function simOptionsFromUrl(url: string): VirtualChipOptions {
         }
         opts.startMode = value;
         break;
-      case "anystub":
-        opts.acceptAnyStub = parseBool(key, value);
+      case "romrepeat":
+        opts.romRepeatsAnswers = parseBool(key, value);
         break;
       case "seed":
         faults.seed = parseNum(key, value, 0, 2 ** 32 - 1);

@@ -68,7 +68,7 @@ Deno.test("pacing math: 10 bits per byte at the line baud plus latency, queued b
 
 Deno.test("simOptionsFromUrl parses every documented parameter and rejects unknown ones", () => {
   const o = simOptionsFromUrl(
-    "sim://esp32s3?mac=02:aa:bb:cc:dd:01&flash=/tmp/f.bin&size=8MB&rev=v0.2&pace=1&latency=1&timing=1&usb=usb-jtag&seed=7&corrupt=0.01&drop=0.01&stall=0.001&reset=0.001&disconnect=0.001&anystub=1&start=app&crystal=40&secure=0&stallms=50",
+    "sim://esp32s3?mac=02:aa:bb:cc:dd:01&flash=/tmp/f.bin&size=8MB&rev=v0.2&pace=1&latency=1&timing=1&usb=usb-jtag&seed=7&corrupt=0.01&drop=0.01&stall=0.001&reset=0.001&disconnect=0.001&romrepeat=1&start=app&crystal=40&secure=0&stallms=50",
   );
   assert.equal(o.chip, "esp32s3");
   assert.equal(o.flashSize, 8 * 1024 * 1024);
@@ -78,7 +78,7 @@ Deno.test("simOptionsFromUrl parses every documented parameter and rejects unkno
   assert.equal(o.latencyMs, 1);
   assert.equal(o.flashTiming, true);
   assert.equal(o.usb, "usb-jtag");
-  assert.equal(o.acceptAnyStub, true);
+  assert.equal(o.romRepeatsAnswers, true);
   assert.equal(o.startMode, "app");
   assert.deepEqual(o.faults, {
     seed: 7,

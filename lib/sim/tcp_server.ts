@@ -34,7 +34,7 @@ export interface SimTcpServer {
  * @example
  * ```ts
  * import { serveSimTcp } from "./tcp_server.ts";
- * const server = serveSimTcp({ chip: "esp32", acceptAnyStub: true }, { port: 0 });
+ * const server = serveSimTcp({ chip: "esp32" }, { port: 0 });
  * // esptool --port socket://127.0.0.1:<server.port> --before no-reset chip-id
  * await server.close();
  * ```

@@ -70,17 +70,22 @@ export interface VirtualChipOptions {
   startMode?: "download" | "app";
   /** Lines the application prints when it boots; default an ESP-IDF style log ending "Hello from espline sim". */
   appOutput?: string[];
+  /** Initial flash contents (padded with 0xFF); a flash file, when given and present, wins. */
+  flash?: Uint8Array;
   /**
-   * Treat any executed RAM upload whose entry point lies inside an uploaded
-   * segment as a flasher stub (e.g. esptool's own stubs). Default false: only
-   * the esptool-js 0.7.0 stub images are recognised; other code "runs" and the
-   * chip goes silent (mode "halted").
+   * Answer an unsupported command as the genuine ROM does: as many times as
+   * the previous answer went out (eight after SYNC). Default false for now:
+   * espline's client (before its resynchronisation fix) reads the extra
+   * copies as later answers. The conformance suite turns it on.
    */
-  acceptAnyStub?: boolean;
+  romRepeatsAnswers?: boolean;
 }
 
-/** What the chip is doing. "halted" also covers "held in reset". */
-export type VirtualChipMode = "download" | "stub" | "app" | "halted";
+/**
+ * What the chip is doing. "halted" also covers "held in reset"; "console" is
+ * the ESP32 ROM's built-in command interpreter (it echoes what it receives).
+ */
+export type VirtualChipMode = "download" | "stub" | "app" | "console" | "halted";
 
 /** Counters a test or demo can read. */
 export interface VirtualChipStats {
@@ -94,6 +99,22 @@ export interface VirtualChipStats {
   flashBusyMs: number;
   /** Number of boots (download or app) since construction. */
   boots: number;
+}
+
+/** First byte of an ESP image (esptool bin_image.py ESP_IMAGE_MAGIC). */
+const IMAGE_MAGIC = 0xe9;
+/** The line number the ESP32 ROM prints in "flash read err, 631" (recorded from the genuine ROM). */
+const ESP32_FLASH_READ_ERR_LINE = 631;
+
+/**
+ * The ESP32-C3 ROM's panic output for a jump to `pc` where no code is (first
+ * lines as the genuine ROM prints them; register values are this model's own).
+ */
+function guruInstructionFault(pc: number): string {
+  const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, "0")}`;
+  return "Guru Meditation Error: Core 0 panic'ed (Instruction access fault)\r\n" +
+    "Core 0 register dump:\r\n" +
+    `PC      : ${hex(pc)}  MCAUSE  : ${hex(1)}  MTVAL   : ${hex(pc)}\r\n\r\n`;
 }
 
 /** FNV-1a, for deriving default MAC bytes from chip and seed. */
@@ -158,7 +179,8 @@ export class VirtualChip {
   readonly #host: LoaderHost;
   #loader: Loader | null = null;
   #mode: VirtualChipMode = "halted";
-  #decoder = new SlipDecoder();
+  /** The loader reads a frame, then waits for the next opening C0 (recorded from the genuine ROMs). */
+  #decoder = new SlipDecoder({ idleAfterFrame: true });
   #goneListeners = new Set<() => void>();
   #baudListeners = new Set<(baud: number) => void>();
   #queue: Uint8Array[] = [];
@@ -173,6 +195,7 @@ export class VirtualChip {
   #gone = false;
   #closed = false;
   #latchedBoot: "download" | "app" = "download";
+  #consoleLine: number[] = [];
 
   /** Create a chip and power it on (download mode unless `startMode: "app"`). */
   constructor(options: VirtualChipOptions) {
@@ -200,7 +223,7 @@ export class VirtualChip {
     if (options.usb === "usb-jtag" && f.uartNoUsbJtag === undefined) {
       throw simUsage(`${f.name} has no USB-Serial/JTAG controller: use usb "uart" for this chip`);
     }
-    let initial: Uint8Array | undefined;
+    let initial: Uint8Array | undefined = options.flash;
     if (options.flashFile) {
       try {
         initial = Deno.readFileSync(options.flashFile);
@@ -235,6 +258,7 @@ export class VirtualChip {
       crystalMhz: this.crystalMhz,
       secureDownload: options.secureDownload === true,
       send: (p) => this.#sendFrame(p),
+      print: (text) => this.#emitOrBatch(new TextEncoder().encode(text)),
       then: (effect) => this.#post = effect,
       addFlashBusy: (ms) => this.stats.flashBusyMs += ms,
       brownOut: () => {
@@ -302,6 +326,10 @@ export class VirtualChip {
   /** Host -> device bytes, as they arrive on the chip's RX pin. */
   receive(bytes: Uint8Array): void {
     if (this.#closed || this.#gone) return;
+    if (this.#mode === "console") {
+      this.#consoleInput(this.#uart.rx(bytes, false));
+      return;
+    }
     if (this.#mode === "halted" || this.#mode === "app") return;
     const rx = this.#uart.rx(bytes, this.#mode === "download");
     for (const frame of this.#decoder.push(rx)) {
@@ -361,21 +389,23 @@ export class VirtualChip {
     if (cause === "power") this.#latchedBoot = mode;
     const f = this.facts;
     const rst = cause === "power" ? f.rstPowerOn : f.rstSoftware;
+    const rom = f.romBuild?.(this.revision) ?? "";
     const romBaud = f.key === "esp8266" && this.crystalMhz === 26
       ? ESP8266_ROM_BAUD_26MHZ
       : ROM_DEFAULT_BAUD;
     if (mode === "download") {
       this.#mode = "download";
-      this.#loader = new Loader(this.#host, this.#regs, {
-        acceptAnyStub: this.options.acceptAnyStub === true,
+      this.#loader = new Loader(this.#host, {
+        registers: this.#regs,
+        repeatErrors: this.options.romRepeatsAnswers === true,
       });
       this.#uart.baud = romBaud;
       this.#uart.autobaud = true;
-      this.#emitText(f.downloadBanner.replace("%RST%", rst), romBaud);
+      this.#emitText(f.downloadBanner.replace("%RST%", rst).replace("%ROM%", rom), romBaud);
     } else {
       this.#mode = "app";
       this.#uart.autobaud = false;
-      this.#emitText(f.appBanner.replace("%RST%", rst), romBaud);
+      this.#emitText(f.appBanner.replace("%RST%", rst).replace("%ROM%", rom), romBaud);
       this.#uart.baud = ROM_DEFAULT_BAUD;
       const lines = this.options.appOutput ??
         defaultAppOutput(f, this.mac, this.revision);
@@ -403,10 +433,10 @@ export class VirtualChip {
       case "stub":
         this.#mode = "stub";
         this.#uart.autobaud = false;
-        this.#loader?.startStub();
+        this.#loader?.startStub(effect.dialect);
         return;
       case "halt":
-        this.#mode = "halted"; // unknown code runs; the loader is gone
+        this.#mode = "halted"; // unknown code runs, or the ROM stopped; the loader is gone
         return;
       case "baud":
         this.#uart.baud = effect.baud;
@@ -416,12 +446,61 @@ export class VirtualChip {
       case "run-app":
         this.#boot("app", "software");
         return;
+      case "run-user-code":
+        this.#runUserCode(effect.entry);
+        return;
+      case "run-ram":
+        // A RAM application runs: nothing the sim can show but that the loader is gone.
+        this.#mode = "app";
+        return;
       case "software-reset":
         // Strapping pins are latched at power-on / EN reset only (GPIO_STRAP_REG):
         // a software reset comes back up in the same boot mode.
         this.#boot(this.#latchedBoot, "software");
         return;
     }
+  }
+
+  /** FLASH_END asking the ROM to run: each ROM has its own idea of what that means (RomHabits). */
+  #runUserCode(entry: number): void {
+    const f = this.facts;
+    if (f.rom.runUserCode === "boot-flash") {
+      if (this.#nor.data[f.bootloaderOffset] === IMAGE_MAGIC) {
+        this.#boot("app", "software");
+        return;
+      }
+      // The ESP32 ROM cannot read a boot image and falls back to its command interpreter.
+      this.#emitText(
+        `flash read err, ${ESP32_FLASH_READ_ERR_LINE}\r\n` +
+          "Falling back to built-in command interpreter.\r\nOK\r\n>",
+        this.#uart.baud,
+      );
+      this.#mode = "console";
+      this.#consoleLine = [];
+      return;
+    }
+    this.#emitText("user code done\r\n", this.#uart.baud);
+    // Nothing was uploaded to run: the jump to `entry` faults.
+    this.#emitText(guruInstructionFault(entry), this.#uart.baud);
+    this.#mode = "halted";
+  }
+
+  /** The ESP32 ROM interpreter's line editor: echo, NUL ignored, backspace erases. */
+  #consoleInput(bytes: Uint8Array): void {
+    const out: number[] = [];
+    for (const b of bytes) {
+      if (b === 0) continue;
+      if (b === 0x08) {
+        if (this.#consoleLine.length) {
+          this.#consoleLine.pop();
+          out.push(0x08, 0x20, 0x08);
+        }
+        continue;
+      }
+      this.#consoleLine.push(b);
+      out.push(b);
+    }
+    if (out.length) this.#uart.tx(Uint8Array.from(out), this.#uart.baud);
   }
 
   // ------------------------------------------------------------- transmit
@@ -442,6 +521,12 @@ export class VirtualChip {
     if (outcome.kind === "dropped") return null;
     if (outcome.stallMs > 0) this.#uart.hold(outcome.stallMs);
     return outcome.payload;
+  }
+
+  /** Raw bytes out, in order with the frames of the command being handled. */
+  #emitOrBatch(bytes: Uint8Array): void {
+    if (this.#batch) this.#batch.push(bytes);
+    else this.#uart.tx(bytes, this.#uart.baud);
   }
 
   #emitText(text: string, baud: number): void {
