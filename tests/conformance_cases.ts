@@ -15,9 +15,12 @@ import {
   type ConformanceCase,
   dataChecksum,
   le,
+  type RamImage,
   request,
   slipFrame,
 } from "./support/conformance.ts";
+import { ESPTOOL_STUB_DIR } from "./support/external.ts";
+import { stubImage } from "./support/stub_images.ts";
 import type { RomChip } from "./support/rom.ts";
 
 /** MACs burnt into the emulated eFuse (and given to the virtual chip). */
@@ -463,4 +466,154 @@ export function romCases(chip: RomChip): ConformanceCase[] {
     },
   ];
   return cases;
+}
+
+// ---------------------------------------------------------------- the stubs
+
+/**
+ * Which stub a stub case runs: the one in the esptool-js package (espline's)
+ * or esptool 5.3.1's default; both are esp-flasher-stub builds.
+ */
+export type StubKind = "esptool-js" | "esptool";
+
+/**
+ * Where the stub cases run. Not on the emulated ESP32-C3: both stubs start
+ * there but stop answering after a few commands (recorded: after a second
+ * SYNC, or at the second FLASH_DEFL_DATA block; ../shared/emulator/README.md
+ * reports the same of espline's compressed writes), so no reference exists.
+ */
+export const STUB_TARGETS: readonly { chip: RomChip; kind: StubKind }[] = [
+  { chip: "esp32", kind: "esptool-js" },
+  { chip: "esp32", kind: "esptool" },
+];
+
+function b64(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+/** esptool 5.3.1's default stub for `chip`, read from ../shared (never stored here). */
+async function esptoolStub(chip: RomChip): Promise<RamImage> {
+  const json = JSON.parse(await Deno.readTextFile(`${ESPTOOL_STUB_DIR}/${chip}.json`));
+  const segments = [{ addr: json.text_start, bytes: b64(json.text) }];
+  if (json.data) segments.push({ addr: json.data_start, bytes: b64(json.data) });
+  return { segments, entry: json.entry };
+}
+
+/** The stub as the esptool-js package ships it (espline uploads the same bytes). */
+function esptoolJsStub(chip: RomChip): RamImage {
+  const img = stubImage(`${chip}.json`)!;
+  return { segments: img.segments, entry: img.entry };
+}
+
+/**
+ * What the virtual chip gets instead of esptool's stub in a replay: any code
+ * whose entry lies inside it is taken for esp-flasher-stub (lib/sim/loader.ts).
+ */
+function standIn(chip: RomChip): RamImage {
+  const addr = chip === "esp32" ? 0x40090000 : 0x40390000;
+  return { segments: [{ addr, bytes: new Uint8Array(16) }], entry: addr };
+}
+
+/** The stub cases for `chip` running stub `kind`. */
+export function stubCases(chip: RomChip, kind: StubKind): ConformanceCase[] {
+  const a = ADDRS[chip];
+  const stub = kind === "esptool-js"
+    ? { live: () => Promise.resolve(esptoolJsStub(chip)), replay: () => esptoolJsStub(chip) }
+    : { live: () => esptoolStub(chip), replay: () => standIn(chip) };
+  const flashData = (
+    op: number,
+    seq: number,
+    block: number[],
+    opts: { lenField?: number; checksum?: number } = {},
+  ) =>
+    request(op, dataBlock(seq, block, opts.lenField), {
+      checksum: opts.checksum ?? dataChecksum(block),
+    });
+  const z = Array.from(deflateSync(Uint8Array.from({ length: 0x3000 }, (_, i) => (i * 13) & 0xff)));
+  const zHalf = Math.ceil(z.length / 2);
+  const ack = (n: number) => step(`READ_FLASH acknowledgement ${n}`, slipFrame(le(n)));
+  return [
+    {
+      name: `${kind} stub: commands and malformed requests`,
+      stub,
+      steps: [
+        step("SYNC", request(0x08, SYNC)),
+        step("SYNC, last byte 0x54", request(0x08, [...SYNC.slice(0, 35), 0x54])),
+        step("SYNC, 4 bytes", request(0x08, SYNC.slice(0, 4))),
+        readReg(MAGIC_REG),
+        readReg(a.macWords[0]),
+        step("READ_REG length field 8 over 4 bytes", request(0x0a, le(MAGIC_REG), { size: 8 })),
+        step("READ_REG 8 data bytes", request(0x0a, le(MAGIC_REG, 0))),
+        writeReg(a.ram, 0x11223344),
+        readReg(a.ram),
+        writeReg(a.ram, 0xa5a5a5a5, 0x0000ffff),
+        readReg(a.ram),
+        step("WRITE_REG 20 bytes", request(0x09, [...le(a.ram, 9, 0xffffffff, 0), 1, 2, 3, 4])),
+        step("0x55 (unknown)", request(0x55)),
+        step("0x0e READ_FLASH_SLOW (ROM only)", request(0x0e, le(0, 16))),
+        step("direction 1", request(0x0a, le(MAGIC_REG), { direction: 1 })),
+        step("GET_SECURITY_INFO", request(0x14)),
+        step("SPI_ATTACH 4 bytes", request(0x0d, le(0))),
+        step("SPI_ATTACH 8 bytes", request(0x0d, le(0, 0))),
+        step(
+          "SPI_SET_PARAMS 4 MiB",
+          request(0x0b, le(0, CONFORMANCE_FLASH_SIZE, 0x10000, 0x1000, 0x100, 0xffff)),
+        ),
+        step("CHANGE_BAUDRATE 115200", request(0x0f, le(115200, 0))),
+        readReg(MAGIC_REG),
+      ],
+    },
+    {
+      name: `${kind} stub: flash writes, reads and erases`,
+      stub,
+      flash: Uint8Array.from({ length: 0x2000 }, (_, i) => (i * 7 + 3) & 0xff),
+      steps: [
+        step("SPI_ATTACH", request(0x0d, le(0))),
+        step(
+          "SPI_SET_PARAMS 4 MiB",
+          request(0x0b, le(0, CONFORMANCE_FLASH_SIZE, 0x10000, 0x1000, 0x100, 0xffff)),
+        ),
+        step("FLASH_DATA before FLASH_BEGIN", flashData(0x03, 0, fill(1, 0x100))),
+        step("FLASH_BEGIN 16 bytes", request(0x02, le(0x800, 2, 0x400, 0x20000))),
+        step("FLASH_BEGIN 20 bytes (esptool 5)", request(0x02, le(0x800, 2, 0x400, 0x20000, 0))),
+        step(
+          "FLASH_DATA seq 0 bad checksum",
+          flashData(0x03, 0, fill(0x31, 0x400), { checksum: 0 }),
+        ),
+        step(
+          "FLASH_DATA seq 0 length field 0x3ff",
+          flashData(0x03, 0, fill(0x32, 0x400), { lenField: 0x3ff }),
+        ),
+        step("FLASH_DATA seq 0", flashData(0x03, 0, fill(0x33, 0x400))),
+        step("FLASH_DATA seq 5", flashData(0x03, 5, fill(0x34, 0x400))),
+        step("FLASH_END with data missing?", request(0x04, le(1))),
+        step("SPI_FLASH_MD5 0x20000+0x800", request(0x13, le(0x20000, 0x800, 0, 0))),
+        step("SPI_FLASH_MD5 0+0x2000", request(0x13, le(0, 0x2000, 0, 0))),
+        step("SPI_FLASH_MD5 past the end", request(0x13, le(0x3ff000, 0x1001, 0, 0))),
+        step("FLASH_DEFL_BEGIN 0x3000 at 0x30000", request(0x10, le(0x3000, 2, 0x400, 0x30000, 0))),
+        step("FLASH_DEFL_DATA first half", flashData(0x11, 0, z.slice(0, zHalf))),
+        step("FLASH_DEFL_DATA second half", flashData(0x11, 1, z.slice(zHalf))),
+        step("FLASH_DEFL_END stay", request(0x12, le(1))),
+        step("SPI_FLASH_MD5 0x30000+0x3000", request(0x13, le(0x30000, 0x3000, 0, 0))),
+        step("FLASH_DEFL_BEGIN 0x1000 at 0x40000", request(0x10, le(0x1000, 1, 0x400, 0x40000, 0))),
+        step("FLASH_DEFL_DATA not zlib", flashData(0x11, 0, [1, 2, 3, 4, 5, 6, 7, 8])),
+        readReg(MAGIC_REG),
+        readReg(MAGIC_REG),
+        step("ERASE_REGION 0x1000+0x1000", request(0xd1, le(0x1000, 0x1000))),
+        step("ERASE_REGION unaligned", request(0xd1, le(0x1800, 0x1000))),
+        step("READ_FLASH 0+0x100 in blocks of 0x40", request(0xd2, le(0, 0x100, 0x40, 64))),
+        ack(0x40),
+        ack(0x80),
+        ack(0xc0),
+        ack(0x100),
+        step("READ_FLASH 0x1000+0x40", request(0xd2, le(0x1000, 0x40, 0x40, 1))),
+        ack(0x40),
+        readReg(MAGIC_REG),
+        step("FLASH_BEGIN size 0", request(0x02, le(0, 0, 0x400, 0, 0))),
+        step("FLASH_END reboot", request(0x04, le(0)), { quietMs: 1500 }),
+        step("RUN_USER_CODE", request(0xd3), { quietMs: 1500 }),
+        readReg(MAGIC_REG),
+      ],
+    },
+  ];
 }

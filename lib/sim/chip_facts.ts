@@ -152,8 +152,6 @@ export interface ChipFacts {
   defaultOui: [number, number, number];
   /** JEDEC manufacturer id of the module's flash (0xEF Winbond, 0xC8 GigaDevice). */
   flashVendor: number;
-  /** File names of the esptool-js 0.7.0 stub images for this chip. */
-  stubNames: readonly string[];
   /** Flash offset of the second-stage bootloader (esptool BOOTLOADER_FLASH_OFFSET). */
   bootloaderOffset: number;
   /** ROM identification the banners start with where it depends on the wafer revision (`%ROM%`). */
@@ -303,7 +301,6 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     maxRevision: { major: 0, minor: 0 },
     defaultOui: [0x18, 0xfe, 0x34],
     flashVendor: 0xef,
-    stubNames: ["esp8266.json"],
     bootloaderOffset: 0,
     downloadBanner: "\r\n ets Jan  8 2013,rst cause:%RST%, boot mode:(1,7)\r\n\r\n",
     appBanner: "\r\n ets Jan  8 2013,rst cause:%RST%, boot mode:(3,6)\r\n\r\n",
@@ -348,7 +345,6 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     maxRevision: { major: 3, minor: 3 },
     defaultOui: [0x24, 0x0a, 0xc4],
     flashVendor: 0xc8, // GigaDevice, as the flash behind the genuine ROM in the emulator reports
-    stubNames: ["esp32.json"],
     bootloaderOffset: 0x1000,
     // ECO3 (v3.x) silicon has a new ROM (its banner recorded from the genuine v3 ROM in the emulator).
     romBuild: (rev) => rev.major >= 3 ? "ets Jul 29 2019 12:21:46" : "ets Jun  8 2016 00:22:57",
@@ -403,7 +399,6 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoReg: 0x3ffffd14,
     defaultOui: [0x7c, 0xdf, 0xa1],
     flashVendor: 0xef,
-    stubNames: ["esp32s2.json"],
     bootloaderOffset: 0x1000,
     downloadBanner:
       "ESP-ROM:esp32s2-rc4-20191025\r\nBuild:Oct 25 2019\r\nrst:%RST%,boot:0x0 (DOWNLOAD(USB/UART0/1))\r\nwaiting for download\r\n",
@@ -442,7 +437,6 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoUsbJtag: 4,
     defaultOui: [0x7c, 0xdf, 0xa1],
     flashVendor: 0xc8,
-    stubNames: ["esp32s3.json"],
     bootloaderOffset: 0,
     downloadBanner:
       "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:%RST%,boot:0x0 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
@@ -481,7 +475,6 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoReg: 0x3fcdf07c,
     defaultOui: [0x08, 0x3a, 0x8d],
     flashVendor: 0xc8,
-    stubNames: ["esp32c2.json"],
     bootloaderOffset: 0,
     downloadBanner:
       "ESP-ROM:esp8684-api2-20220127\r\nBuild:Jan 27 2022\r\nrst:%RST%,boot:0x4 (DOWNLOAD(UART0))\r\nwaiting for download\r\n",
@@ -523,7 +516,6 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoUsbJtag: 3,
     defaultOui: [0x58, 0xcf, 0x79],
     flashVendor: 0xc8,
-    stubNames: ["esp32c3.json"],
     bootloaderOffset: 0,
     downloadBanner:
       "ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb  7 2021\r\nrst:%RST%,boot:0x5 (DOWNLOAD(USB/UART0/1))\r\nwaiting for download\r\n",
@@ -561,7 +553,6 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoUsbJtag: 3,
     defaultOui: [0x3c, 0xdc, 0x75],
     flashVendor: 0xc8,
-    stubNames: ["esp32c5.json"],
     bootloaderOffset: 0x2000,
     downloadBanner:
       "ESP-ROM:esp32c5-eco2-20250121\r\nBuild:Jan 21 2025\r\nrst:%RST%,boot:0x18 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
@@ -600,7 +591,6 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoUsbJtag: 3,
     defaultOui: [0x40, 0x4c, 0xca],
     flashVendor: 0xc8,
-    stubNames: ["esp32c6.json"],
     bootloaderOffset: 0,
     downloadBanner:
       "ESP-ROM:esp32c6-20220919\r\nBuild:Sep 19 2022\r\nrst:%RST%,boot:0x4 (DOWNLOAD(USB/UART/SDIO_REI_FEO))\r\nwaiting for download\r\n",
@@ -637,7 +627,6 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoUsbJtag: 3,
     defaultOui: [0x60, 0x55, 0xf9],
     flashVendor: 0xc8,
-    stubNames: ["esp32h2.json"],
     bootloaderOffset: 0,
     downloadBanner:
       "ESP-ROM:esp32h2-20221101\r\nBuild:Nov  1 2022\r\nrst:%RST%,boot:0x4 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
@@ -674,7 +663,6 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoUsbJtag: 6,
     defaultOui: [0x30, 0xed, 0xa0],
     flashVendor: 0xc8,
-    stubNames: ["esp32p4-rev1.json", "esp32p4.json"],
     bootloaderOffset: 0x2000,
     downloadBanner:
       "ESP-ROM:esp32p4-eco2-20240710\r\nBuild:Jul 10 2024\r\nrst:%RST%,boot:0x20f (DOWNLOAD(USB/UART0/SPI))\r\nwaiting for download\r\n",

@@ -9,17 +9,10 @@
 import type { ChipFacts, SimRevision } from "./chip_facts.ts";
 import type { NorFlash } from "./nor_flash.ts";
 
-/**
- * Which flasher stub runs: the legacy one (esptool's `flasher_stub`, as the
- * esptool-js package ships it) or esptool 5's default, esp-flasher-stub
- * (`stub_flasher/2`).
- */
-export type StubDialect = "legacy" | "esp-flasher-stub";
-
 /** Something that happens once the answer to the current command has gone out. */
 export type LoaderEffect =
   /** The uploaded code was a flasher stub: it starts and greets. */
-  | { kind: "stub"; dialect: StubDialect }
+  | { kind: "stub" }
   /** Unknown code runs: the loader is gone, the chip goes silent. */
   | { kind: "halt" }
   /** The UART switches to `baud`. */

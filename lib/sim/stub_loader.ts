@@ -1,27 +1,34 @@
 /**
- * The flasher stub as the device runs it, in two dialects:
+ * The flasher stub as the device runs it: esp-flasher-stub
+ * (espressif/esp-flasher-stub), the stub esptool 5 uploads by default
+ * (`stub_flasher/2`) and, in an earlier release, the one the esptool-js
+ * 0.7.0 package ships, which espline uploads. Recorded from both running on
+ * the emulated ESP32 (tests/fixtures/rom/esp32-stub-*.json: they answer
+ * alike), and read from the stub's source for facts:
  *
- * - `legacy`: esptool's original `flasher_stub` (the images the esptool-js
- *   package ships, which espline uploads today).
- * - `esp-flasher-stub`: esptool 5's default stub (`stub_flasher/2`,
- *   espressif/esp-flasher-stub): stricter length checks, no sequence
- *   checks, errors of work done after an answer (writing, inflating,
- *   streaming a read) reported in the answer to the next command, which is
- *   then not executed; INVALID_COMMAND for unknown opcodes.
+ * - two status bytes (a 16-bit code, big-endian: C0 00 …), value 0;
+ * - exact length checks per command (BAD_DATA_LEN); WRITE_REG needs a
+ *   multiple of 16 (NOT_ENOUGH_DATA); unknown opcodes and a wrong direction
+ *   byte are INVALID_COMMAND;
+ * - FLASH_DATA has no sequence check: blocks go to a running write pointer;
+ *   a length field that disagrees with the data is TOO_MUCH_DATA;
+ * - work done after an answer (programming, inflating, streaming a read)
+ *   reports its failure in the answer to the next command, which is then not
+ *   carried out;
+ * - READ_FLASH keeps one block in flight whatever the host asks for;
+ * - FLASH_END does not reboot, RUN_USER_CODE answers nothing and does nothing
+ *   (both are TODO in the stub's source).
  *
- * Both answer with two status bytes (error code, 0 — the new stub writes a
- * 16-bit code big-endian, which is the same bytes), erase as they go, send
- * 16-byte MD5 digests and stream READ_FLASH one block per acknowledgement.
- *
- * Facts from esptool's serial-protocol document and loader.py, and from the
- * sources of both stubs (read for facts, not copied).
+ * esptool's older stub (ESPTOOL_STUB_VERSION=1) is answered the same way: the
+ * virtual chip cannot tell it apart without its bytes (see the report in
+ * tests/conformance_stub_test.ts).
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
 import { InflateWriter } from "./inflate_writer.ts";
-import type { LoaderHost, StubDialect } from "./loader_host.ts";
+import type { LoaderHost } from "./loader_host.ts";
 import { FLASH_SECTOR_SIZE } from "./nor_flash.ts";
 import {
   type HandleResult,
@@ -29,11 +36,9 @@ import {
   OP,
   parseRequest,
   putU32,
-  sameBytes,
   SECURITY_FLAG_SECURE_DOWNLOAD,
   STUB_ERR,
   STUB_GREETING,
-  STUB_MAX_WRITE_BLOCK,
   SYNC_PAYLOAD,
   SYNC_RESPONSES,
   u32,
@@ -48,10 +53,6 @@ interface StubWrite {
   kind: "plain" | "defl";
   /** Where the next (inflated) byte goes. */
   pointer: number;
-  /** Legacy: FLASH_DATA sequence bookkeeping (retries of the last block are acknowledged again). */
-  offset: number;
-  blockSize: number;
-  nextSeq: number;
   /** Bytes still expected (uncompressed). */
   remaining: number;
   /** Erase-as-you-go: next sector, sectors left. */
@@ -74,13 +75,10 @@ interface ReadStream {
 export interface StubLoaderOptions {
   /** The chip's registers and memory. */
   registers: Registers;
-  /** Which stub runs. */
-  dialect: StubDialect;
 }
 
 /** A running flasher stub. */
 export class StubLoader {
-  readonly dialect: StubDialect;
   readonly #host: LoaderHost;
   readonly #regs: Registers;
   #write: StubWrite | null = null;
@@ -93,12 +91,7 @@ export class StubLoader {
   constructor(host: LoaderHost, options: StubLoaderOptions) {
     this.#host = host;
     this.#regs = options.registers;
-    this.dialect = options.dialect;
     host.send(STUB_GREETING);
-  }
-
-  get #v2(): boolean {
-    return this.dialect === "esp-flasher-stub";
   }
 
   /** Handle one frame from the host. */
@@ -106,7 +99,7 @@ export class StubLoader {
     if (this.#read) return this.#readAck(frame);
     const req = parseRequest(frame);
     if (!req) {
-      if (this.#v2 && frame.length >= 2) return this.#fail(frame[1], STUB_ERR.INVALID_COMMAND);
+      if (frame.length >= 2) return this.#fail(frame[1], STUB_ERR.INVALID_COMMAND);
       return NO_DELAY; // not a request: ignored
     }
     const { op, data } = req;
@@ -139,9 +132,7 @@ export class StubLoader {
         if (u32(data, 0) === 0) this.#host.then({ kind: "halt" });
         return NO_DELAY;
       case OP.SPI_ATTACH:
-        if (this.#v2 ? data.length !== 4 : data.length !== 4 && data.length !== 8) {
-          return this.#fail(op, STUB_ERR.BAD_DATA_LEN);
-        }
+        if (data.length !== 4) return this.#fail(op, STUB_ERR.BAD_DATA_LEN);
         return this.#ok(op);
       case OP.SPI_SET_PARAMS:
         if (data.length !== 24) return this.#fail(op, STUB_ERR.BAD_DATA_LEN);
@@ -165,17 +156,16 @@ export class StubLoader {
       case OP.GET_SECURITY_INFO:
         return this.#securityInfo(data);
       case OP.ERASE_FLASH:
-        return this.#eraseAll(data);
+        return this.#eraseAll();
       case OP.ERASE_REGION:
         return this.#eraseRegion(data);
       case OP.READ_FLASH:
         return this.#readStart(data);
       case OP.RUN_USER_CODE:
-        // The legacy stub jumps to the application; esp-flasher-stub answers nothing and stays.
-        if (!this.#v2) this.#host.then({ kind: "run-app" });
+        // No answer, and the stub stays (a TODO in its source).
         return NO_DELAY;
     }
-    return this.#fail(op, this.#v2 ? STUB_ERR.INVALID_COMMAND : STUB_ERR.CMD_NOT_IMPLEMENTED);
+    return this.#fail(op, STUB_ERR.INVALID_COMMAND);
   }
 
   // ------------------------------------------------------------- answers
@@ -209,15 +199,15 @@ export class StubLoader {
   // ------------------------------------------------------------ commands
 
   #sync(data: Uint8Array): HandleResult {
-    const ok = this.#v2 ? data.length === SYNC_PAYLOAD.length : sameBytes(data, SYNC_PAYLOAD);
-    if (!ok) return this.#fail(OP.SYNC, STUB_ERR.BAD_DATA_LEN);
+    // Only the length is checked (recorded: a changed last byte still gets eight answers).
+    if (data.length !== SYNC_PAYLOAD.length) return this.#fail(OP.SYNC, STUB_ERR.BAD_DATA_LEN);
     for (let i = 0; i < SYNC_RESPONSES; i++) this.#reply(OP.SYNC, 0);
     return NO_DELAY;
   }
 
   #writeReg(data: Uint8Array): HandleResult {
     if (data.length === 0 || data.length % 16 !== 0) {
-      return this.#fail(OP.WRITE_REG, this.#v2 ? STUB_ERR.NOT_ENOUGH_DATA : STUB_ERR.BAD_DATA_LEN);
+      return this.#fail(OP.WRITE_REG, STUB_ERR.NOT_ENOUGH_DATA);
     }
     for (let off = 0; off < data.length; off += 16) {
       const addr = u32(data, off);
@@ -240,9 +230,7 @@ export class StubLoader {
     if (len > this.#mem.remaining || len !== payload.length) {
       return this.#fail(op, STUB_ERR.TOO_MUCH_DATA);
     }
-    if (!this.#v2 && (xorChecksum(payload) & 0xff) !== (chk & 0xff)) {
-      return this.#fail(op, STUB_ERR.BAD_DATA_CHECKSUM);
-    }
+    void chk; // MEM_DATA's checksum is not checked by this stub
     this.#regs.writeBytes(this.#mem.pointer, payload);
     this.#mem.pointer += payload.length;
     this.#mem.remaining -= payload.length;
@@ -252,30 +240,20 @@ export class StubLoader {
   #flashBegin(op: number, data: Uint8Array): HandleResult {
     if (data.length !== 16 && data.length !== 20) return this.#fail(op, STUB_ERR.BAD_DATA_LEN);
     const size = u32(data, 0);
-    const blocks = u32(data, 4);
-    const blockSize = u32(data, 8);
     const offset = u32(data, 12);
-    if (!this.#v2 && blockSize > STUB_MAX_WRITE_BLOCK) {
-      return this.#fail(op, STUB_ERR.BAD_BLOCKSIZE);
-    }
-    if (offset + size > this.#host.nor.size || (!this.#v2 && blockSize === 0 && size > 0)) {
-      return this.#fail(op, STUB_ERR.FAILED_SPI_OP);
-    }
+    // The first erase is started at once and fails past the end of the flash.
+    if (offset + size > this.#host.nor.size) return this.#fail(op, STUB_ERR.FAILED_SPI_OP);
     const defl = op === OP.FLASH_DEFL_BEGIN;
     const firstSector = Math.floor(offset / FLASH_SECTOR_SIZE);
     const w: StubWrite = {
       kind: defl ? "defl" : "plain",
       pointer: offset,
-      offset,
-      blockSize,
-      nextSeq: 0,
       remaining: size,
       nextEraseSector: firstSector,
       eraseSectorsLeft: Math.ceil((offset + size) / FLASH_SECTOR_SIZE) - firstSector,
       inflate: defl ? new InflateWriter() : undefined,
       error: 0,
     };
-    void blocks;
     this.#write = w;
     return this.#ok(op);
   }
@@ -284,32 +262,16 @@ export class StubLoader {
     const w = this.#write;
     const defl = op === OP.FLASH_DEFL_DATA;
     if (data.length < 16) {
-      return this.#fail(op, this.#v2 && !defl ? STUB_ERR.NOT_ENOUGH_DATA : STUB_ERR.BAD_DATA_LEN);
+      return this.#fail(op, defl ? STUB_ERR.BAD_DATA_LEN : STUB_ERR.NOT_ENOUGH_DATA);
     }
     if (!w || (w.kind === "defl") !== defl) return this.#fail(op, STUB_ERR.NOT_IN_FLASH_MODE);
     const len = u32(data, 0);
-    const seq = u32(data, 4);
     const payload = data.subarray(16);
-    if (this.#v2) {
-      if (!defl && len !== payload.length) return this.#fail(op, STUB_ERR.TOO_MUCH_DATA);
-      if (defl && w.remaining === 0 && data.length > 4) {
-        return this.#fail(op, STUB_ERR.TOO_MUCH_DATA);
-      }
-    } else {
-      if (len !== payload.length) return this.#fail(op, STUB_ERR.BAD_DATA_LEN);
-      if (payload.length > STUB_MAX_WRITE_BLOCK) return this.#fail(op, STUB_ERR.BAD_DATA_LEN);
-    }
+    if (!defl && len !== payload.length) return this.#fail(op, STUB_ERR.TOO_MUCH_DATA);
+    if (defl && w.remaining === 0 && data.length > 4) return this.#fail(op, STUB_ERR.TOO_MUCH_DATA);
+    // No sequence check: a block sent twice is written twice, one after the other.
     if ((xorChecksum(payload.subarray(0, len)) & 0xff) !== (chk & 0xff)) {
       return this.#fail(op, STUB_ERR.BAD_DATA_CHECKSUM);
-    }
-    if (!this.#v2) {
-      if (w.error) return this.#fail(op, w.error);
-      if (seq + 1 === w.nextSeq) {
-        // A retry of the block just handled (its answer was lost): acknowledge again.
-        return this.#ok(op);
-      }
-      if (seq !== w.nextSeq) return this.#fail(op, STUB_ERR.FAILED_SPI_OP);
-      w.nextSeq++;
     }
     if (this.#host.brownOut()) {
       // Brown-out half-way through programming this block.
@@ -317,18 +279,10 @@ export class StubLoader {
       this.#host.powerOnReset();
       return NO_DELAY;
     }
-    const block = defl ? null : payload.subarray(0, len);
-    if (this.#v2) {
-      // Answer first, then program; a failure is reported in the next answer.
-      this.#ok(op);
-      const ms = this.#program(w, block, defl ? payload : null);
-      if (w.error) this.#carried = w.error;
-      return { before: 0, after: ms };
-    }
-    // The legacy stub reports a failure in this answer; its flash is busy while the next block arrives.
-    const ms = this.#program(w, block, defl ? payload : null);
-    if (w.error) this.#fail(op, w.error);
-    else this.#ok(op);
+    // Answer first, then program; a failure is reported in the next answer.
+    this.#ok(op);
+    const ms = this.#program(w, defl ? null : payload.subarray(0, len), defl ? payload : null);
+    if (w.error) this.#carried = w.error;
     return { before: 0, after: ms };
   }
 
@@ -398,13 +352,12 @@ export class StubLoader {
       for (const chunk of w.inflate.flush()) this.#programChunk(w, chunk);
     }
     if (w.remaining > 0) {
-      return this.#fail(op, this.#v2 ? STUB_ERR.BAD_DATA_LEN : STUB_ERR.NOT_ENOUGH_DATA);
+      return this.#fail(op, STUB_ERR.BAD_DATA_LEN);
     }
     this.#write = null;
     this.#host.persist();
     this.#ok(op);
-    // The legacy stub reboots when asked; esp-flasher-stub does not (yet).
-    if (!stay && !this.#v2) this.#host.then({ kind: "software-reset" });
+    void stay; // rebooting when asked is a TODO in the stub's source
     return NO_DELAY;
   }
 
@@ -437,8 +390,7 @@ export class StubLoader {
     return NO_DELAY;
   }
 
-  #eraseAll(data: Uint8Array): HandleResult {
-    if (!this.#v2 && data.length !== 0) return this.#fail(OP.ERASE_FLASH, STUB_ERR.BAD_DATA_LEN);
+  #eraseAll(): HandleResult {
     const ms = this.#host.nor.eraseChip();
     this.#host.addFlashBusy(ms);
     this.#host.persist();
@@ -468,16 +420,15 @@ export class StubLoader {
     const addr = u32(data, 0);
     const len = u32(data, 4);
     const blockSize = u32(data, 8);
-    if (!this.#v2 && addr + len > this.#host.nor.size) {
-      return this.#fail(OP.READ_FLASH, STUB_ERR.FAILED_SPI_OP);
-    }
     this.#ok(OP.READ_FLASH);
-    if (this.#v2 && blockSize > V2_READ_PACKET_MAX) {
-      this.#carried = STUB_ERR.BAD_DATA_LEN;
+    if (blockSize > V2_READ_PACKET_MAX || addr + len > this.#host.nor.size) {
+      // Found while streaming, after the answer: reported in the next one.
+      this.#carried = blockSize > V2_READ_PACKET_MAX
+        ? STUB_ERR.BAD_DATA_LEN
+        : STUB_ERR.FAILED_SPI_OP;
       return NO_DELAY;
     }
-    // The legacy stub silently returns when the block is larger than its sector buffer.
-    if (blockSize === 0 || blockSize > FLASH_SECTOR_SIZE) return NO_DELAY;
+    if (blockSize === 0) return NO_DELAY;
     this.#read = { addr, len, blockSize, sent: 0, acked: 0, md5: createHash("md5") };
     this.#readSend();
     return NO_DELAY;

@@ -433,7 +433,7 @@ export class VirtualChip {
       case "stub":
         this.#mode = "stub";
         this.#uart.autobaud = false;
-        this.#loader?.startStub(effect.dialect);
+        this.#loader?.startStub();
         return;
       case "halt":
         this.#mode = "halted"; // unknown code runs, or the ROM stopped; the loader is gone

@@ -14,7 +14,9 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { VirtualChip, type VirtualChipOptions } from "../../lib/sim/virtual_chip.ts";
+import { emulator, externalTest, type Resource } from "./external.ts";
 import { type RomChip, startRom } from "./rom.ts";
 
 // ------------------------------------------------------------ bytes on the wire
@@ -145,6 +147,18 @@ export interface DecodedFrame {
 
 /** Decode a response frame; `statusBytes` is 4 for ESP32-family ROMs, 2 for stubs. */
 export function decodeFrame(bytes: Uint8Array, statusBytes: 2 | 4): DecodedFrame {
+  if (bytes.length < 8) {
+    // Not a response: a data block or digest from a stub's READ_FLASH stream.
+    return {
+      direction: -1,
+      op: -1,
+      size: bytes.length,
+      value: 0,
+      data: bytes,
+      status: new Uint8Array(0),
+      statusTail: new Uint8Array(0),
+    };
+  }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const body = bytes.subarray(8);
   const cut = Math.max(0, body.length - statusBytes);
@@ -176,6 +190,14 @@ export interface CaseStep {
 /** Fields a step may exclude from comparison. */
 export type MaskField = "value" | "data" | "statusTail" | "text";
 
+/** A RAM image to upload and run (a flasher stub). */
+export interface RamImage {
+  /** Load segments. */
+  segments: { addr: number; bytes: Uint8Array }[];
+  /** Entry point. */
+  entry: number;
+}
+
 /** A conformance case: a fresh chip, then steps in order. */
 export interface ConformanceCase {
   /** Unique name. */
@@ -184,6 +206,39 @@ export interface ConformanceCase {
   steps: CaseStep[];
   /** Initial flash contents (padded with 0xFF); default erased. */
   flash?: Uint8Array;
+  /**
+   * Upload and start a flasher stub first (SYNC, MEM_BEGIN/MEM_DATA in
+   * 0x1800-byte blocks, MEM_END); the steps then talk to the stub. The
+   * upload's bytes are not stored in recordings (the stub is not ours to
+   * copy): `live` gives the image sent to the genuine chip, `replay` the one
+   * sent to the virtual chip (which only needs to recognise the kind).
+   */
+  stub?: { live: () => Promise<RamImage>; replay: () => RamImage };
+}
+
+/** The bytes that upload and start `image` (esptool's and espline's block size, 0x1800). */
+export function uploadRequests(image: RamImage): Uint8Array[] {
+  const block = 0x1800;
+  const out: Uint8Array[] = [
+    request(0x08, [0x07, 0x07, 0x12, 0x20, ...new Array<number>(32).fill(0x55)]),
+  ];
+  for (const seg of image.segments) {
+    const blocks = Math.ceil(seg.bytes.length / block);
+    out.push(request(0x05, le(seg.bytes.length, blocks, block, seg.addr)));
+    for (let i = 0; i < blocks; i++) {
+      const b = seg.bytes.subarray(i * block, (i + 1) * block);
+      out.push(request(0x07, [...le(b.length, i, 0, 0), ...b], { checksum: dataChecksum(b) }));
+    }
+  }
+  out.push(request(0x06, le(0, image.entry)));
+  return out;
+}
+
+/** True when `bytes` hold the stub's greeting frame (C0 "OHAI" C0). */
+export function hasGreeting(bytes: Uint8Array): boolean {
+  return splitAnswer(bytes).some((i) =>
+    i.kind === "frame" && new TextDecoder().decode(i.bytes) === "OHAI"
+  );
 }
 
 /** What one run of a case produced. */
@@ -277,6 +332,20 @@ export async function recordOnRom(
     }
     await quiet(500, 5000);
     const boot = new TextDecoder("latin1").decode(take());
+    if (c.stub) {
+      for (const r of uploadRequests(await c.stub.live())) {
+        last = Date.now();
+        await conn.write(r);
+        await quiet(100, 5000);
+      }
+      const t1 = Date.now();
+      while (!hasGreeting(Uint8Array.from(acc)) && Date.now() - t1 < 10_000) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      if (!hasGreeting(take())) {
+        throw new Error(`${chip} / ${c.name}: the stub did not start (no OHAI)`);
+      }
+    }
     const steps: CaseRecording["steps"] = [];
     const expected = options.expect?.cases.find((e) => e.name === c.name);
     for (const [j, s] of c.steps.entries()) {
@@ -331,7 +400,7 @@ export function simOptionsFor(
 /** Replay a recorded case on a new virtual chip: its boot output and its answers. */
 export async function replayOnSim(
   recording: Pick<Recording, "chip" | "mac" | "flashSize">,
-  c: Pick<CaseRecording, "steps"> & { flash?: Uint8Array },
+  c: Pick<CaseRecording, "steps"> & Pick<ConformanceCase, "flash" | "stub">,
 ): Promise<{ boot: string; answers: string[] }> {
   const { initialFlash, ...opts } = simOptionsFor(recording, c.flash);
   const dir = initialFlash ? await Deno.makeTempDir({ prefix: "espline-conf-" }) : null;
@@ -355,6 +424,13 @@ export async function replayOnSim(
   };
   try {
     const boot = new TextDecoder("latin1").decode(take());
+    if (c.stub) {
+      for (const r of uploadRequests(c.stub.replay())) chip.receive(r);
+      await new Promise((r) => setTimeout(r, 0));
+      if (!hasGreeting(take())) {
+        throw new Error("the virtual chip did not start the stub (no OHAI)");
+      }
+    }
     const answers: string[] = [];
     for (const s of c.steps) {
       chip.receive(fromHex(s.request));
@@ -424,4 +500,190 @@ function hex8(n: number): string {
 }
 function hex32(n: number): string {
   return `0x${(n >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+// --------------------------------------------------------------- test suites
+
+/** A known, intended difference between the virtual chip and the genuine ROM. */
+export interface Deliberate {
+  /** Chips it applies to. */
+  chips: RomChip[];
+  /** Case name. */
+  case: RegExp;
+  /** Step name; `boot` for the boot output. */
+  step: RegExp;
+  /** Fields left out of the comparison, or "skip" to leave the whole step out. */
+  fields: MaskField[] | "skip";
+  /** Why the virtual chip does not do what the genuine ROM does. */
+  reason: string;
+}
+
+/** A set of cases for one chip, recorded in one fixture file. */
+export interface SuiteDefinition {
+  /** Name for the tests. */
+  name: string;
+  /** Chip emulated. */
+  chip: RomChip;
+  /** Fixture file (under tests/fixtures/rom/). */
+  fixture: URL;
+  /** The cases. */
+  cases: ConformanceCase[];
+  /** Deliberate differences. */
+  deliberate: Deliberate[];
+  /** Status bytes of the answers: 4 for the ROMs, 2 for the stubs. */
+  statusBytes: 2 | 4;
+  /** MAC and flash size of the emulated chip. */
+  mac: string;
+  /** Flash size, bytes. */
+  flashSize: number;
+}
+
+function deliberateFor(
+  suite: SuiteDefinition,
+  caseName: string,
+  step: string,
+): Deliberate | undefined {
+  return suite.deliberate.find((d) =>
+    d.chips.includes(suite.chip) && d.case.test(caseName) && d.step.test(step)
+  );
+}
+
+/** First line and reset cause of a boot log (what must match under a boot-mode exception). */
+function bootKey(text: string): string {
+  const first = text.split("\r\n").find((l) => l.length > 0) ?? "";
+  const rst = /rst:0x[0-9a-f]+ \([A-Z_]+\)/.exec(text)?.[0] ?? "";
+  return `${first} | ${rst}`;
+}
+
+/** Compare a recording of the genuine chip with the virtual chip's answers; returns the differences. */
+export async function compareWithSim(
+  suite: SuiteDefinition,
+  recording: Recording,
+): Promise<string[]> {
+  const diffs: string[] = [];
+  for (const [index, def] of suite.cases.entries()) {
+    const rec = recording.cases[index];
+    const sim = await replayOnSim(recording, {
+      steps: rec.steps,
+      flash: def.flash,
+      stub: def.stub,
+    });
+    const bootDeliberate = deliberateFor(suite, rec.name, "boot");
+    const bootSame = bootDeliberate
+      ? bootKey(rec.boot) === bootKey(sim.boot)
+      : rec.boot === sim.boot;
+    if (!bootSame) {
+      diffs.push(
+        `${rec.name} / boot: ${JSON.stringify(rec.boot)} expected, ${
+          JSON.stringify(sim.boot)
+        } sent`,
+      );
+    }
+    rec.steps.forEach((s, i) => {
+      const d = deliberateFor(suite, rec.name, s.name);
+      if (d?.fields === "skip") return;
+      const mask = [...(def.steps[i].mask ?? []), ...(d ? d.fields as MaskField[] : [])];
+      for (
+        const why of compareAnswers(
+          fromHex(s.answer),
+          fromHex(sim.answers[i]),
+          suite.statusBytes,
+          mask,
+        )
+      ) {
+        diffs.push(`${rec.name} / ${s.name}: ${why}`);
+      }
+    });
+  }
+  return diffs;
+}
+
+/** Differences between two recordings of the genuine chip (the emulator drifted from the fixture). */
+export function compareRecordings(
+  suite: SuiteDefinition,
+  was: Recording,
+  now: Recording,
+): string[] {
+  const drift: string[] = [];
+  now.cases.forEach((c, i) => {
+    c.steps.forEach((s, j) => {
+      const d = deliberateFor(suite, c.name, s.name);
+      const fields = [
+        ...(suite.cases[i].steps[j].mask ?? []),
+        ...(d && d.fields !== "skip" ? d.fields : []),
+      ];
+      for (
+        const why of compareAnswers(
+          fromHex(was.cases[i].steps[j].answer),
+          fromHex(s.answer),
+          suite.statusBytes,
+          fields,
+        )
+      ) {
+        drift.push(`${c.name} / ${s.name}: ${why}`);
+      }
+    });
+  });
+  return drift;
+}
+
+/** Complain unless the recording holds exactly the suite's cases (same steps, same bytes). */
+export function fixtureMismatch(suite: SuiteDefinition, recording: Recording): string | null {
+  const same = recording.cases.length === suite.cases.length &&
+    suite.cases.every((c, i) =>
+      recording.cases[i].name === c.name &&
+      recording.cases[i].steps.length === c.steps.length &&
+      c.steps.every((s, j) => recording.cases[i].steps[j].request === toHex(s.send))
+    );
+  return same
+    ? null
+    : `${suite.fixture.pathname} is out of date with the cases in tests/conformance_cases.ts: ` +
+      "re-record it with ESPLINE_RECORD_ROM=1 (needs ../shared/emulator)";
+}
+
+const RECORD = Deno.env.get("ESPLINE_RECORD_ROM") === "1";
+
+/** Register a conformance suite: a replay test everywhere, a live test where the emulator is. */
+export function conformanceTests(suite: SuiteDefinition, needs: Resource[] = [emulator()]): void {
+  Deno.test(`${suite.name} (replay of the recorded genuine chip): the virtual chip answers the same bytes`, async () => {
+    const recording: Recording = JSON.parse(await Deno.readTextFile(suite.fixture));
+    const stale = fixtureMismatch(suite, recording);
+    assert.equal(stale, null, stale ?? "");
+    const diffs = await compareWithSim(suite, recording);
+    assert.deepEqual(
+      diffs,
+      [],
+      `the virtual ${suite.chip} differs from the genuine chip:\n${diffs.join("\n")}`,
+    );
+  });
+
+  externalTest({
+    name:
+      `${suite.name} (live, in the emulator): fixture and virtual chip agree with the genuine chip`,
+    needs,
+    sanitizeResources: false,
+    async fn() {
+      const recorded: Recording | undefined = RECORD
+        ? undefined
+        : JSON.parse(await Deno.readTextFile(suite.fixture));
+      const live = await recordOnRom(suite.chip, suite.cases, {
+        mac: suite.mac,
+        flashSize: suite.flashSize,
+        expect: recorded,
+      });
+      if (RECORD) await Deno.writeTextFile(suite.fixture, JSON.stringify(live, null, 2) + "\n");
+      const drift = compareRecordings(suite, recorded ?? live, live);
+      assert.deepEqual(
+        drift,
+        [],
+        `the emulated ${suite.chip} no longer answers as recorded:\n${drift.join("\n")}`,
+      );
+      const diffs = await compareWithSim(suite, live);
+      assert.deepEqual(
+        diffs,
+        [],
+        `the virtual ${suite.chip} differs from the genuine chip:\n${diffs.join("\n")}`,
+      );
+    },
+  });
 }
