@@ -50,6 +50,4 @@ export interface LoaderHost {
   brownOut(): boolean;
   /** Lose power now and come back up in download mode. */
   powerOnReset(): void;
-  /** Write the flash contents to the flash file, if there is one. */
-  persist(): void;
 }

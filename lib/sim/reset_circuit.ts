@@ -7,8 +7,21 @@
  * @module
  */
 
-/** Delay between EN rising and the ROM sampling the strapping pins (EN RC network), ms. */
-export const EN_STRAP_SAMPLE_MS = 5;
+/**
+ * The RC delay on EN (CHIP_PU) that Espressif's hardware design guidelines
+ * recommend and DevKits fit: 10 kΩ pull-up, 1 µF to ground (τ = 10 ms).
+ */
+export const EN_RC_TAU_MS = 10_000 * 1e-6 * 1000;
+/** EN is seen high at V_IH = 0.75 × VDD (ESP32 datasheet, DC characteristics). */
+export const EN_VIH_FRACTION = 0.75;
+/**
+ * Time from the auto-reset circuit releasing EN to the chip leaving reset
+ * and latching its strapping pins (IO0): EN charges through the RC and
+ * crosses V_IH after τ·ln(1/(1−0.75)) ≈ 13.9 ms. IO0 must still be low then
+ * (esptool's ClassicReset holds it 50 ms); a client that keeps DTR and RTS
+ * both asserted longer than this boots the application.
+ */
+export const EN_STRAP_SAMPLE_MS: number = EN_RC_TAU_MS * Math.log(1 / (1 - EN_VIH_FRACTION));
 
 /** What the reset logic drives. */
 export interface ResetTarget {
@@ -29,7 +42,9 @@ export interface ResetLogic {
 /**
  * The DevKit auto-reset circuit (two transistors): RTS asserted alone pulls
  * EN low; DTR asserted alone pulls IO0 low; both or neither leave both
- * high. The ROM samples IO0 {@link EN_STRAP_SAMPLE_MS} after EN rises.
+ * high. EN charges through its RC delay; the chip latches IO0 when EN
+ * crosses its threshold, {@link EN_STRAP_SAMPLE_MS} after it was released
+ * (a shorter release does not reset anything: EN never got high).
  */
 export class AutoResetCircuit implements ResetLogic {
   readonly #target: ResetTarget;

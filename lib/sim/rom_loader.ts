@@ -443,7 +443,6 @@ export class RomLoader {
       return this.#fail(op, ROM_ERR.DEFLATE_ADLER);
     }
     this.#write = null;
-    this.#host.persist();
     this.#ok(op);
     // The ROM leaves the loader either way: reboot (0) or run the user code (1).
     if (!run) {

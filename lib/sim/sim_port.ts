@@ -347,6 +347,11 @@ export function simOptionsFromUrl(url: string): VirtualChipOptions {
         opts.mac = value;
         break;
       case "flash":
+        if (value.trim() === "") {
+          throw simUsage(
+            "sim:// parameter flash= needs a file path, e.g. flash=/tmp/esp32-flash.bin",
+          );
+        }
         opts.flashFile = value;
         break;
       case "size":

@@ -355,7 +355,6 @@ export class StubLoader {
       return this.#fail(op, STUB_ERR.BAD_DATA_LEN);
     }
     this.#write = null;
-    this.#host.persist();
     this.#ok(op);
     void stay; // rebooting when asked is a TODO in the stub's source
     return NO_DELAY;
@@ -393,7 +392,6 @@ export class StubLoader {
   #eraseAll(): HandleResult {
     const ms = this.#host.nor.eraseChip();
     this.#host.addFlashBusy(ms);
-    this.#host.persist();
     this.#ok(OP.ERASE_FLASH);
     return { before: ms, after: 0 };
   }
@@ -409,7 +407,6 @@ export class StubLoader {
     if (offset + size > nor.size) return this.#fail(OP.ERASE_REGION, STUB_ERR.FAILED_SPI_OP);
     const ms = nor.eraseSectors(offset / FLASH_SECTOR_SIZE, size / FLASH_SECTOR_SIZE);
     this.#host.addFlashBusy(ms);
-    this.#host.persist();
     this.#ok(OP.ERASE_REGION);
     return { before: ms, after: 0 };
   }

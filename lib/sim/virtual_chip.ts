@@ -33,7 +33,8 @@ import { NorFlash } from "./nor_flash.ts";
 import { ESP8266_ROM_BAUD_26MHZ, type HandleResult, ROM_DEFAULT_BAUD } from "./protocol.ts";
 import { Registers } from "./registers.ts";
 import { AutoResetCircuit, type ResetLogic, UsbJtagResetLogic } from "./reset_circuit.ts";
-import { SimError, simUsage } from "./sim_error.ts";
+import { FlashFile } from "./flash_file.ts";
+import { simUsage } from "./sim_error.ts";
 import { SlipDecoder, slipEncode } from "./slip.ts";
 import { Uart } from "./uart.ts";
 
@@ -50,7 +51,11 @@ export interface VirtualChipOptions {
   revision?: string;
   /** Flash size in bytes (power of two, 256 KiB..128 MiB); default 4 MiB. */
   flashSize?: number;
-  /** Load flash from this file if it exists; saved on close() and after FLASH_END / erase. */
+  /**
+   * Keep the flash in this file: loaded if it exists (else created), every
+   * program and erase written through at once. A path that cannot work is a
+   * `SimError` (`E_SIM_FLASH_FILE`) before anything else happens.
+   */
   flashFile?: string;
   /** Crystal in MHz; default 40 (26 for ESP8266, 48 for ESP32-C5, 32 for ESP32-H2). */
   crystalMhz?: number;
@@ -196,6 +201,7 @@ export class VirtualChip {
   #closed = false;
   #latchedBoot: "download" | "app" = "download";
   #consoleLine: number[] = [];
+  #flashFile: FlashFile | null = null;
 
   /** Create a chip and power it on (download mode unless `startMode: "app"`). */
   constructor(options: VirtualChipOptions) {
@@ -224,20 +230,20 @@ export class VirtualChip {
       throw simUsage(`${f.name} has no USB-Serial/JTAG controller: use usb "uart" for this chip`);
     }
     let initial: Uint8Array | undefined = options.flash;
-    if (options.flashFile) {
-      try {
-        initial = Deno.readFileSync(options.flashFile);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) {
-          throw new SimError(
-            "E_SIM_FLASH_FILE",
-            `cannot read flash file ${options.flashFile}: ${e}`,
-            { cause: e },
-          );
-        }
-      }
+    let flashFile: FlashFile | null = null;
+    if (options.flashFile !== undefined) {
+      const opened = FlashFile.open(options.flashFile, size);
+      flashFile = opened.file;
+      if (opened.contents.length > 0) initial = opened.contents;
     }
     this.#nor = new NorFlash(size, initial);
+    if (flashFile) {
+      // The file holds the whole image from now on, and every change as it happens.
+      const file = flashFile;
+      file.write(0, this.#nor.data);
+      this.#nor.onChange = (start, end) => file.write(start, this.#nor.data.subarray(start, end));
+      this.#flashFile = file;
+    }
     this.#uart = new Uart({
       schedule: (ms, fn) => this.#timer(ms, fn),
       silent: () => this.#gone || this.#closed,
@@ -267,7 +273,6 @@ export class VirtualChip {
         return true;
       },
       powerOnReset: () => this.#boot("download", "power"),
-      persist: () => this.#persist(),
     };
     const target = {
       hold: () => this.#holdInReset(),
@@ -356,15 +361,16 @@ export class VirtualChip {
     this.#boot(mode, "power");
   }
 
-  /** Persist the flash file and stop all timers. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /** Close the flash file and stop all timers. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
     this.#epoch++;
     this.#resetLogic.cancel();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
-    if (this.options.flashFile) await Deno.writeFile(this.options.flashFile, this.#nor.data);
+    this.#flashFile?.close();
+    return Promise.resolve();
   }
 
   // ------------------------------------------------------------------ boot
@@ -608,9 +614,5 @@ export class VirtualChip {
       return { before: 0, after: 0 };
     }
     return this.#loader.handle(p);
-  }
-
-  #persist(): void {
-    if (this.options.flashFile) Deno.writeFileSync(this.options.flashFile, this.#nor.data);
   }
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { EN_STRAP_SAMPLE_MS } from "./reset_circuit.ts";
 import { VirtualChip, type VirtualChipOptions } from "./virtual_chip.ts";
 import { Collector, hostSlip, sleep, transact, words } from "../../tests/support/sim_util.ts";
 
@@ -304,6 +305,58 @@ Deno.test("classic DTR/RTS sequence enters download mode; an RTS pulse boots the
   assert.equal(chip.mode, "app");
   assert.match(col.text(), /SPI_FAST_FLASH_BOOT[\s\S]*Hello from espline sim\r\n/);
   await chip.close();
+});
+
+Deno.test("DevKit RC delay: DTR and RTS both asserted for longer than EN takes to charge boot the app", async () => {
+  const sample = EN_STRAP_SAMPLE_MS;
+  assert.ok(sample > 13 && sample < 15, "10 kΩ · 1 µF to 0.75 VDD");
+  for (const [bothAssertedMs, mode] of [[0, "download"], [3 * sample, "app"]] as const) {
+    const { chip } = setup({ chip: "esp32", startMode: "app" });
+    chip.setSignals({ dtr: false });
+    chip.setSignals({ rts: true }); // EN low
+    await sleep(5);
+    chip.setSignals({ dtr: true }); // both asserted: EN released, IO0 still high
+    if (bothAssertedMs) await sleep(bothAssertedMs);
+    chip.setSignals({ rts: false }); // IO0 low
+    await sleep(2 * sample);
+    chip.setSignals({ dtr: false });
+    assert.equal(chip.mode, mode, `both lines asserted for ${bothAssertedMs} ms`);
+    await chip.close();
+  }
+});
+
+Deno.test("an EN release shorter than the RC delay resets nothing: the chip stays held", async () => {
+  const { chip } = setup({ chip: "esp32", startMode: "app" });
+  chip.setSignals({ rts: true });
+  assert.equal(chip.mode, "halted");
+  chip.setSignals({ rts: false });
+  chip.setSignals({ rts: true }); // pulled low again before EN crossed its threshold
+  await sleep(2 * EN_STRAP_SAMPLE_MS);
+  assert.equal(chip.mode, "halted");
+  await chip.close();
+});
+
+Deno.test("flash file: written through as the chip programs it, and reloaded by the next chip", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/flash.bin`;
+  const { chip, col } = setup({ chip: "esp32", flashFile: file, flashSize: 0x40000 });
+  assert.equal((await Deno.readFile(file)).length, 0x40000, "the whole image at power-on");
+  transact(chip, col, 0x0d, words(0, 0));
+  transact(chip, col, 0x02, words(0x1000, 1, 0x400, 0x2000));
+  const block = new Uint8Array(0x400).fill(0x5a);
+  let chk = 0xef;
+  for (const b of block) chk ^= b;
+  const [r] = transact(chip, col, 0x03, Uint8Array.from([...words(0x400, 0, 0, 0), ...block]), chk);
+  assert.deepEqual(Array.from(r.data.subarray(0, 2)), [0, 0]);
+  // Not closed yet: a process killed now leaves this in the file.
+  const onDisk = await Deno.readFile(file);
+  assert.ok(onDisk.subarray(0x2000, 0x2400).every((b) => b === 0x5a));
+  assert.ok(onDisk.subarray(0x2400, 0x3000).every((b) => b === 0xff));
+  await chip.close();
+  const again = new VirtualChip({ chip: "esp32", flashFile: file, flashSize: 0x40000 });
+  assert.equal(again.flash[0x2000], 0x5a);
+  await again.close();
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("USB-Serial/JTAG: esptool's USBJTAGSerialReset enters download, classic sequence does not", async () => {
