@@ -6,9 +6,11 @@
  *
  *     deno task demo
  *
- * Works on a fresh machine with only Deno: the firmware comes from the
- * reference images in ../shared/fixtures when present, otherwise it is
- * generated.
+ * Works on a fresh machine with only Deno: the bootloader and partition
+ * table come from the reference images in ../shared/fixtures when present
+ * (ESP-IDF's own), otherwise they are generated with the app
+ * (scripts/sample_firmware.ts). The virtual boards boot what is flashed, so
+ * the boot check passes only because the firmware is a valid one.
  *
  * @module
  */
@@ -17,23 +19,15 @@ import { createStationView } from "../lib/cli/station_view.ts";
 import { processSinks } from "../lib/cli/output.ts";
 import { type Firmware, firmwareFromBytes, openJournal, runStation } from "../mod.ts";
 import { provisionJob } from "./provision.ts";
+import { sampleFirmware } from "./sample_firmware.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/esptool-images/", import.meta.url);
 
-/** A generated application of realistic size and compressibility (code-like bytes and strings). */
-function demoApp(): Uint8Array {
-  const app = new Uint8Array(256 * 1024);
-  let x = 1;
-  for (let i = 0; i < app.length; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    app[i] = i % 3 === 0 ? x >>> 24 : "espline demo app "[i % 17].charCodeAt(0);
-  }
-  return app;
-}
-
 /** The firmware set: ESP-IDF's ESP32-C3 bootloader and partition table from the fixtures when present, and an app. */
 async function demoFirmware(): Promise<Firmware> {
-  const app = { address: 0x10000, data: demoApp(), name: "demo-app.bin" };
+  // A 256 KiB application of realistic compressibility, with its app descriptor.
+  const generated = sampleFirmware("esp32c3", { projectName: "espline-demo", appSize: 256 * 1024 });
+  const app = { ...generated[2], name: "espline-demo.bin" };
   try {
     const boot = await Deno.readFile(new URL("bootloader_esp32c3.bin", FIXTURES));
     const parts = await Deno.readFile(new URL("partitions_singleapp.bin", FIXTURES));
@@ -43,7 +37,7 @@ async function demoFirmware(): Promise<Firmware> {
       app,
     ]);
   } catch {
-    return firmwareFromBytes([app]);
+    return firmwareFromBytes([generated[0], generated[1], app]);
   }
 }
 
@@ -65,7 +59,7 @@ if (import.meta.main) {
     using journal = openJournal(`${dir}/journal.db`);
     const summary = await runStation(
       ports,
-      provisionJob({ firmware, journal, expect: /Hello from espline sim/, expectTimeoutMs: 5000 }),
+      provisionJob({ firmware, journal, expect: /app_main/, expectTimeoutMs: 5000 }),
       {
         journal,
         station: "demo-station",

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { recoverBoard } from "../scripts/recover.ts";
 import { firmwareFromBytes } from "../lib/device/firmware.ts";
+import { sampleFirmware } from "../scripts/sample_firmware.ts";
 import { connect } from "../lib/device/device.ts";
 
 const fw = firmwareFromBytes([
@@ -80,7 +81,11 @@ async function runScript(script: string, args: string[]): Promise<{ code: number
 Deno.test("provision.ts flashes two boards, checks boot output and journals them with serials", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    await Deno.writeFile(`${dir}/app.bin`, fw.regions[1].data);
+    // The virtual board boots what is flashed: the app must be a valid ESP32 image.
+    await Deno.writeFile(
+      `${dir}/app.bin`,
+      sampleFirmware("esp32", { projectName: "line-app" })[2].data,
+    );
     const r = await runScript("provision.ts", [
       "--port",
       "sim://esp32?mac=24:0a:c4:00:00:0a",
@@ -100,6 +105,35 @@ Deno.test("provision.ts flashes two boards, checks boot output and journals them
     assert.equal(rec.result, "passed");
     assert.match(String(rec.fields.serial), /^ESP-\d{6}$/);
     assert.equal(rec.files[0].address, 0x10000);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("provision.ts fails a board whose flashed app does not boot (built for another chip)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // An ESP32 app on an ESP32-C3: it flashes and verifies, then the bootloader refuses it.
+    await Deno.writeFile(
+      `${dir}/app.bin`,
+      sampleFirmware("esp32", { projectName: "wrong-chip" })[2].data,
+    );
+    const r = await runScript("provision.ts", [
+      "--port",
+      "sim://esp32c3?mac=58:cf:79:00:00:0c",
+      "--firmware",
+      `0x10000=${dir}/app.bin`,
+      "--expect",
+      "app_main",
+      "--journal",
+      `${dir}/line.db`,
+    ]);
+    assert.notEqual(r.code, 0, r.out);
+    assert.match(r.out, /0 passed, 1 failed/);
+    using j = openJournal(`${dir}/line.db`);
+    const rec = j.history("58:cf:79:00:00:0c")[0];
+    assert.equal(rec.result, "failed");
+    assert.match(String(rec.stage), /boot/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

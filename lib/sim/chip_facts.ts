@@ -154,6 +154,12 @@ export interface ChipFacts {
   flashVendor: number;
   /** Flash offset of the second-stage bootloader (esptool BOOTLOADER_FLASH_OFFSET). */
   bootloaderOffset: number;
+  /** Chip id in image headers (esptool IMAGE_CHIP_ID); -1 for the ESP8266, whose images have none. */
+  imageChipId: number;
+  /** CPU cores (ESP-IDF prints "Multicore app" or "Unicore app"). */
+  cores: 1 | 2;
+  /** Reset cause text after the RTC watchdog fired (ROM boot loop). */
+  rstWatchdog: string;
   /** ROM identification the banners start with where it depends on the wafer revision (`%ROM%`). */
   romBuild?: (rev: SimRevision) => string;
   /** ROM banner in download mode; `%RST%` is replaced by the reset cause, `%ROM%` by {@link romBuild}. */
@@ -302,10 +308,13 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     defaultOui: [0x18, 0xfe, 0x34],
     flashVendor: 0xef,
     bootloaderOffset: 0,
+    imageChipId: -1,
+    cores: 1,
     downloadBanner: "\r\n ets Jan  8 2013,rst cause:%RST%, boot mode:(1,7)\r\n\r\n",
     appBanner: "\r\n ets Jan  8 2013,rst cause:%RST%, boot mode:(3,6)\r\n\r\n",
     rstPowerOn: "1",
     rstSoftware: "2",
+    rstWatchdog: "4",
     identityRegs({ mac }) {
       // esptool targets/esp8266.py read_mac/chip_id: OTP words at 0x3FF00050..5C.
       const regs = new Map<number, number>();
@@ -346,6 +355,8 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     defaultOui: [0x24, 0x0a, 0xc4],
     flashVendor: 0xc8, // GigaDevice, as the flash behind the genuine ROM in the emulator reports
     bootloaderOffset: 0x1000,
+    imageChipId: 0,
+    cores: 2,
     // ECO3 (v3.x) silicon has a new ROM (its banner recorded from the genuine v3 ROM in the emulator).
     romBuild: (rev) => rev.major >= 3 ? "ets Jul 29 2019 12:21:46" : "ets Jun  8 2016 00:22:57",
     downloadBanner:
@@ -353,6 +364,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     appBanner: "%ROM%\r\n\r\nrst:%RST%,boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON_RESET)",
     rstSoftware: "0xc (SW_CPU_RESET)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RESET)",
     identityRegs({ mac, rev, crystalMhz }) {
       // esptool targets/esp32.py: EFUSE_RD_REG_BASE 0x3FF5A000, word n at +4n.
       const base = 0x3ff5a000;
@@ -400,12 +412,15 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     defaultOui: [0x7c, 0xdf, 0xa1],
     flashVendor: 0xef,
     bootloaderOffset: 0x1000,
+    imageChipId: 2,
+    cores: 1,
     downloadBanner:
       "ESP-ROM:esp32s2-rc4-20191025\r\nBuild:Oct 25 2019\r\nrst:%RST%,boot:0x0 (DOWNLOAD(USB/UART0/1))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32s2-rc4-20191025\r\nBuild:Oct 25 2019\r\nrst:%RST%,boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0x3 (RTC_SW_SYS_RST)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32s2.py: EFUSE_BASE 0x3F41A000, BLOCK1 at +0x44, BLOCK2 at +0x5C.
       const block1 = 0x3f41a044;
@@ -438,12 +453,15 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     defaultOui: [0x7c, 0xdf, 0xa1],
     flashVendor: 0xc8,
     bootloaderOffset: 0,
+    imageChipId: 9,
+    cores: 2,
     downloadBanner:
       "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:%RST%,boot:0x0 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:%RST%,boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0xc (RTC_SW_CPU_RST)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32s3.py: EFUSE_BASE 0x60007000, BLOCK1 +0x44, BLOCK2 +0x5C.
       const block1 = 0x60007044;
@@ -476,12 +494,15 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     defaultOui: [0x08, 0x3a, 0x8d],
     flashVendor: 0xc8,
     bootloaderOffset: 0,
+    imageChipId: 12,
+    cores: 1,
     downloadBanner:
       "ESP-ROM:esp8684-api2-20220127\r\nBuild:Jan 27 2022\r\nrst:%RST%,boot:0x4 (DOWNLOAD(UART0))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp8684-api2-20220127\r\nBuild:Jan 27 2022\r\nrst:%RST%,boot:0xc (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0xc (RTC_SW_CPU_RST)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32c2.py: EFUSE_BASE 0x60008800, BLOCK2 (MAC, revision) at +0x40.
       const block2 = 0x60008840;
@@ -517,12 +538,15 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     defaultOui: [0x58, 0xcf, 0x79],
     flashVendor: 0xc8,
     bootloaderOffset: 0,
+    imageChipId: 5,
+    cores: 1,
     downloadBanner:
       "ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb  7 2021\r\nrst:%RST%,boot:0x5 (DOWNLOAD(USB/UART0/1))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb  7 2021\r\nrst:%RST%,boot:0xc (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0x3 (RTC_SW_SYS_RST)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32c3.py: EFUSE_BASE 0x60008800, BLOCK1 at +0x44.
       const block1 = 0x60008844;
@@ -554,12 +578,15 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     defaultOui: [0x3c, 0xdc, 0x75],
     flashVendor: 0xc8,
     bootloaderOffset: 0x2000,
+    imageChipId: 23,
+    cores: 1,
     downloadBanner:
       "ESP-ROM:esp32c5-eco2-20250121\r\nBuild:Jan 21 2025\r\nrst:%RST%,boot:0x18 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32c5-eco2-20250121\r\nBuild:Jan 21 2025\r\nrst:%RST%,boot:0x1e (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0xc (SW_CPU_RESET)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev, crystalMhz }) {
       // esptool targets/esp32c5.py: EFUSE_BASE 0x600B4800, BLOCK1 at +0x44.
       const block1 = 0x600b4844;
@@ -592,12 +619,15 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     defaultOui: [0x40, 0x4c, 0xca],
     flashVendor: 0xc8,
     bootloaderOffset: 0,
+    imageChipId: 13,
+    cores: 1,
     downloadBanner:
       "ESP-ROM:esp32c6-20220919\r\nBuild:Sep 19 2022\r\nrst:%RST%,boot:0x4 (DOWNLOAD(USB/UART/SDIO_REI_FEO))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32c6-20220919\r\nBuild:Sep 19 2022\r\nrst:%RST%,boot:0xc (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0xc (SW_CPU_RESET)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32c6.py: EFUSE_BASE 0x600B0800, BLOCK1 at +0x44.
       const block1 = 0x600b0844;
@@ -628,12 +658,15 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     defaultOui: [0x60, 0x55, 0xf9],
     flashVendor: 0xc8,
     bootloaderOffset: 0,
+    imageChipId: 16,
+    cores: 1,
     downloadBanner:
       "ESP-ROM:esp32h2-20221101\r\nBuild:Nov  1 2022\r\nrst:%RST%,boot:0x4 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32h2-20221101\r\nBuild:Nov  1 2022\r\nrst:%RST%,boot:0xc (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0xc (SW_CPU_RESET)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32h2.py (EFUSE_BASE inherited from esp32c6.py: 0x600B0800).
       const block1 = 0x600b0844;
@@ -664,12 +697,15 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     defaultOui: [0x30, 0xed, 0xa0],
     flashVendor: 0xc8,
     bootloaderOffset: 0x2000,
+    imageChipId: 18,
+    cores: 2,
     downloadBanner:
       "ESP-ROM:esp32p4-eco2-20240710\r\nBuild:Jul 10 2024\r\nrst:%RST%,boot:0x20f (DOWNLOAD(USB/UART0/SPI))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32p4-eco2-20240710\r\nBuild:Jul 10 2024\r\nrst:%RST%,boot:0x30f (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0xc (SW_CPU_RESET)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32p4.py: EFUSE_BASE 0x5012D000, BLOCK1 at +0x44.
       const block1 = 0x5012d044;

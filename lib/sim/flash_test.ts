@@ -277,7 +277,18 @@ Deno.test("CHANGE_BAUDRATE: reply at the old speed, then a host left behind sees
 });
 
 Deno.test("FLASH_END asking to run: the ESP32 ROM boots a flashed image, or falls back to its interpreter", async () => {
-  const rom = setup({ chip: "esp32" });
+  const booted = setup({ chip: "esp32" });
+  ok(transact(booted.chip, booted.col, 0x0d, words(0, 0))[0]);
+  ok(transact(booted.chip, booted.col, 0x02, words(0, 0, 0x400, 0))[0]);
+  booted.col.clear();
+  booted.chip.receive(request(0x04, words(1)));
+  assert.equal(booted.chip.mode, "app");
+  assert.match(
+    booted.col.text(),
+    /configsip: 0[\s\S]*entry 0x[0-9a-f]{8}\r\n[\s\S]*main_task: Calling app_main\(\)/,
+  );
+  await booted.chip.close();
+  const rom = setup({ chip: "esp32", firmware: "erased" });
   ok(transact(rom.chip, rom.col, 0x0d, words(0, 0))[0]);
   ok(transact(rom.chip, rom.col, 0x02, words(0, 0, 0x400, 0))[0]);
   rom.col.clear();
@@ -291,7 +302,7 @@ Deno.test("FLASH_END asking to run: the ESP32 ROM boots a flashed image, or fall
   rom.chip.receive(Uint8Array.from([0x41, 0x00, 0x08, 0x42]));
   assert.equal(rom.col.text(), "A\b \bB", "the interpreter echoes, drops NUL, erases on backspace");
   await rom.chip.close();
-  const c3 = setup({ chip: "esp32c3" });
+  const c3 = setup({ chip: "esp32c3", firmware: "erased" });
   ok(transact(c3.chip, c3.col, 0x0d, words(0, 0))[0]);
   ok(transact(c3.chip, c3.col, 0x02, words(0, 0, 0x400, 0, 0))[0]);
   c3.col.clear();

@@ -17,8 +17,6 @@ export type LoaderEffect =
   | { kind: "halt" }
   /** The UART switches to `baud`. */
   | { kind: "baud"; baud: number }
-  /** The loader jumps to the application in flash (no reset). */
-  | { kind: "run-app" }
   /** The ROM leaves the loader to run "user code" (FLASH_END asking to run; see RomHabits.runUserCode). */
   | { kind: "run-user-code"; entry: number }
   /** Uploaded code that is not a flasher stub runs from RAM. */

@@ -276,6 +276,8 @@ export const SIM_URL_PARAMS: readonly string[] = [
   "usb",
   "start",
   "romrepeat",
+  "app",
+  "firmware",
   "seed",
   "corrupt",
   "drop",
@@ -316,7 +318,9 @@ export function parseSimSize(v: string): number {
  * Parameters: mac, flash (file), size (4MB, 512KB, 0x…), rev (v0.2), crystal
  * (MHz), secure (1/0), pace (1/0), latency (ms), timing (1/0), usb (uart |
  * usb-jtag), start (download | app), romrepeat (1/0: repeat unsupported-command
- * answers as the genuine ROM does), seed, corrupt, drop,
+ * answers as the genuine ROM does), app (repeatable: a line the flashed
+ * application prints after app_main), firmware (factory | erased: what a new
+ * board's flash holds), seed, corrupt, drop,
  * stall, stallms, reset, disconnect (probabilities 0..1). Unknown chips or
  * parameters throw a {@link SimError} (`E_USAGE`) listing the valid ones.
  *
@@ -389,6 +393,16 @@ export function simOptionsFromUrl(url: string): VirtualChipOptions {
         break;
       case "romrepeat":
         opts.romRepeatsAnswers = parseBool(key, value);
+        break;
+      case "app":
+        // Repeatable: one line of what the flashed application prints after app_main().
+        opts.appOutput = [...(opts.appOutput ?? []), value];
+        break;
+      case "firmware":
+        if (value !== "factory" && value !== "erased") {
+          throw simUsage(`sim:// parameter firmware=${value} must be factory or erased`);
+        }
+        opts.firmware = value;
         break;
       case "seed":
         faults.seed = parseNum(key, value, 0, 2 ** 32 - 1);

@@ -33,7 +33,10 @@ import { NorFlash } from "./nor_flash.ts";
 import { ESP8266_ROM_BAUD_26MHZ, type HandleResult, ROM_DEFAULT_BAUD } from "./protocol.ts";
 import { Registers } from "./registers.ts";
 import { AutoResetCircuit, type ResetLogic, UsbJtagResetLogic } from "./reset_circuit.ts";
+import { type BootEnd, bootFromFlash } from "./boot.ts";
+import { factoryFlash } from "./factory_firmware.ts";
 import { FlashFile } from "./flash_file.ts";
+import { IMAGE_MAGIC } from "./image_format.ts";
 import { simUsage } from "./sim_error.ts";
 import { SlipDecoder, slipEncode } from "./slip.ts";
 import { Uart } from "./uart.ts";
@@ -73,8 +76,22 @@ export interface VirtualChipOptions {
   faults?: FaultOptions;
   /** State at power-on; default "download" (banner printed). */
   startMode?: "download" | "app";
-  /** Lines the application prints when it boots; default an ESP-IDF style log ending "Hello from espline sim". */
+  /**
+   * Lines the application in flash prints after ESP-IDF's
+   * `main_task: Calling app_main()` — shown only when the flash holds a
+   * bootable firmware (bootloader, partition table, app). Placeholders:
+   * `{mac}`, `{chip}`, `{project}`, `{version}`, `{idf}`, `{rev}` (see
+   * boot.ts). Default: {@link DEFAULT_APP_LINES} (the base MAC, then
+   * "Hello from espline sim").
+   */
   appOutput?: string[];
+  /**
+   * What a new board's flash holds when no `flash` contents and no existing
+   * flash file say otherwise: the factory firmware (a bootloader, the
+   * single-app partition table and a small app, as DevKits ship) or nothing
+   * (erased). Default "factory".
+   */
+  firmware?: "factory" | "erased";
   /** Initial flash contents (padded with 0xFF); a flash file, when given and present, wins. */
   flash?: Uint8Array;
   /**
@@ -106,8 +123,8 @@ export interface VirtualChipStats {
   boots: number;
 }
 
-/** First byte of an ESP image (esptool bin_image.py ESP_IMAGE_MAGIC). */
-const IMAGE_MAGIC = 0xe9;
+/** Output of a ROM print loop is sent in batches this far apart, ms. */
+const BOOT_LOOP_BATCH_MS = 50;
 /** The line number the ESP32 ROM prints in "flash read err, 631" (recorded from the genuine ROM). */
 const ESP32_FLASH_READ_ERR_LINE = 631;
 
@@ -129,18 +146,11 @@ function fnv1a(text: string): number {
   return h;
 }
 
-/** The default application log for `chip` (ESP-IDF style, ends with the sim greeting). */
-export function defaultAppOutput(facts: ChipFacts, mac: string, rev: SimRevision): string[] {
-  return [
-    "I (27) boot: ESP-IDF v5.3.1 2nd stage bootloader",
-    `I (27) boot: chip revision: v${rev.major}.${rev.minor}`,
-    `I (31) boot.${facts.key}: SPI Speed      : 80MHz`,
-    "I (41) boot: Loaded app from partition at offset 0x10000",
-    "I (47) cpu_start: Pro cpu start user code",
-    `I (63) app_main: ${facts.name} base MAC ${mac}`,
-    "Hello from espline sim",
-  ];
-}
+/** What the application prints after app_main() when nothing else is declared. */
+export const DEFAULT_APP_LINES: readonly string[] = [
+  "I ({ms}) app_main: {chip} base MAC {mac}",
+  "Hello from espline sim",
+];
 
 /**
  * A virtual Espressif chip: ROM download mode, flasher stub, NOR flash,
@@ -236,6 +246,7 @@ export class VirtualChip {
       flashFile = opened.file;
       if (opened.contents.length > 0) initial = opened.contents;
     }
+    if (!initial && options.firmware !== "erased") initial = factoryFlash(f, size);
     this.#nor = new NorFlash(size, initial);
     if (flashFile) {
       // The file holds the whole image from now on, and every change as it happens.
@@ -386,15 +397,23 @@ export class VirtualChip {
     this.#post = null;
   }
 
-  #boot(mode: "download" | "app", cause: "power" | "software"): void {
+  #boot(
+    mode: "download" | "app",
+    cause: "power" | "software" | "watchdog",
+    keepLatch = false,
+  ): void {
     this.#stopActivity();
     this.#decoder.reset();
     this.#regs.reset();
     this.#loader = null;
     this.stats.boots++;
-    if (cause === "power") this.#latchedBoot = mode;
+    if (cause === "power" && !keepLatch) this.#latchedBoot = mode;
     const f = this.facts;
-    const rst = cause === "power" ? f.rstPowerOn : f.rstSoftware;
+    const rst = cause === "power"
+      ? f.rstPowerOn
+      : cause === "watchdog"
+      ? f.rstWatchdog
+      : f.rstSoftware;
     const rom = f.romBuild?.(this.revision) ?? "";
     const romBaud = f.key === "esp8266" && this.crystalMhz === 26
       ? ESP8266_ROM_BAUD_26MHZ
@@ -413,12 +432,53 @@ export class VirtualChip {
       this.#uart.autobaud = false;
       this.#emitText(f.appBanner.replace("%RST%", rst).replace("%ROM%", rom), romBaud);
       this.#uart.baud = ROM_DEFAULT_BAUD;
-      const lines = this.options.appOutput ??
-        defaultAppOutput(f, this.mac, this.revision);
-      this.#emitText(
-        lines.map((l) => (l.endsWith("\n") ? l : `${l}\r\n`)).join(""),
-        ROM_DEFAULT_BAUD,
-      );
+      this.#bootFlash();
+    }
+  }
+
+  /** After the ROM banner: boot what is in flash (boot.ts) and carry on as it ends. */
+  #bootFlash(): void {
+    const script = bootFromFlash({
+      facts: this.facts,
+      flash: this.#nor.data,
+      revision: this.revision,
+      mac: this.mac,
+      appLines: this.options.appOutput ?? DEFAULT_APP_LINES,
+    });
+    this.#emitText(script.text, ROM_DEFAULT_BAUD);
+    this.#followBoot(script.end);
+  }
+
+  #followBoot(end: BootEnd): void {
+    switch (end.kind) {
+      case "app":
+        this.#mode = "app";
+        return;
+      case "halt":
+        this.#mode = "halted";
+        return;
+      case "console":
+        this.#mode = "console";
+        this.#consoleLine = [];
+        return;
+      case "repeat": {
+        // The ROM prints the line as fast as the UART takes it; sent in batches.
+        this.#mode = "app";
+        const perBatch = Math.max(
+          1,
+          Math.floor((BOOT_LOOP_BATCH_MS * ROM_DEFAULT_BAUD) / (end.line.length * 10 * 1000)),
+        );
+        const again = () => {
+          this.#emitText(end.line.repeat(perBatch), ROM_DEFAULT_BAUD);
+          this.#timer(BOOT_LOOP_BATCH_MS, again);
+        };
+        again();
+        return;
+      }
+      case "reboot":
+        this.#mode = "app";
+        this.#timer(end.afterMs, () => this.#boot("app", end.cause, true));
+        return;
     }
   }
 
@@ -449,9 +509,6 @@ export class VirtualChip {
         this.#uart.autobaud = false;
         for (const l of this.#baudListeners) l(effect.baud);
         return;
-      case "run-app":
-        this.#boot("app", "software");
-        return;
       case "run-user-code":
         this.#runUserCode(effect.entry);
         return;
@@ -470,12 +527,16 @@ export class VirtualChip {
   /** FLASH_END asking the ROM to run: each ROM has its own idea of what that means (RomHabits). */
   #runUserCode(entry: number): void {
     const f = this.facts;
+    this.#loader = null;
     if (f.rom.runUserCode === "boot-flash") {
+      // The ESP32 ROM boots from flash without a reset (no banner).
       if (this.#nor.data[f.bootloaderOffset] === IMAGE_MAGIC) {
-        this.#boot("app", "software");
+        this.#mode = "app";
+        this.#uart.autobaud = false;
+        this.#bootFlash();
         return;
       }
-      // The ESP32 ROM cannot read a boot image and falls back to its command interpreter.
+      // Recorded from the genuine ROM: it cannot read a boot image and falls back to its interpreter.
       this.#emitText(
         `flash read err, ${ESP32_FLASH_READ_ERR_LINE}\r\n` +
           "Falling back to built-in command interpreter.\r\nOK\r\n>",

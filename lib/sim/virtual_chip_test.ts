@@ -421,3 +421,34 @@ Deno.test("bad options are usage errors", () => {
   assert.throws(() => new VirtualChip({ chip: "esp32", flashSize: 3_000_000 }), /power of two/);
   assert.throws(() => new VirtualChip({ chip: "esp99" as "esp32" }), /unknown sim chip/);
 });
+
+Deno.test("boot loops run until a reset: the ESP32-C3 repeats 'invalid header', the ESP32 reboots by its RTC watchdog", async () => {
+  const c3 = setup({ chip: "esp32c3", firmware: "erased", startMode: "app" });
+  await sleep(120);
+  assert.ok((c3.col.text().match(/invalid header: 0xffffffff\r\n/g) ?? []).length > 2);
+  c3.chip.reset("download");
+  c3.col.clear();
+  await sleep(120);
+  assert.doesNotMatch(c3.col.text(), /invalid header/, "a reset stops the loop");
+  await c3.chip.close();
+  const esp32 = setup({ chip: "esp32", firmware: "erased", startMode: "app" });
+  await sleep(1100);
+  assert.match(
+    esp32.col.text(),
+    /flash read err, 1000\r\nets_main\.c 371 \r\n[\s\S]*rst:0x10 \(RTCWDT_RTC_RESET\),boot:0x13[\s\S]*flash read err, 1000/,
+  );
+  await esp32.chip.close();
+});
+
+Deno.test("a fresh board boots its factory firmware; the sim URL's app lines follow app_main()", async () => {
+  const { chip, col } = setup({
+    chip: "esp32s3",
+    startMode: "app",
+    appOutput: ["ready {project} {version}"],
+  });
+  assert.match(
+    col.text(),
+    /Project name: {5}sim-factory[\s\S]*main_task: Calling app_main\(\)[^\n]*\nready sim-factory 1\.0\.0\r\n/,
+  );
+  await chip.close();
+});

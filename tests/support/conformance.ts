@@ -325,9 +325,11 @@ export async function recordOnRom(
         await new Promise((r) => setTimeout(r, 20));
       }
     };
-    // The banner: wait for the first byte, then for silence.
+    // The banner: wait for its reset line (on a busy host it may come in pieces), then for silence.
     const t0 = Date.now();
-    while (acc.length === 0 && Date.now() - t0 < 20_000) {
+    const bannerDone = () =>
+      /rst:[^\n]*\n/.test(new TextDecoder("latin1").decode(Uint8Array.from(acc)));
+    while (!bannerDone() && Date.now() - t0 < 30_000) {
       await new Promise((r) => setTimeout(r, 20));
     }
     await quiet(500, 5000);
@@ -357,12 +359,12 @@ export async function recordOnRom(
       const want = expected?.steps[j]?.answer.length;
       if (want !== undefined && want > 0) {
         const start = Date.now();
-        while (acc.length < want / 2 && Date.now() - start < 10_000) {
+        while (acc.length < want / 2 && Date.now() - start < 20_000) {
           await new Promise((r) => setTimeout(r, 10));
         }
-        await quiet(150, 2000);
+        await quiet(300, 3000);
       } else if (want === 0) {
-        await quiet(400 + wireMs, 2000);
+        await quiet(600 + wireMs, 3000);
       } else {
         await quiet((s.quietMs ?? 1000) + 4 * wireMs, 15_000);
       }
@@ -393,6 +395,8 @@ export function simOptionsFor(
     // The emulator runs the ESP32 v3 ROM (its banner says so); the C3 ROM is the same for all revisions.
     revision: recording.chip === "esp32" ? "v3.0" : "v0.0",
     romRepeatsAnswers: true,
+    // The emulator's flash file starts erased.
+    firmware: "erased",
     initialFlash: flash,
   };
 }
