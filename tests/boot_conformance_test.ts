@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import { VirtualChip } from "../lib/sim/virtual_chip.ts";
 import { emulator, externalTest, fixtures, readFixture } from "./support/external.ts";
 import { type RomChip, startRom } from "./support/rom.ts";
+import { gather } from "./support/sim_util.ts";
 
 /** A flash layout: [offset, fixture file, byte to flip (negative: from the end)]. */
 type Layout = [number, string, number?][];
@@ -132,20 +133,11 @@ async function romBoot(c: BootCase): Promise<string> {
     waitForClient: true,
   });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: rom.port });
-  let text = "";
-  const reader = (async () => {
-    const buf = new Uint8Array(65536);
-    try {
-      for (;;) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        text += new TextDecoder("latin1").decode(buf.subarray(0, n));
-      }
-    } catch { /* closed */ }
-  })();
+  const rx = gather(conn);
   await new Promise((r) => setTimeout(r, 3000));
   conn.close();
-  await reader;
+  await rx.done;
+  const text = new TextDecoder("latin1").decode(rx.take());
   return afterResetLine(text);
 }
 

@@ -455,6 +455,20 @@ export function romCases(chip: RomChip): ConformanceCase[] {
       ],
     },
     {
+      name: "flash commands before SPI_ATTACH",
+      steps: [
+        step("SYNC", request(0x08, SYNC)),
+        step("SPI_FLASH_MD5 0+0x1000", request(0x13, le(0, 0x1000, 0, 0))),
+        step("READ_FLASH_SLOW 0+16", request(0x0e, le(0, 16))),
+        step("FLASH_BEGIN 0x1000 at 0x20000", begin(0x02, 0x1000, 1, 0x1000, 0x20000)),
+        // The reserved status bytes of these two hold what the (deliberately refused) reads left.
+        step("SPI_ATTACH", request(0x0d, le(0, 0)), { mask: ["statusTail"] }),
+        step("SPI_FLASH_MD5 0+0x1000 after SPI_ATTACH", request(0x13, le(0, 0x1000, 0, 0)), {
+          mask: ["statusTail"],
+        }),
+      ],
+    },
+    {
       name: "FLASH_END asks the ROM to run the app from an erased flash",
       steps: [
         step("SYNC", request(0x08, SYNC)),

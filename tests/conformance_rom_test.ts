@@ -41,6 +41,17 @@ export const DELIBERATE: Deliberate[] = [
       "and stack dump that follows is the emulated CPU's state, which the virtual chip does " +
       "not have.",
   },
+  {
+    chips: ["esp32", "esp32c3"],
+    case: /before SPI_ATTACH/,
+    step: /^(SPI_FLASH_MD5 0\+0x1000|READ_FLASH_SLOW 0\+16|FLASH_BEGIN 0x1000 at 0x20000)$/,
+    fields: "skip",
+    reason:
+      "the emulated ROMs serve flash commands before SPI_ATTACH (the emulator's flash needs " +
+      "no pin setup); on silicon the flash pins are not configured yet in UART download boot. " +
+      "The virtual chip answers FAILED_TO_ACT (0x06) so that a client that skips SPI_ATTACH fails " +
+      "in tests, not on a board.",
+  },
 ];
 
 for (const chip of ["esp32", "esp32c3"] as const) {

@@ -106,6 +106,35 @@ export const SECURE_DOWNLOAD_OPS: ReadonlySet<number> = new Set<number>([
   OP.GET_SECURITY_INFO,
 ]);
 
+/** What GET_SECURITY_INFO reports about a chip (ROM and stub alike). */
+export interface SecurityInfoFacts {
+  /** "short": 12 bytes (ESP32-S2); "full": 20 bytes with chip id and API version. */
+  securityInfo: "none" | "short" | "full";
+  /** Chip id in the full answer. */
+  chipId?: number;
+  /** API version word in the full answer. */
+  securityApiVersion: number;
+  /** Key purpose bytes (7). */
+  securityKeyPurposes?: readonly number[];
+}
+
+/**
+ * The GET_SECURITY_INFO payload (esptool loader.py get_security_info: flags,
+ * flash_crypt_cnt, 7 key purposes, then chip id and API version).
+ */
+export function securityInfoPayload(facts: SecurityInfoFacts, secureDownload: boolean): Uint8Array {
+  const full = facts.securityInfo === "full";
+  const out = new Uint8Array(full ? 20 : 12);
+  putU32(out, 0, secureDownload ? SECURITY_FLAG_SECURE_DOWNLOAD : 0);
+  // out[4] flash_crypt_cnt = 0; out[5..11] key purposes (all USER/EMPTY but the ROM's own)
+  out.set(facts.securityKeyPurposes ?? [], 5);
+  if (full) {
+    putU32(out, 12, facts.chipId ?? 0);
+    putU32(out, 16, facts.securityApiVersion);
+  }
+  return out;
+}
+
 /** Little-endian 32-bit word at `off`. */
 export function u32(b: Uint8Array, off: number): number {
   return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { serveSimRfc2217 } from "./rfc2217_server.ts";
+import { gather, type Gathered } from "../../tests/support/sim_util.ts";
 
 const IAC = 255;
 const SB = 250;
@@ -7,28 +8,10 @@ const SE = 240;
 /** RFC 2217 SET-CONTROL with a value (8/9 DTR on/off, 11/12 RTS on/off). */
 const setControl = (v: number) => Uint8Array.from([IAC, SB, 44, 5, v, IAC, SE]);
 
-/** Everything the server sends, gathered by one reader. */
-function gather(conn: Deno.Conn): { take(ms: number): Promise<string>; done: Promise<void> } {
-  let got = "";
-  const done = (async () => {
-    const buf = new Uint8Array(4096);
-    try {
-      for (;;) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        got += String.fromCharCode(...buf.subarray(0, n));
-      }
-    } catch { /* closed */ }
-  })();
-  return {
-    async take(ms: number): Promise<string> {
-      await new Promise((r) => setTimeout(r, ms));
-      const t = got;
-      got = "";
-      return t;
-    },
-    done,
-  };
+/** What the server sent in the next `ms`, as latin-1 text. */
+async function textIn(rx: Gathered, ms: number): Promise<string> {
+  await new Promise((r) => setTimeout(r, ms));
+  return new TextDecoder("latin1").decode(rx.take());
 }
 
 Deno.test("RFC 2217 'esp' resets: DTR on starts a download reset run by the server; nothing is acknowledged", async () => {
@@ -38,13 +21,13 @@ Deno.test("RFC 2217 'esp' resets: DTR on starts a download reset run by the serv
   try {
     await conn.write(setControl(9)); // DTR off: swallowed
     await conn.write(setControl(8)); // DTR on: the server's own ClassicReset
-    const text = await rx.take(400);
+    const text = await textIn(rx, 400);
     assert.match(text, /waiting for download/);
     assert.ok(!text.includes(String.fromCharCode(IAC, SB, 44, 105)), "no SET-CONTROL answer");
     assert.equal(srv.chip.mode, "download");
     await conn.write(setControl(9)); // DTR off ends the download state
     await conn.write(setControl(12)); // RTS off: the server's hard reset
-    assert.match(await rx.take(400), /SPI_FAST_FLASH_BOOT/);
+    assert.match(await textIn(rx, 400), /SPI_FAST_FLASH_BOOT/);
     assert.equal(srv.chip.mode, "app");
   } finally {
     conn.close();
@@ -59,7 +42,7 @@ Deno.test("RFC 2217 'direct' resets: each line change is applied at once and ack
   const rx = gather(conn);
   try {
     await conn.write(setControl(11)); // RTS on: EN low at once
-    const answer = await rx.take(200);
+    const answer = await textIn(rx, 200);
     assert.ok(
       answer.includes(String.fromCharCode(IAC, SB, 44, 105, 11)),
       "acknowledged with its value",

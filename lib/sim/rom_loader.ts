@@ -40,7 +40,7 @@ import {
   ROM_ERR,
   ROM_READ_SLOW_MAX,
   SECURE_DOWNLOAD_OPS,
-  SECURITY_FLAG_SECURE_DOWNLOAD,
+  securityInfoPayload,
   SYNC_RESPONSES,
   u32,
   xorChecksum,
@@ -496,15 +496,7 @@ export class RomLoader {
   #securityInfo(): HandleResult {
     const f = this.#host.facts;
     if (f.securityInfo === "none") return this.#unsupported();
-    const full = f.securityInfo === "full";
-    const out = new Uint8Array(full ? 20 : 12);
-    putU32(out, 0, this.#host.secureDownload ? SECURITY_FLAG_SECURE_DOWNLOAD : 0);
-    // out[4] flash_crypt_cnt = 0; out[5..11] key purposes (all USER/EMPTY but the ROM's own)
-    out.set(f.securityKeyPurposes ?? [], 5);
-    if (full) {
-      putU32(out, 12, f.chipId ?? 0);
-      putU32(out, 16, f.securityApiVersion);
-    }
+    const out = securityInfoPayload(f, this.#host.secureDownload);
     this.#tx.set(out, 8);
     return this.#ok(OP.GET_SECURITY_INFO, out.length);
   }

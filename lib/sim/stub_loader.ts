@@ -36,7 +36,7 @@ import {
   OP,
   parseRequest,
   putU32,
-  SECURITY_FLAG_SECURE_DOWNLOAD,
+  securityInfoPayload,
   STUB_ERR,
   STUB_GREETING,
   SYNC_PAYLOAD,
@@ -377,15 +377,7 @@ export class StubLoader {
     if (f.securityInfo === "none") {
       return this.#fail(OP.GET_SECURITY_INFO, STUB_ERR.CMD_NOT_IMPLEMENTED);
     }
-    const full = f.securityInfo === "full";
-    const out = new Uint8Array(full ? 20 : 12);
-    putU32(out, 0, this.#host.secureDownload ? SECURITY_FLAG_SECURE_DOWNLOAD : 0);
-    out.set(f.securityKeyPurposes ?? [], 5);
-    if (full) {
-      putU32(out, 12, f.chipId ?? 0);
-      putU32(out, 16, f.securityApiVersion);
-    }
-    this.#reply(OP.GET_SECURITY_INFO, 0, out);
+    this.#reply(OP.GET_SECURITY_INFO, 0, securityInfoPayload(f, this.#host.secureDownload));
     return NO_DELAY;
   }
 

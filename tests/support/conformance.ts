@@ -17,6 +17,7 @@
 import assert from "node:assert/strict";
 import { VirtualChip, type VirtualChipOptions } from "../../lib/sim/virtual_chip.ts";
 import { emulator, externalTest, type Resource } from "./external.ts";
+import { gather } from "./sim_util.ts";
 import { type RomChip, startRom } from "./rom.ts";
 
 // ------------------------------------------------------------ bytes on the wire
@@ -301,34 +302,19 @@ export async function recordOnRom(
       waitForClient: true,
     });
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: rom.port });
-    let acc: number[] = [];
-    let last = Date.now();
-    const reader = (async () => {
-      const buf = new Uint8Array(65536);
-      try {
-        for (;;) {
-          const n = await conn.read(buf);
-          if (n === null) break;
-          for (let i = 0; i < n; i++) acc.push(buf[i]);
-          last = Date.now();
-        }
-      } catch { /* closed */ }
-    })();
-    const take = () => {
-      const b = Uint8Array.from(acc);
-      acc = [];
-      return b;
-    };
+    const rx = gather(conn);
+    let sentAt = 0;
+    const last = () => Math.max(rx.lastAt, sentAt);
+    const take = () => rx.take();
     const quiet = async (ms: number, maxMs: number) => {
       const start = Date.now();
-      while (Date.now() - last < ms && Date.now() - start < maxMs) {
+      while (Date.now() - last() < ms && Date.now() - start < maxMs) {
         await new Promise((r) => setTimeout(r, 20));
       }
     };
     // The banner: wait for its reset line (on a busy host it may come in pieces), then for silence.
     const t0 = Date.now();
-    const bannerDone = () =>
-      /rst:[^\n]*\n/.test(new TextDecoder("latin1").decode(Uint8Array.from(acc)));
+    const bannerDone = () => /rst:[^\n]*\n/.test(new TextDecoder("latin1").decode(rx.peek()));
     while (!bannerDone() && Date.now() - t0 < 30_000) {
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -336,12 +322,12 @@ export async function recordOnRom(
     const boot = new TextDecoder("latin1").decode(take());
     if (c.stub) {
       for (const r of uploadRequests(await c.stub.live())) {
-        last = Date.now();
+        sentAt = Date.now();
         await conn.write(r);
         await quiet(100, 5000);
       }
       const t1 = Date.now();
-      while (!hasGreeting(Uint8Array.from(acc)) && Date.now() - t1 < 10_000) {
+      while (!hasGreeting(rx.peek()) && Date.now() - t1 < 10_000) {
         await new Promise((r) => setTimeout(r, 20));
       }
       if (!hasGreeting(take())) {
@@ -351,15 +337,15 @@ export async function recordOnRom(
     const steps: CaseRecording["steps"] = [];
     const expected = options.expect?.cases.find((e) => e.name === c.name);
     for (const [j, s] of c.steps.entries()) {
-      last = Date.now();
+      sentAt = Date.now();
       await conn.write(s.send);
-      last = Date.now();
+      sentAt = Date.now();
       // Wire time at 115200 plus what the emulated CPU needs on a busy host.
       const wireMs = (s.send.length * 10 * 1000) / 115200;
       const want = expected?.steps[j]?.answer.length;
       if (want !== undefined && want > 0) {
         const start = Date.now();
-        while (acc.length < want / 2 && Date.now() - start < 20_000) {
+        while (rx.peek().length < want / 2 && Date.now() - start < 20_000) {
           await new Promise((r) => setTimeout(r, 10));
         }
         await quiet(300, 3000);
@@ -371,7 +357,7 @@ export async function recordOnRom(
       steps.push({ name: s.name, request: toHex(s.send), answer: toHex(take()) });
     }
     conn.close();
-    await reader;
+    await rx.done;
     out.push({ name: c.name, boot, steps });
   }
   return {
