@@ -39,7 +39,7 @@ async function scenarios(dir: string): Promise<Record<string, Result>> {
   };
   const app = new Uint8Array(150_000).map((_, i) => (i * 7 + (i >> 8)) & 0xff);
   await Deno.writeFile(`${dir}/app.bin`, app);
-  const c3 = `sim://esp32c3?flash=${dir}/f.bin&mac=02:00:00:00:00:01`;
+  const c3 = `sim://esp32c3?firmware=erased&flash=${dir}/f.bin&mac=02:00:00:00:00:01`;
   await run("write fresh", ["-p", c3, "-b", "921600", "write-flash", "0x10000", `${dir}/app.bin`]);
   app[70000] ^= 0xff;
   await Deno.writeFile(`${dir}/app.bin`, app);
@@ -69,7 +69,7 @@ async function scenarios(dir: string): Promise<Record<string, Result>> {
   await run("chip-id json", ["-p", c3, "--json", "chip-id"]);
   await run("trace read-mac", ["-p", c3, "--no-stub", "--trace", "read-mac"]);
   await writeDemoBuild(`${dir}/build`, "esp32c3", { fixtures: false, appSize: 20000 });
-  const c3b = `sim://esp32c3?flash=${dir}/g.bin&mac=02:00:00:00:00:02`;
+  const c3b = `sim://esp32c3?firmware=erased&flash=${dir}/g.bin&mac=02:00:00:00:00:02`;
   await run("manifest", ["-p", c3b, "write-flash", "--manifest", `${dir}/build`]);
   await run("manifest json", [
     "-p",
@@ -124,7 +124,7 @@ async function scenarios(dir: string): Promise<Record<string, Result>> {
   });
   await Deno.writeFile(`${dir}/newer.bin`, newer);
   await run("preflight revision", ["-p", c3b, "write-flash", "0x20000", `${dir}/newer.bin`]);
-  const e32 = `sim://esp32?flash=${dir}/h.bin&mac=02:00:00:00:00:03`;
+  const e32 = `sim://esp32?firmware=erased&flash=${dir}/h.bin&mac=02:00:00:00:00:03`;
   await run("rom write", ["-p", e32, "--no-stub", "write-flash", "0x10000", `${dir}/nvs.bin`]);
   await run("esp8266 chip-id", ["-p", "sim://esp8266?mac=02:00:00:00:00:04", "chip-id"]);
   await run("esp8266 rom read-mac", [

@@ -68,7 +68,7 @@ Deno.test("flash() options win over the manifest's settings; flashSize keep leav
 
 Deno.test("pre-flight refuses a wrong image with a typed error before writing; force writes and warns", async () => {
   await withDir(async (dir) => {
-    const port = `sim://esp32c3?flash=${dir}/f.bin`;
+    const port = `sim://esp32c3?firmware=erased&flash=${dir}/f.bin`;
     const events: DeviceEvent[] = [];
     await using dev = await connect(port, { onEvent: (e) => events.push(e) });
     const image = esp32Image();

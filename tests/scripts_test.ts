@@ -102,7 +102,7 @@ Deno.test("provision.ts: an ESP32 bootloader on an ESP32-C3 fails at preflight, 
       segments: [{ address: 0x3ffe0100, data: new Uint8Array(3000).fill(9) }],
     });
     await Deno.writeFile(`${dir}/bootloader_esp32.bin`, boot32);
-    const port = `sim://esp32c3?mac=58:cf:79:00:00:0c&flash=${dir}/f.bin`;
+    const port = `sim://esp32c3?mac=58:cf:79:00:00:0c&firmware=erased&flash=${dir}/f.bin`;
     const r = await runScript("provision.ts", [
       "--port",
       port,

@@ -185,7 +185,7 @@ Deno.test("a pre-flight refusal fails the board at a preflight stage with nothin
     });
     let after = false;
     let out = "";
-    const port = `sim://esp32c3?flash=${dir}/f.bin`;
+    const port = `sim://esp32c3?firmware=erased&flash=${dir}/f.bin`;
     const summary = await runStation([port], async ({ device, stage }) => {
       stage("flash");
       await device.flash([{ address: 0x0, data: boot32, name: "bootloader.bin" }]);

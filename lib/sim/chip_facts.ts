@@ -12,7 +12,7 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
+import { simUsage } from "./sim_error.ts";
 
 /** Chips the virtual chip can impersonate. */
 export type SimChipKey =
@@ -80,6 +80,34 @@ export interface EfuseInputs {
   crystalMhz: number;
 }
 
+/**
+ * How a chip's ROM loader behaves where the serial protocol document is
+ * silent: recorded from the genuine ROM in the emulator for ESP32 and
+ * ESP32-C3 (tests/fixtures/rom/), assumed like the ESP32-C3's elsewhere.
+ */
+export interface RomHabits {
+  /** True where these habits were recorded from the genuine ROM. */
+  verified: boolean;
+  /** Parameter words FLASH_BEGIN / FLASH_DEFL_BEGIN must have: 4 (ESP8266, ESP32) or 5 ("encrypted", later chips). */
+  flashBeginWords: 4 | 5;
+  /** Flash size the ROM assumes until SPI_SET_PARAMS, bytes. */
+  defaultFlashSize: number;
+  /** MEM_DATA before any MEM_BEGIN: refused with 0x05 (ESP32) or acknowledged (ESP32-C3). */
+  memDataBeforeBegin: "refuse" | "accept";
+  /** CHANGE_BAUDRATE 0: the ROM hangs dividing by it (ESP32) or saturates the divider (ESP32-C3). */
+  baudZero: "hang" | "saturate";
+  /**
+   * FLASH_END / FLASH_DEFL_END asking to run: boot from flash (ESP32; an
+   * unbootable flash drops into the ROM's command interpreter) or jump to the
+   * last MEM_END entry (ESP32-C3: "user code done").
+   */
+  runUserCode: "boot-flash" | "jump-entry";
+  /** A load from an unmapped address: the chip stops silently (ESP32) or after a Guru Meditation dump (ESP32-C3). */
+  loadFault: "silent" | "guru";
+  /** Address ranges [start, end) READ_REG / WRITE_REG may touch; undefined: all (not modelled). */
+  dataBus?: readonly (readonly [number, number])[];
+}
+
 /** Everything the virtual chip knows about one chip model. */
 export interface ChipFacts {
   /** Key, e.g. "esp32s3". */
@@ -98,8 +126,12 @@ export interface ChipFacts {
   romStatusBytes: 2 | 4;
   /** Opcodes the ROM loader implements. */
   romOpcodes: ReadonlySet<number>;
-  /** ROM FLASH_BEGIN / FLASH_DEFL_BEGIN take a fifth "encrypted" word (esptool SUPPORTS_ENCRYPTED_FLASH). */
-  romEncryptedFlashWord: boolean;
+  /** The ROM loader's habits. */
+  rom: RomHabits;
+  /** Register values the ROM leaves after a download-mode boot (address, value), where known. */
+  bootRegs?: readonly (readonly [number, number])[];
+  /** GET_SECURITY_INFO key purpose bytes 0..6 as the ROM reports them with blank eFuses (default all 0). */
+  securityKeyPurposes?: readonly number[];
   /** SPI controller layout. */
   spi: SpiRegLayout;
   /** UART_CLKDIV_REG (esptool targets). */
@@ -120,11 +152,17 @@ export interface ChipFacts {
   defaultOui: [number, number, number];
   /** JEDEC manufacturer id of the module's flash (0xEF Winbond, 0xC8 GigaDevice). */
   flashVendor: number;
-  /** File names of the esptool-js 0.7.0 stub images for this chip. */
-  stubNames: readonly string[];
   /** Flash offset of the second-stage bootloader (esptool BOOTLOADER_FLASH_OFFSET). */
   bootloaderOffset: number;
-  /** ROM banner in download mode; `%RST%` is replaced by the reset cause. */
+  /** Chip id in image headers (esptool IMAGE_CHIP_ID); -1 for the ESP8266, whose images have none. */
+  imageChipId: number;
+  /** CPU cores (ESP-IDF prints "Multicore app" or "Unicore app"). */
+  cores: 1 | 2;
+  /** Reset cause text after the RTC watchdog fired (ROM boot loop). */
+  rstWatchdog: string;
+  /** ROM identification the banners start with where it depends on the wafer revision (`%ROM%`). */
+  romBuild?: (rev: SimRevision) => string;
+  /** ROM banner in download mode; `%RST%` is replaced by the reset cause, `%ROM%` by {@link romBuild}. */
   downloadBanner: string;
   /** ROM banner when booting from flash. */
   appBanner: string;
@@ -154,6 +192,58 @@ const ROM_OPS_ESP32 = new Set([
   0x13, // SPI_FLASH_MD5
 ]);
 const ROM_OPS_S2_LATER = new Set([...ROM_OPS_ESP32, 0x14 /* GET_SECURITY_INFO */]);
+
+const MIB = 1024 * 1024;
+
+/**
+ * ESP32 ROM habits, recorded from the genuine ROM (tests/fixtures/rom/esp32.json).
+ * Data bus map: ESP32 TRM, "System and Memory", address mapping (external
+ * flash and RAM are unmapped while the caches are off in download mode).
+ */
+const ROM_ESP32: RomHabits = {
+  verified: true,
+  flashBeginWords: 4,
+  defaultFlashSize: 2 * MIB,
+  memDataBeforeBegin: "refuse",
+  baudZero: "hang",
+  runUserCode: "boot-flash",
+  loadFault: "silent",
+  dataBus: [
+    [0x3ff00000, 0x3ff82000], // peripherals, RTC FAST (data)
+    [0x3ff90000, 0x40000000], // ROM1, internal SRAM (data)
+    [0x40000000, 0x40060000], // ROM0
+    [0x40070000, 0x400c2000], // SRAM0/1 and RTC FAST (instruction)
+    [0x50000000, 0x50002000], // RTC SLOW
+    [0x60000000, 0x60040000], // peripherals (AHB)
+  ],
+};
+
+/**
+ * ESP32-C3 ROM habits, recorded from the genuine ROM (tests/fixtures/rom/esp32c3.json).
+ * Data bus map: ESP32-C3 TRM, "System and Memory", address mapping.
+ */
+const ROM_ESP32C3: RomHabits = {
+  verified: true,
+  flashBeginWords: 5,
+  defaultFlashSize: 2 * MIB,
+  memDataBeforeBegin: "accept",
+  baudZero: "saturate",
+  runUserCode: "jump-entry",
+  loadFault: "guru",
+  dataBus: [
+    [0x3fc80000, 0x3fd00000], // internal SRAM (data)
+    [0x3ff00000, 0x3ff20000], // ROM (data)
+    [0x40000000, 0x40060000], // ROM (instruction)
+    [0x4037c000, 0x403e0000], // internal SRAM (instruction)
+    [0x50000000, 0x50002000], // RTC FAST
+    [0x60000000, 0x60100000], // peripherals
+  ],
+};
+
+/** Habits of ROMs no emulator here runs: the ESP32-C3's, without its bus map. */
+function assumedRom(flashBeginWords: 4 | 5): RomHabits {
+  return { ...ROM_ESP32C3, verified: false, flashBeginWords, dataBus: undefined };
+}
 
 /** SPI layout shared by ESP32-S2 and later (esptool targets/esp32s2.py … SPI_*_OFFS). */
 function spiNew(base: number): SpiRegLayout {
@@ -207,7 +297,8 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 2,
     romOpcodes: ROM_OPS_ESP8266,
-    romEncryptedFlashWord: false,
+    // No SPI_SET_PARAMS in this ROM: its flash size limit is not modelled.
+    rom: { ...assumedRom(4), defaultFlashSize: 128 * MIB },
     spi: { base: 0x60000200, usr: 0x1c, usr1: 0x20, usr2: 0x24, w0: 0x40 },
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 2,
@@ -216,12 +307,14 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     maxRevision: { major: 0, minor: 0 },
     defaultOui: [0x18, 0xfe, 0x34],
     flashVendor: 0xef,
-    stubNames: ["esp8266.json"],
     bootloaderOffset: 0,
+    imageChipId: -1,
+    cores: 1,
     downloadBanner: "\r\n ets Jan  8 2013,rst cause:%RST%, boot mode:(1,7)\r\n\r\n",
     appBanner: "\r\n ets Jan  8 2013,rst cause:%RST%, boot mode:(3,6)\r\n\r\n",
     rstPowerOn: "1",
     rstSoftware: "2",
+    rstWatchdog: "4",
     identityRegs({ mac }) {
       // esptool targets/esp8266.py read_mac/chip_id: OTP words at 0x3FF00050..5C.
       const regs = new Map<number, number>();
@@ -242,7 +335,9 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_ESP32,
-    romEncryptedFlashWord: false,
+    rom: ROM_ESP32,
+    // SPI0 USR2 as the genuine ROM leaves it (tests/fixtures/rom/esp32.json, "registers").
+    bootRegs: [[0x3ff42024, 0x40000000]],
     spi: {
       base: 0x3ff42000,
       usr: 0x1c,
@@ -258,14 +353,18 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     defaultRevision: { major: 3, minor: 1 },
     maxRevision: { major: 3, minor: 3 },
     defaultOui: [0x24, 0x0a, 0xc4],
-    flashVendor: 0xef,
-    stubNames: ["esp32.json"],
+    flashVendor: 0xc8, // GigaDevice, as the flash behind the genuine ROM in the emulator reports
     bootloaderOffset: 0x1000,
+    imageChipId: 0,
+    cores: 2,
+    // ECO3 (v3.x) silicon has a new ROM (its banner recorded from the genuine v3 ROM in the emulator).
+    romBuild: (rev) => rev.major >= 3 ? "ets Jul 29 2019 12:21:46" : "ets Jun  8 2016 00:22:57",
     downloadBanner:
-      "ets Jun  8 2016 00:22:57\r\n\r\nrst:%RST%,boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n",
-    appBanner: "ets Jun  8 2016 00:22:57\r\n\r\nrst:%RST%,boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+      "%ROM%\r\n\r\nrst:%RST%,boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n",
+    appBanner: "%ROM%\r\n\r\nrst:%RST%,boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON_RESET)",
     rstSoftware: "0xc (SW_CPU_RESET)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RESET)",
     identityRegs({ mac, rev, crystalMhz }) {
       // esptool targets/esp32.py: EFUSE_RD_REG_BASE 0x3FF5A000, word n at +4n.
       const base = 0x3ff5a000;
@@ -302,7 +401,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x3f402000),
     uartClkdivReg: 0x3f400014,
     xtalClkDivider: 1,
@@ -312,14 +411,16 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoReg: 0x3ffffd14,
     defaultOui: [0x7c, 0xdf, 0xa1],
     flashVendor: 0xef,
-    stubNames: ["esp32s2.json"],
     bootloaderOffset: 0x1000,
+    imageChipId: 2,
+    cores: 1,
     downloadBanner:
       "ESP-ROM:esp32s2-rc4-20191025\r\nBuild:Oct 25 2019\r\nrst:%RST%,boot:0x0 (DOWNLOAD(USB/UART0/1))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32s2-rc4-20191025\r\nBuild:Oct 25 2019\r\nrst:%RST%,boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0x3 (RTC_SW_SYS_RST)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32s2.py: EFUSE_BASE 0x3F41A000, BLOCK1 at +0x44, BLOCK2 at +0x5C.
       const block1 = 0x3f41a044;
@@ -340,7 +441,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x60002000),
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 1,
@@ -351,14 +452,16 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoUsbJtag: 4,
     defaultOui: [0x7c, 0xdf, 0xa1],
     flashVendor: 0xc8,
-    stubNames: ["esp32s3.json"],
     bootloaderOffset: 0,
+    imageChipId: 9,
+    cores: 2,
     downloadBanner:
       "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:%RST%,boot:0x0 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:%RST%,boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0xc (RTC_SW_CPU_RST)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32s3.py: EFUSE_BASE 0x60007000, BLOCK1 +0x44, BLOCK2 +0x5C.
       const block1 = 0x60007044;
@@ -380,7 +483,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 2,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x60002000),
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 1,
@@ -390,14 +493,16 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoReg: 0x3fcdf07c,
     defaultOui: [0x08, 0x3a, 0x8d],
     flashVendor: 0xc8,
-    stubNames: ["esp32c2.json"],
     bootloaderOffset: 0,
+    imageChipId: 12,
+    cores: 1,
     downloadBanner:
       "ESP-ROM:esp8684-api2-20220127\r\nBuild:Jan 27 2022\r\nrst:%RST%,boot:0x4 (DOWNLOAD(UART0))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp8684-api2-20220127\r\nBuild:Jan 27 2022\r\nrst:%RST%,boot:0xc (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0xc (RTC_SW_CPU_RST)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32c2.py: EFUSE_BASE 0x60008800, BLOCK2 (MAC, revision) at +0x40.
       const block2 = 0x60008840;
@@ -415,10 +520,13 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     magic: 0x1b31506f, // esptool v4.8.1 targets/esp32c3.py CHIP_DETECT_MAGIC_VALUE
     chipId: 5,
     securityInfo: "full",
-    securityApiVersion: 1,
+    securityApiVersion: 3, // as the genuine ROM answers (tests/fixtures/rom/esp32c3.json)
+    securityKeyPurposes: [0, 0, 0, 0, 0, 0, 0x0c], // ditto, blank eFuses
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: ROM_ESP32C3,
+    // SPI1 USR2 as the genuine ROM leaves it (tests/fixtures/rom/esp32c3.json, "registers").
+    bootRegs: [[0x60002020, 0x70000000]],
     spi: spiNew(0x60002000),
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 1,
@@ -429,14 +537,16 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoUsbJtag: 3,
     defaultOui: [0x58, 0xcf, 0x79],
     flashVendor: 0xc8,
-    stubNames: ["esp32c3.json"],
     bootloaderOffset: 0,
+    imageChipId: 5,
+    cores: 1,
     downloadBanner:
       "ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb  7 2021\r\nrst:%RST%,boot:0x5 (DOWNLOAD(USB/UART0/1))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb  7 2021\r\nrst:%RST%,boot:0xc (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0x3 (RTC_SW_SYS_RST)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32c3.py: EFUSE_BASE 0x60008800, BLOCK1 at +0x44.
       const block1 = 0x60008844;
@@ -456,7 +566,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x60003000),
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 1,
@@ -467,14 +577,16 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoUsbJtag: 3,
     defaultOui: [0x3c, 0xdc, 0x75],
     flashVendor: 0xc8,
-    stubNames: ["esp32c5.json"],
     bootloaderOffset: 0x2000,
+    imageChipId: 23,
+    cores: 1,
     downloadBanner:
       "ESP-ROM:esp32c5-eco2-20250121\r\nBuild:Jan 21 2025\r\nrst:%RST%,boot:0x18 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32c5-eco2-20250121\r\nBuild:Jan 21 2025\r\nrst:%RST%,boot:0x1e (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0xc (SW_CPU_RESET)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev, crystalMhz }) {
       // esptool targets/esp32c5.py: EFUSE_BASE 0x600B4800, BLOCK1 at +0x44.
       const block1 = 0x600b4844;
@@ -495,7 +607,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x60003000),
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 1,
@@ -506,14 +618,16 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoUsbJtag: 3,
     defaultOui: [0x40, 0x4c, 0xca],
     flashVendor: 0xc8,
-    stubNames: ["esp32c6.json"],
     bootloaderOffset: 0,
+    imageChipId: 13,
+    cores: 1,
     downloadBanner:
       "ESP-ROM:esp32c6-20220919\r\nBuild:Sep 19 2022\r\nrst:%RST%,boot:0x4 (DOWNLOAD(USB/UART/SDIO_REI_FEO))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32c6-20220919\r\nBuild:Sep 19 2022\r\nrst:%RST%,boot:0xc (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0xc (SW_CPU_RESET)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32c6.py: EFUSE_BASE 0x600B0800, BLOCK1 at +0x44.
       const block1 = 0x600b0844;
@@ -532,7 +646,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x60003000),
     uartClkdivReg: 0x60000014,
     xtalClkDivider: 1,
@@ -543,14 +657,16 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoUsbJtag: 3,
     defaultOui: [0x60, 0x55, 0xf9],
     flashVendor: 0xc8,
-    stubNames: ["esp32h2.json"],
     bootloaderOffset: 0,
+    imageChipId: 16,
+    cores: 1,
     downloadBanner:
       "ESP-ROM:esp32h2-20221101\r\nBuild:Nov  1 2022\r\nrst:%RST%,boot:0x4 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32h2-20221101\r\nBuild:Nov  1 2022\r\nrst:%RST%,boot:0xc (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0xc (SW_CPU_RESET)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32h2.py (EFUSE_BASE inherited from esp32c6.py: 0x600B0800).
       const block1 = 0x600b0844;
@@ -570,7 +686,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     securityApiVersion: 0,
     romStatusBytes: 4,
     romOpcodes: ROM_OPS_S2_LATER,
-    romEncryptedFlashWord: true,
+    rom: assumedRom(5),
     spi: spiNew(0x5008d000),
     uartClkdivReg: 0x500ca014,
     xtalClkDivider: 1,
@@ -580,14 +696,16 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     uartNoUsbJtag: 6,
     defaultOui: [0x30, 0xed, 0xa0],
     flashVendor: 0xc8,
-    stubNames: ["esp32p4-rev1.json", "esp32p4.json"],
     bootloaderOffset: 0x2000,
+    imageChipId: 18,
+    cores: 2,
     downloadBanner:
       "ESP-ROM:esp32p4-eco2-20240710\r\nBuild:Jul 10 2024\r\nrst:%RST%,boot:0x20f (DOWNLOAD(USB/UART0/SPI))\r\nwaiting for download\r\n",
     appBanner:
       "ESP-ROM:esp32p4-eco2-20240710\r\nBuild:Jul 10 2024\r\nrst:%RST%,boot:0x30f (SPI_FAST_FLASH_BOOT)\r\n",
     rstPowerOn: "0x1 (POWERON)",
     rstSoftware: "0xc (SW_CPU_RESET)",
+    rstWatchdog: "0x10 (RTCWDT_RTC_RST)",
     identityRegs({ mac, rev }) {
       // esptool targets/esp32p4.py: EFUSE_BASE 0x5012D000, BLOCK1 at +0x44.
       const block1 = 0x5012d044;
@@ -611,14 +729,11 @@ export function p4UartNoReg(rev: SimRevision): number {
   return (rev.major < 3 ? 0x4ff3feb0 : 0x4ffbfeb0) + 24;
 }
 
-/** Look up the facts for `key`; throws {@link UsageError} for an unknown chip. */
+/** Look up the facts for `key`; throws a `SimError` (`E_USAGE`) for an unknown chip. */
 export function chipFacts(key: string): ChipFacts {
   const facts = (FACTS as Record<string, ChipFacts | undefined>)[key];
   if (!facts) {
-    throw new UsageError(
-      `unknown sim chip "${key}": use one of ${SIM_CHIP_KEYS.join(", ")}`,
-      { details: { chip: key } },
-    );
+    throw simUsage(`unknown sim chip "${key}": use one of ${SIM_CHIP_KEYS.join(", ")}`);
   }
   return facts;
 }
@@ -627,11 +742,11 @@ export function chipFacts(key: string): ChipFacts {
 export function parseRevision(text: string, facts: ChipFacts): SimRevision {
   const m = /^v?(\d+)\.(\d+)$/.exec(text.trim());
   if (!m) {
-    throw new UsageError(`revision "${text}" is not in the form v<major>.<minor> (e.g. v0.2)`);
+    throw simUsage(`revision "${text}" is not in the form v<major>.<minor> (e.g. v0.2)`);
   }
   const rev = { major: Number(m[1]), minor: Number(m[2]) };
   if (rev.major > facts.maxRevision.major || rev.minor > facts.maxRevision.minor) {
-    throw new UsageError(
+    throw simUsage(
       `revision ${text} does not fit ${facts.name}'s eFuse fields (max v${facts.maxRevision.major}.${facts.maxRevision.minor})`,
     );
   }
@@ -642,7 +757,7 @@ export function parseRevision(text: string, facts: ChipFacts): SimRevision {
 export function parseMac(text: string): Uint8Array {
   const parts = text.trim().split(/[:-]/);
   if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
-    throw new UsageError(`MAC "${text}" is not six hex bytes like 02:aa:bb:cc:dd:01`);
+    throw simUsage(`MAC "${text}" is not six hex bytes like 02:aa:bb:cc:dd:01`);
   }
   return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
 }

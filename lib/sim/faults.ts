@@ -95,4 +95,32 @@ export class FaultInjector {
   brownOut(): boolean {
     return this.#rand() < (this.#opts.resetRate ?? 0);
   }
+
+  /**
+   * Pass one frame (either direction) through the injector: the one place
+   * where drop, corruption, stall and disconnect are applied to a payload.
+   */
+  pass(payload: Uint8Array): FrameOutcome {
+    const fault = this.frame(payload.length);
+    if (fault.disconnect) return { kind: "gone", injected: 1 };
+    if (fault.drop) return { kind: "dropped", injected: 1 };
+    let injected = 0;
+    let out = payload;
+    if (fault.corruptAt >= 0) {
+      injected++;
+      out = payload.slice();
+      out[fault.corruptAt] ^= fault.corruptMask;
+    }
+    if (fault.stallMs > 0) injected++;
+    return { kind: "pass", payload: out, stallMs: fault.stallMs, injected };
+  }
 }
+
+/** What became of a frame that went through {@link FaultInjector.pass}. */
+export type FrameOutcome =
+  /** The port vanished at this frame. */
+  | { kind: "gone"; injected: number }
+  /** The frame was lost. */
+  | { kind: "dropped"; injected: number }
+  /** The frame goes on (possibly corrupted), after `stallMs` (0: at once). */
+  | { kind: "pass"; payload: Uint8Array; stallMs: number; injected: number };

@@ -2,8 +2,16 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { zlibSync } from "fflate";
 import { VirtualChip, type VirtualChipOptions } from "./virtual_chip.ts";
-import { stubImage } from "./stub_images.ts";
-import { cat, checksum, Collector, request, type Resp, transact, words } from "./test_util.ts";
+import { stubImage } from "../../tests/support/stub_images.ts";
+import {
+  cat,
+  checksum,
+  Collector,
+  request,
+  type Resp,
+  transact,
+  words,
+} from "../../tests/support/sim_util.ts";
 import { BLOCK_ERASE_MS, CHIP_ERASE_MS_PER_MIB, SECTOR_ERASE_MS } from "./nor_flash.ts";
 
 const SYNC = Uint8Array.from([0x07, 0x07, 0x12, 0x20, ...new Array(32).fill(0x55)]);
@@ -51,7 +59,7 @@ function uploadStub(chip: VirtualChip, col: Collector, name: string): Resp[] {
   return col.take();
 }
 
-Deno.test("ROM flash write: bad block checksum is refused with 0x07, MD5 comes back as 32 hex chars", async () => {
+Deno.test("ROM flash write: a bad checksum is 0x07 and still uses up its sequence number; MD5 as 32 hex chars", async () => {
   const { chip, col } = setup({ chip: "esp32" });
   ok(transact(chip, col, 0x0d, words(0, 0))[0]);
   const img = pattern(0x800);
@@ -59,12 +67,15 @@ Deno.test("ROM flash write: bad block checksum is refused with 0x07, MD5 comes b
   const [d0, c0] = dataPacket(img.subarray(0, 0x400), 0);
   const bad = transact(chip, col, 0x03, d0, c0 ^ 0x5a)[0];
   assert.deepEqual(Array.from(bad.data), [1, 0x07, 0, 0]);
+  // The genuine ROM expects seq 1 now: resending seq 0 is "invalid message" (so is any other number).
+  assert.deepEqual(Array.from(transact(chip, col, 0x03, d0, c0)[0].data.subarray(0, 2)), [1, 0x05]);
+  const [d3, c3] = dataPacket(img.subarray(0x400), 3);
+  assert.deepEqual(Array.from(transact(chip, col, 0x03, d3, c3)[0].data.subarray(0, 2)), [1, 0x05]);
+  // Starting over works.
+  ok(transact(chip, col, 0x02, words(0x1000, 2, 0x400, 0x10000))[0]);
   ok(transact(chip, col, 0x03, d0, c0)[0]);
   const [d1, c1] = dataPacket(img.subarray(0x400), 1);
   ok(transact(chip, col, 0x03, d1, c1)[0]);
-  // out-of-order sequence number
-  const [d3, c3] = dataPacket(img.subarray(0x400), 3);
-  assert.equal(transact(chip, col, 0x03, d3, c3)[0].data[1], 0x06);
   const [md5] = transact(chip, col, 0x13, words(0x10000, 0x800, 0, 0));
   assert.equal(md5.data.length, 32 + 4);
   assert.equal(
@@ -89,11 +100,16 @@ Deno.test("ROM refuses flash commands before SPI_ATTACH on ESP32", async () => {
 Deno.test("NOR semantics: programming without erasing ANDs bits, and the ROM's read-back reports 0x08", async () => {
   const { chip, col } = setup({ chip: "esp32c3" });
   ok(transact(chip, col, 0x0d, words(0, 0))[0]);
-  ok(transact(chip, col, 0x02, words(0x1000, 1, 0x400, 0))[0]);
+  // The ESP32-C3 ROM wants the fifth ("encrypted") FLASH_BEGIN word; four are "invalid message".
+  assert.deepEqual(
+    Array.from(transact(chip, col, 0x02, words(0x1000, 1, 0x400, 0))[0].data.subarray(0, 2)),
+    [1, 0x05],
+  );
+  ok(transact(chip, col, 0x02, words(0x1000, 1, 0x400, 0, 0))[0]);
   const [a, ca] = dataPacket(new Uint8Array(0x400).fill(0xf0), 0);
   ok(transact(chip, col, 0x03, a, ca)[0]);
   // Begin again with erase size 0: nothing is erased, so 0x0F over 0xF0 leaves 0x00.
-  ok(transact(chip, col, 0x02, words(0, 1, 0x400, 0))[0]);
+  ok(transact(chip, col, 0x02, words(0, 1, 0x400, 0, 0))[0]);
   const [b, cb] = dataPacket(new Uint8Array(0x400).fill(0x0f), 0);
   const r = transact(chip, col, 0x03, b, cb)[0];
   assert.deepEqual(Array.from(r.data.subarray(0, 2)), [1, 0x08]);
@@ -120,7 +136,7 @@ Deno.test("ESP8266 ROM over-erases like the real SPIEraseArea; esptool's correct
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("esptool-js stub upload is recognised: OHAI, 2 status bytes, SYNC value 0, raw MD5", async () => {
+Deno.test("the esptool-js stub upload runs as esp-flasher-stub: OHAI, 2 status bytes, SYNC value 0, raw MD5", async () => {
   const { chip, col } = setup({ chip: "esp32s3" });
   const rs = uploadStub(chip, col, "esp32s3.json");
   assert.equal(rs[0].op, 0x06);
@@ -139,22 +155,22 @@ Deno.test("esptool-js stub upload is recognised: OHAI, 2 status bytes, SYNC valu
     Array.from(md5.data.subarray(0, 16)),
     Array.from(createHash("md5").update(new Uint8Array(0x100).fill(0x11)).digest()),
   );
-  // stub-only command now known; unknown opcode -> 0xFF "not implemented"
-  assert.deepEqual(Array.from(transact(chip, col, 0x0e, words(0, 64))[0].data), [0xff, 0]);
+  // READ_FLASH_SLOW is the ROM's: esp-flasher-stub answers INVALID_COMMAND (C3 00)
+  assert.deepEqual(Array.from(transact(chip, col, 0x0e, words(0, 64))[0].data), [0xc3, 0]);
   await chip.close();
 });
 
-Deno.test("unrecognised RAM code: the chip halts unless acceptAnyStub", async () => {
-  for (const anystub of [false, true]) {
-    const { chip, col } = setup({ chip: "esp32", acceptAnyStub: anystub });
+Deno.test("other RAM code runs as esptool 5's stub when its entry is inside it, else the chip halts", async () => {
+  for (const [entry, mode] of [[0x40080010, "stub"], [0x40070000, "halted"]] as const) {
+    const { chip, col } = setup({ chip: "esp32" });
     const code = pattern(0x100);
     ok(transact(chip, col, 0x05, words(0x100, 1, 0x1800, 0x40080000))[0]);
     const [d, c] = dataPacket(code, 0);
     ok(transact(chip, col, 0x07, d, c)[0]);
     col.clear();
-    chip.receive(request(0x06, words(0, 0x40080010)));
-    assert.equal(chip.mode, anystub ? "stub" : "halted");
-    assert.equal(col.text().includes("OHAI"), anystub);
+    chip.receive(request(0x06, words(0, entry)));
+    assert.equal(chip.mode, mode);
+    assert.equal(col.text().includes("OHAI"), mode === "stub");
     await chip.close();
   }
 });
@@ -183,11 +199,15 @@ Deno.test("stub compressed write inflates, erases as it goes and verifies by MD5
   ok(transact(chip, col, 0x12, words(1))[0]);
   assert.deepEqual(chip.flash.subarray(0x20000, 0x20000 + img.length), img);
   assert.equal(chip.mode, "stub", "FLASH_DEFL_END(1) stays in the stub");
-  // corrupted deflate stream -> 0xC7 inflate error
+  // A corrupted deflate stream is found after the answer: the next answer carries 0xC7
+  // (and that command is not carried out).
   ok(transact(chip, col, 0x10, words(1000, 1, block, 0x40000))[0]);
   const junk = Uint8Array.from([0x78, 0x9c, 0xff, 0xff, 0xff, 0xff, 0x00]);
   const [dj, cj] = dataPacket(junk, 0);
-  assert.equal(transact(chip, col, 0x11, dj, cj)[0].data[0], 0xc7);
+  ok(transact(chip, col, 0x11, dj, cj)[0]);
+  const [next] = transact(chip, col, 0x0a, words(0x40001000));
+  assert.deepEqual([next.value, next.data[0]], [0, 0xc7]);
+  assert.equal(transact(chip, col, 0x0a, words(0x40001000))[0].value, 0x00f01d83);
   await chip.close();
 });
 
@@ -256,21 +276,50 @@ Deno.test("CHANGE_BAUDRATE: reply at the old speed, then a host left behind sees
   await chip.close();
 });
 
-Deno.test("FLASH_END: ROM 'run user code' boots the app; stub reboot returns to ROM download mode", async () => {
-  const rom = setup({ chip: "esp32" });
+Deno.test("FLASH_END asking to run: the ESP32 ROM boots a flashed image, or falls back to its interpreter", async () => {
+  const booted = setup({ chip: "esp32" });
+  ok(transact(booted.chip, booted.col, 0x0d, words(0, 0))[0]);
+  ok(transact(booted.chip, booted.col, 0x02, words(0, 0, 0x400, 0))[0]);
+  booted.col.clear();
+  booted.chip.receive(request(0x04, words(1)));
+  assert.equal(booted.chip.mode, "app");
+  assert.match(
+    booted.col.text(),
+    /configsip: 0[\s\S]*entry 0x[0-9a-f]{8}\r\n[\s\S]*main_task: Calling app_main\(\)/,
+  );
+  await booted.chip.close();
+  const rom = setup({ chip: "esp32", firmware: "erased" });
   ok(transact(rom.chip, rom.col, 0x0d, words(0, 0))[0]);
   ok(transact(rom.chip, rom.col, 0x02, words(0, 0, 0x400, 0))[0]);
   rom.col.clear();
   rom.chip.receive(request(0x04, words(1)));
-  assert.equal(rom.chip.mode, "app");
-  assert.match(rom.col.text(), /Hello from espline sim\r\n/);
+  assert.equal(rom.chip.mode, "console");
+  assert.match(
+    rom.col.text(),
+    /flash read err, 631\r\nFalling back to built-in command interpreter\.\r\nOK\r\n>$/,
+  );
+  rom.col.clear();
+  rom.chip.receive(Uint8Array.from([0x41, 0x00, 0x08, 0x42]));
+  assert.equal(rom.col.text(), "A\b \bB", "the interpreter echoes, drops NUL, erases on backspace");
   await rom.chip.close();
+  const c3 = setup({ chip: "esp32c3", firmware: "erased" });
+  ok(transact(c3.chip, c3.col, 0x0d, words(0, 0))[0]);
+  ok(transact(c3.chip, c3.col, 0x02, words(0, 0, 0x400, 0, 0))[0]);
+  c3.col.clear();
+  c3.chip.receive(request(0x04, words(1)));
+  assert.match(
+    c3.col.text(),
+    /user code done\r\nGuru Meditation Error: Core 0 panic'ed \(Instruction access fault\)/,
+  );
+  assert.equal(c3.chip.mode, "halted");
+  await c3.chip.close();
+  // esp-flasher-stub does not reboot on FLASH_END, nor run the app on RUN_USER_CODE (recorded).
   const { chip, col } = await stubChip({ chip: "esp32c6" });
   ok(transact(chip, col, 0x02, words(0, 0, 0x4000, 0))[0]);
-  col.clear();
-  chip.receive(request(0x04, words(0)));
-  assert.equal(chip.mode, "download");
-  assert.match(col.text(), /waiting for download/);
+  ok(transact(chip, col, 0x04, words(0))[0]);
+  assert.deepEqual(transact(chip, col, 0xd3), []);
+  assert.equal(chip.mode, "stub");
+  assert.equal(transact(chip, col, 0x0a, words(0x40001000))[0].value, 0x2ce0806f);
   await chip.close();
 });
 

@@ -26,12 +26,18 @@ export const CHIP_ERASE_MS_PER_MIB = 2500;
 export class NorFlash {
   /** Current contents. */
   readonly data: Uint8Array;
+  /** Called with each changed range [start, end) (a flash file writes it through). */
+  onChange: ((start: number, end: number) => void) | null = null;
 
   /** Create an erased (all 0xFF) flash of `size` bytes, or wrap `initial`. */
   constructor(size: number, initial?: Uint8Array) {
     this.data = new Uint8Array(size);
     this.data.fill(0xff);
     if (initial) this.data.set(initial.subarray(0, size));
+  }
+
+  #changed(start: number, end: number): void {
+    if (this.onChange && end > start) this.onChange(start, Math.min(end, this.size));
   }
 
   /** Size in bytes. */
@@ -44,6 +50,7 @@ export class NorFlash {
     const start = sector * FLASH_SECTOR_SIZE;
     if (start >= this.size) return 0;
     this.data.fill(0xff, start, Math.min(start + FLASH_SECTOR_SIZE, this.size));
+    this.#changed(start, start + FLASH_SECTOR_SIZE);
     return SECTOR_ERASE_MS;
   }
 
@@ -52,6 +59,7 @@ export class NorFlash {
     const start = firstSector * FLASH_SECTOR_SIZE;
     if (start >= this.size) return 0;
     this.data.fill(0xff, start, Math.min(start + FLASH_BLOCK_SIZE, this.size));
+    this.#changed(start, start + FLASH_BLOCK_SIZE);
     return BLOCK_ERASE_MS;
   }
 
@@ -79,6 +87,7 @@ export class NorFlash {
   /** Erase everything; returns modelled ms. */
   eraseChip(): number {
     this.data.fill(0xff);
+    this.#changed(0, this.size);
     return (this.size / (1024 * 1024)) * CHIP_ERASE_MS_PER_MIB;
   }
 
@@ -90,6 +99,7 @@ export class NorFlash {
     const end = Math.min(addr + bytes.length, this.size);
     for (let i = addr; i < end; i++) this.data[i] &= bytes[i - addr];
     if (end <= addr) return 0;
+    this.#changed(addr, end);
     const firstPage = Math.floor(addr / FLASH_PAGE_SIZE);
     const lastPage = Math.floor((end - 1) / FLASH_PAGE_SIZE);
     return (lastPage - firstPage + 1) * PAGE_PROGRAM_MS;

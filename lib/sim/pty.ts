@@ -56,7 +56,8 @@ export interface SimPty {
 }
 
 /**
- * Create a pty pair and serve a virtual chip on its master side.
+ * Create a pty pair and serve a virtual chip on its master side (a new one
+ * from `options`, closed with the server, or an existing one, left open).
  *
  * @example
  * ```ts
@@ -66,7 +67,7 @@ export interface SimPty {
  * await pty.close();
  * ```
  */
-export function serveSimPty(options: VirtualChipOptions): SimPty {
+export function serveSimPty(options: VirtualChipOptions | VirtualChip): SimPty {
   if (Deno.build.os !== "linux") throw new Error("serveSimPty needs Linux (openpty, termios2)");
   const m = new Int32Array(1);
   const s = new Int32Array(1);
@@ -84,7 +85,8 @@ export function serveSimPty(options: VirtualChipOptions): SimPty {
   // Close on exec: child processes spawned meanwhile must not keep the pty open.
   lib().fcntl(master, F_SETFD, FD_CLOEXEC);
   lib().fcntl(slaveKeeper, F_SETFD, FD_CLOEXEC);
-  const chip = new VirtualChip(options);
+  const owned = !(options instanceof VirtualChip);
+  const chip = options instanceof VirtualChip ? options : new VirtualChip(options);
   let closed = false;
   let hungUp = false;
   let lastBaud = 0;
@@ -145,7 +147,7 @@ export function serveSimPty(options: VirtualChipOptions): SimPty {
         lib().close(master);
         lib().close(slaveKeeper);
       }
-      await chip.close();
+      if (owned) await chip.close();
     },
   };
 }

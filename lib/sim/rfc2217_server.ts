@@ -1,9 +1,21 @@
 /**
- * Serve a virtual chip over RFC 2217 (Telnet COM-PORT-OPTION), the way
- * ser2net or esp_rfc2217_server serve a real board: SET-CONTROL drives DTR
- * and RTS into the chip's auto-reset model, SET-BAUDRATE sets the host's line
- * speed (a mismatch with the chip garbles bytes, as on a wire). So reset
- * strategies are tested for real over the network.
+ * Serve a virtual chip over RFC 2217 (Telnet COM-PORT-OPTION), the way a
+ * serial server serves a real board: SET-BAUDRATE sets the host's line speed
+ * (a mismatch with the chip garbles bytes, as on a wire), and SET-CONTROL
+ * reaches the board's auto-reset circuit in one of two ways:
+ *
+ * - `direct` (ser2net, pyserial's rfc2217_server): each line change is applied
+ *   when it arrives and acknowledged. The reset then takes the network's
+ *   timing: pyserial waits at least 50 ms for each acknowledgement, so
+ *   during esptool's ClassicReset DTR and RTS are both asserted for ≥ 50 ms
+ *   while EN charges (reset_circuit.ts: the straps are latched ~14 ms after
+ *   EN is released) and a real DevKit boots its application — as the
+ *   virtual chip then does ("Wrong boot mode detected").
+ * - `esp` (esptool's esp_rfc2217_server): the start of a reset sequence is
+ *   recognised and the whole sequence is run by the server with local
+ *   timing (DTR on → download reset, RTS off → hard reset); the other
+ *   SET-CONTROL requests are swallowed and not acknowledged, so clients
+ *   connect with `?ign_set_control` (esptool's remote-serial-ports docs).
  *
  * Protocol facts: RFC 854 (Telnet), RFC 2217. Own code: the virtual chip
  * does not import the client's transports.
@@ -32,13 +44,19 @@ const DTR_OFF = 9;
 const RTS_ON = 11;
 const RTS_OFF = 12;
 
-/** Where to listen. */
+/** Where to listen, and how line changes reach the board. */
 export interface SimRfc2217ListenOptions {
   /** Interface to bind. Default "127.0.0.1". */
   hostname?: string;
   /** TCP port. Default 0 (pick a free one). */
   port?: number;
+  /** How SET-CONTROL reaches the auto-reset circuit (see the module doc). Default "direct". */
+  resets?: "direct" | "esp";
 }
+
+/** esptool's reset timing, which esp_rfc2217_server reuses (esptool reset.py DEFAULT_RESET_DELAY, EN low time). */
+const RESET_DELAY_MS = 50;
+const EN_LOW_MS = 100;
 
 /** A running RFC 2217 server. */
 export interface SimRfc2217Server {
@@ -51,8 +69,9 @@ export interface SimRfc2217Server {
 }
 
 /**
- * Serve one virtual chip over RFC 2217 on loopback. Several clients may
- * connect; each sees the chip's output and drives its lines.
+ * Serve a virtual chip over RFC 2217 (a new one from `options`, closed with
+ * the server, or an existing one, left open). Several clients may connect;
+ * each sees the chip's output and drives its lines.
  *
  * @example
  * ```ts
@@ -63,10 +82,55 @@ export interface SimRfc2217Server {
  * ```
  */
 export function serveSimRfc2217(
-  options: VirtualChipOptions,
+  options: VirtualChipOptions | VirtualChip,
   listen: SimRfc2217ListenOptions = {},
 ): SimRfc2217Server {
-  const chip = new VirtualChip(options);
+  const owned = !(options instanceof VirtualChip);
+  const chip = options instanceof VirtualChip ? options : new VirtualChip(options);
+  const espResets = listen.resets === "esp";
+  // esp_rfc2217_server's state: a download reset has been done and DTR not yet released.
+  let inDownload = false;
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  const later = (ms: number, fn: () => void) => {
+    const id = setTimeout(() => {
+      timers.delete(id);
+      if (!closed) fn();
+    }, ms);
+    timers.add(id);
+  };
+  /** esptool's UnixTightReset, run locally (both lines per step). */
+  const downloadReset = () => {
+    chip.setSignals({ dtr: false, rts: false });
+    chip.setSignals({ dtr: true, rts: true });
+    chip.setSignals({ dtr: false, rts: true }); // IO0 high, EN low
+    later(EN_LOW_MS, () => {
+      chip.setSignals({ dtr: true, rts: false }); // IO0 low, EN released
+      later(RESET_DELAY_MS, () => chip.setSignals({ dtr: false, rts: false }));
+    });
+  };
+  /** esptool's HardReset, run locally. */
+  const hardReset = () => {
+    chip.setSignals({ rts: true });
+    later(EN_LOW_MS, () => chip.setSignals({ rts: false }));
+  };
+  /** esp_rfc2217_server's handling of SET-CONTROL; true when the request was consumed. */
+  const espControl = (value: number): boolean => {
+    if (value === DTR_OFF) {
+      inDownload = false;
+      chip.setSignals({ dtr: false });
+      return true;
+    }
+    if (value === RTS_OFF && !inDownload) {
+      hardReset();
+      return true;
+    }
+    if (value === DTR_ON && !inDownload) {
+      inDownload = true;
+      downloadReset();
+      return true;
+    }
+    return value === DTR_ON || value === RTS_ON || value === RTS_OFF;
+  };
   const listener = Deno.listen({
     hostname: listen.hostname ?? "127.0.0.1",
     port: listen.port ?? 0,
@@ -135,6 +199,8 @@ export function serveSimRfc2217(
           (hostBaud >>> 8) & 0xff,
           hostBaud & 0xff,
         ];
+      } else if (cmd === SET_CONTROL && espResets) {
+        if (espControl(value[0])) return; // consumed: no acknowledgement
       } else if (cmd === SET_CONTROL) {
         if (value[0] === DTR_ON) chip.setSignals({ dtr: true });
         else if (value[0] === DTR_OFF) chip.setSignals({ dtr: false });
@@ -226,9 +292,10 @@ export function serveSimRfc2217(
         listener.close();
       } catch { /* closed */ }
       dropAll();
+      for (const t of timers) clearTimeout(t);
       await accepting;
       await Promise.all(tasks);
-      await chip.close();
+      if (owned) await chip.close();
     },
   };
 }

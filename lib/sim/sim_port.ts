@@ -6,7 +6,7 @@
  * @module
  */
 
-import { TransportError, UsageError } from "../errors.ts";
+import { SimError, simUsage } from "./sim_error.ts";
 import { type FaultOptions, VirtualChip, type VirtualChipOptions } from "./virtual_chip.ts";
 import { SIM_CHIP_KEYS, type SimChipKey } from "./chip_facts.ts";
 import { PacedLink } from "./wire.ts";
@@ -43,6 +43,20 @@ export interface SimPortInfo {
   product?: string;
 }
 
+/** Options of a {@link SimPort}. */
+export interface SimPortOptions {
+  /** Path or URL the port reports; default `sim://CHIP`. */
+  path?: string;
+  /** close() also closes the chip; default true. */
+  ownsChip?: boolean;
+  /**
+   * Turn the port's own errors into the caller's (the client maps them onto
+   * its transport errors, lib/sim imports nothing from it); default: throw the
+   * {@link SimError} itself.
+   */
+  mapError?: (e: SimError) => Error;
+}
+
 /**
  * An in-memory serial port wired to a virtual chip.
  *
@@ -75,12 +89,15 @@ export class SimPort {
   #closed = false;
   #gone = false;
   #ownsChip: boolean;
+  #mapError: (e: SimError) => Error;
 
-  /** Wrap an existing chip (`ownsChip`: close() also closes the chip). */
-  constructor(chip: VirtualChip, path: string, ownsChip = true) {
+  /** Wrap an existing chip. */
+  constructor(chip: VirtualChip, options: SimPortOptions = {}) {
     this.chip = chip;
+    const path = options.path ?? `sim://${chip.options.chip}`;
     this.path = path;
-    this.#ownsChip = ownsChip;
+    this.#ownsChip = options.ownsChip ?? true;
+    this.#mapError = options.mapError ?? ((e) => e);
     const usb = chip.options.usb ?? "uart";
     const ids = SIM_USB_IDS[usb];
     this.info = {
@@ -116,7 +133,7 @@ export class SimPort {
   /** Read the next chunk, or null after `timeoutMs` of silence. */
   read(timeoutMs: number): Promise<Uint8Array | null> {
     const err = this.#error();
-    if (err) return Promise.reject(err);
+    if (err) return Promise.reject(this.#mapError(err));
     if (this.#rx.length > 0) return Promise.resolve(this.#take());
     return new Promise((resolve, reject) => {
       const waiter = {
@@ -135,15 +152,17 @@ export class SimPort {
   /** Write all of `data` (resolves once it has crossed the paced line). */
   write(data: Uint8Array): Promise<void> {
     const err = this.#error();
-    if (err) return Promise.reject(err);
+    if (err) return Promise.reject(this.#mapError(err));
     return this.#toDevice.send(data.slice());
   }
 
   /** Change the host side's line speed. */
   setBaud(baud: number): Promise<void> {
     const err = this.#error();
-    if (err) return Promise.reject(err);
-    if (!(baud > 0)) return Promise.reject(new UsageError(`baud ${baud} is not a positive number`));
+    if (err) return Promise.reject(this.#mapError(err));
+    if (!(baud > 0)) {
+      return Promise.reject(this.#mapError(simUsage(`baud ${baud} is not a positive number`)));
+    }
     this.#baud = baud;
     this.chip.setHostBaud(baud);
     return Promise.resolve();
@@ -152,7 +171,7 @@ export class SimPort {
   /** Drive DTR/RTS (the board's auto-reset circuit or USB-Serial/JTAG logic). */
   setSignals(signals: { dtr?: boolean; rts?: boolean }): Promise<void> {
     const err = this.#error();
-    if (err) return Promise.reject(err);
+    if (err) return Promise.reject(this.#mapError(err));
     this.chip.setSignals(signals);
     return Promise.resolve();
   }
@@ -172,17 +191,17 @@ export class SimPort {
     this.#toDevice.close();
     this.#toHost.close();
     this.#failWaiters(
-      new TransportError("E_PORT_CLOSED", `port ${this.path} was closed: open it again`),
+      new SimError("E_PORT_CLOSED", `port ${this.path} was closed: open it again`),
     );
     if (this.#ownsChip) await this.chip.close();
   }
 
-  #error(): TransportError | null {
+  #error(): SimError | null {
     if (this.#closed) {
-      return new TransportError("E_PORT_CLOSED", `port ${this.path} is closed: open it again`);
+      return new SimError("E_PORT_CLOSED", `port ${this.path} is closed: open it again`);
     }
     if (this.#gone) {
-      return new TransportError(
+      return new SimError(
         "E_PORT_GONE",
         `port ${this.path} vanished (simulated unplug): reconnect the device and open the port again`,
       );
@@ -197,12 +216,12 @@ export class SimPort {
     this.#failWaiters(this.#error()!);
   }
 
-  #failWaiters(err: TransportError): void {
+  #failWaiters(err: SimError): void {
     const ws = this.#waiters;
     this.#waiters = [];
     for (const w of ws) {
       clearTimeout(w.timer);
-      w.reject(err);
+      w.reject(this.#mapError(err));
     }
   }
 
@@ -235,13 +254,12 @@ export class SimPort {
  * @example
  * ```ts
  * import { openSimPort } from "./sim_port.ts";
- * const port = openSimPort({ chip: "esp32c3", mac: "02:aa:bb:cc:dd:01" }, "sim://esp32c3");
+ * const port = openSimPort({ chip: "esp32c3", mac: "02:aa:bb:cc:dd:01" }, { path: "sim://esp32c3" });
  * await port.close();
  * ```
  */
-export function openSimPort(options: VirtualChipOptions, path?: string): SimPort {
-  const chip = new VirtualChip(options);
-  return new SimPort(chip, path ?? `sim://${options.chip}`);
+export function openSimPort(options: VirtualChipOptions, port: SimPortOptions = {}): SimPort {
+  return new SimPort(new VirtualChip(options), port);
 }
 
 /** URL parameters {@link simOptionsFromUrl} understands. */
@@ -257,7 +275,9 @@ export const SIM_URL_PARAMS: readonly string[] = [
   "timing",
   "usb",
   "start",
-  "anystub",
+  "romrepeat",
+  "app",
+  "firmware",
   "seed",
   "corrupt",
   "drop",
@@ -270,13 +290,13 @@ export const SIM_URL_PARAMS: readonly string[] = [
 function parseBool(name: string, v: string): boolean {
   if (v === "1" || v === "true" || v === "yes" || v === "") return true;
   if (v === "0" || v === "false" || v === "no") return false;
-  throw new UsageError(`sim:// parameter ${name}=${v} must be 1 or 0`);
+  throw simUsage(`sim:// parameter ${name}=${v} must be 1 or 0`);
 }
 
 function parseNum(name: string, v: string, min: number, max: number): number {
   const n = Number(v);
   if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
-    throw new UsageError(
+    throw simUsage(
       `sim:// parameter ${name}=${v} must be a number between ${min} and ${max}`,
     );
   }
@@ -286,7 +306,7 @@ function parseNum(name: string, v: string, min: number, max: number): number {
 /** Parse a size such as "4MB", "512KB", "16M", "0x400000" or "4194304". */
 export function parseSimSize(v: string): number {
   const m = /^(0x[0-9a-f]+|\d+)\s*(k|kb|kib|m|mb|mib)?$/i.exec(v.trim());
-  if (!m) throw new UsageError(`sim:// size "${v}" is not like 4MB, 512KB or 0x400000`);
+  if (!m) throw simUsage(`sim:// size "${v}" is not like 4MB, 512KB or 0x400000`);
   const n = Number(m[1]);
   const unit = (m[2] ?? "").toLowerCase();
   return unit.startsWith("k") ? n * 1024 : unit.startsWith("m") ? n * 1024 * 1024 : n;
@@ -297,9 +317,12 @@ export function parseSimSize(v: string): number {
  *
  * Parameters: mac, flash (file), size (4MB, 512KB, 0x…), rev (v0.2), crystal
  * (MHz), secure (1/0), pace (1/0), latency (ms), timing (1/0), usb (uart |
- * usb-jtag), start (download | app), anystub (1/0), seed, corrupt, drop,
+ * usb-jtag), start (download | app), romrepeat (1/0: repeat unsupported-command
+ * answers as the genuine ROM does), app (repeatable: a line the flashed
+ * application prints after app_main), firmware (factory | erased: what a new
+ * board's flash holds), seed, corrupt, drop,
  * stall, stallms, reset, disconnect (probabilities 0..1). Unknown chips or
- * parameters throw {@link UsageError} listing the valid ones.
+ * parameters throw a {@link SimError} (`E_USAGE`) listing the valid ones.
  *
  * @example
  * ```ts
@@ -310,13 +333,13 @@ export function parseSimSize(v: string): number {
 export function simOptionsFromUrl(url: string): VirtualChipOptions {
   const m = /^sim:\/\/([^/?#]*)\/?(?:\?([^#]*))?$/.exec(url.trim());
   if (!m) {
-    throw new UsageError(
+    throw simUsage(
       `"${url}" is not a sim URL: use sim://<chip>?param=value, e.g. sim://esp32s3`,
     );
   }
   const chip = m[1].toLowerCase();
   if (!(SIM_CHIP_KEYS as readonly string[]).includes(chip)) {
-    throw new UsageError(`unknown sim chip "${m[1]}": use one of ${SIM_CHIP_KEYS.join(", ")}`);
+    throw simUsage(`unknown sim chip "${m[1]}": use one of ${SIM_CHIP_KEYS.join(", ")}`);
   }
   const opts: VirtualChipOptions = { chip: chip as SimChipKey };
   const faults: Partial<FaultOptions> = {};
@@ -328,6 +351,11 @@ export function simOptionsFromUrl(url: string): VirtualChipOptions {
         opts.mac = value;
         break;
       case "flash":
+        if (value.trim() === "") {
+          throw simUsage(
+            "sim:// parameter flash= needs a file path, e.g. flash=/tmp/esp32-flash.bin",
+          );
+        }
         opts.flashFile = value;
         break;
       case "size":
@@ -353,18 +381,28 @@ export function simOptionsFromUrl(url: string): VirtualChipOptions {
         break;
       case "usb":
         if (value !== "uart" && value !== "usb-jtag") {
-          throw new UsageError(`sim:// parameter usb=${value} must be uart or usb-jtag`);
+          throw simUsage(`sim:// parameter usb=${value} must be uart or usb-jtag`);
         }
         opts.usb = value;
         break;
       case "start":
         if (value !== "download" && value !== "app") {
-          throw new UsageError(`sim:// parameter start=${value} must be download or app`);
+          throw simUsage(`sim:// parameter start=${value} must be download or app`);
         }
         opts.startMode = value;
         break;
-      case "anystub":
-        opts.acceptAnyStub = parseBool(key, value);
+      case "romrepeat":
+        opts.romRepeatsAnswers = parseBool(key, value);
+        break;
+      case "app":
+        // Repeatable: one line of what the flashed application prints after app_main().
+        opts.appOutput = [...(opts.appOutput ?? []), value];
+        break;
+      case "firmware":
+        if (value !== "factory" && value !== "erased") {
+          throw simUsage(`sim:// parameter firmware=${value} must be factory or erased`);
+        }
+        opts.firmware = value;
         break;
       case "seed":
         faults.seed = parseNum(key, value, 0, 2 ** 32 - 1);
@@ -395,7 +433,7 @@ export function simOptionsFromUrl(url: string): VirtualChipOptions {
         anyFault = true;
         break;
       default:
-        throw new UsageError(
+        throw simUsage(
           `unknown sim:// parameter "${key}": valid ones are ${SIM_URL_PARAMS.join(", ")}`,
         );
     }

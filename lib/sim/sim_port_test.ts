@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { TransportError, UsageError } from "../errors.ts";
+import { SimError } from "./sim_error.ts";
 import { openSimPort, simOptionsFromUrl } from "./sim_port.ts";
 import { serveSimTcp } from "./tcp_server.ts";
 import { PacedLink, wireTimeMs } from "./wire.ts";
-import { request, words } from "./test_util.ts";
+import { request, words } from "../../tests/support/sim_util.ts";
 
 Deno.test("read() returns the banner, then null on silence, and never swallows later bytes", async () => {
   const port = openSimPort({ chip: "esp32" });
@@ -19,7 +19,7 @@ Deno.test("read() returns the banner, then null on silence, and never swallows l
   await port.close(); // idempotent
   await assert.rejects(
     port.read(10),
-    (e: unknown) => e instanceof TransportError && e.code === "E_PORT_CLOSED",
+    (e: unknown) => e instanceof SimError && e.code === "E_PORT_CLOSED",
   );
 });
 
@@ -37,11 +37,11 @@ Deno.test("a disconnect fault makes reads and writes reject with E_PORT_GONE", a
   await port.write(request(0x0a, words(0x40001000)));
   await assert.rejects(
     pending,
-    (e: unknown) => e instanceof TransportError && e.code === "E_PORT_GONE",
+    (e: unknown) => e instanceof SimError && e.code === "E_PORT_GONE",
   );
   await assert.rejects(
     port.write(new Uint8Array([0xc0])),
-    (e: unknown) => e instanceof TransportError && e.code === "E_PORT_GONE",
+    (e: unknown) => e instanceof SimError && e.code === "E_PORT_GONE",
   );
   await port.close();
 });
@@ -68,7 +68,7 @@ Deno.test("pacing math: 10 bits per byte at the line baud plus latency, queued b
 
 Deno.test("simOptionsFromUrl parses every documented parameter and rejects unknown ones", () => {
   const o = simOptionsFromUrl(
-    "sim://esp32s3?mac=02:aa:bb:cc:dd:01&flash=/tmp/f.bin&size=8MB&rev=v0.2&pace=1&latency=1&timing=1&usb=usb-jtag&seed=7&corrupt=0.01&drop=0.01&stall=0.001&reset=0.001&disconnect=0.001&anystub=1&start=app&crystal=40&secure=0&stallms=50",
+    "sim://esp32s3?mac=02:aa:bb:cc:dd:01&flash=/tmp/f.bin&size=8MB&rev=v0.2&pace=1&latency=1&timing=1&usb=usb-jtag&seed=7&corrupt=0.01&drop=0.01&stall=0.001&reset=0.001&disconnect=0.001&romrepeat=1&start=app&crystal=40&secure=0&stallms=50",
   );
   assert.equal(o.chip, "esp32s3");
   assert.equal(o.flashSize, 8 * 1024 * 1024);
@@ -78,7 +78,7 @@ Deno.test("simOptionsFromUrl parses every documented parameter and rejects unkno
   assert.equal(o.latencyMs, 1);
   assert.equal(o.flashTiming, true);
   assert.equal(o.usb, "usb-jtag");
-  assert.equal(o.acceptAnyStub, true);
+  assert.equal(o.romRepeatsAnswers, true);
   assert.equal(o.startMode, "app");
   assert.deepEqual(o.faults, {
     seed: 7,
@@ -91,10 +91,11 @@ Deno.test("simOptionsFromUrl parses every documented parameter and rejects unkno
   });
   assert.throws(
     () => simOptionsFromUrl("sim://esp32?bogus=1"),
-    (e: unknown) => e instanceof UsageError && /valid ones are/.test(e.message),
+    (e: unknown) =>
+      e instanceof SimError && e.code === "E_USAGE" && /valid ones are/.test(e.message),
   );
   assert.throws(() => simOptionsFromUrl("sim://esp31"), /use one of esp8266, esp32/);
-  assert.throws(() => simOptionsFromUrl("sim://esp32?corrupt=2"), UsageError);
+  assert.throws(() => simOptionsFromUrl("sim://esp32?corrupt=2"), SimError);
 });
 
 Deno.test("TCP server: a client gets the banner and ROM answers over a socket", async () => {

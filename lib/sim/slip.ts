@@ -54,6 +54,16 @@ export interface SlipFrame {
   badEscape: boolean;
 }
 
+/** Options of a {@link SlipDecoder}. */
+export interface SlipDecoderOptions {
+  /**
+   * After a frame's closing `C0`, wait for a new opening `C0` (bytes in
+   * between are dropped), as the ROM loader reads frames; default false (the
+   * closing `C0` also opens the next frame).
+   */
+  idleAfterFrame?: boolean;
+}
+
 /**
  * Streaming SLIP decoder. Bytes outside frames (boot noise, garbage from a
  * baud mismatch) are skipped; a frame starts at a `C0` and ends at the next
@@ -67,10 +77,16 @@ export interface SlipFrame {
  * ```
  */
 export class SlipDecoder {
+  readonly #idleAfterFrame: boolean;
   #inFrame = false;
   #escape = false;
   #badEscape = false;
   #buf: number[] = [];
+
+  /** Create a decoder. */
+  constructor(options: SlipDecoderOptions = {}) {
+    this.#idleAfterFrame = options.idleAfterFrame === true;
+  }
 
   /** Feed received bytes; returns every frame completed by them. */
   push(bytes: Uint8Array): SlipFrame[] {
@@ -83,6 +99,10 @@ export class SlipDecoder {
       if (b === SLIP_END) {
         if (this.#buf.length > 0) {
           frames.push({ payload: Uint8Array.from(this.#buf), badEscape: this.#badEscape });
+          if (this.#idleAfterFrame) {
+            this.reset();
+            continue;
+          }
         }
         this.#start();
         continue;

@@ -24,26 +24,28 @@ export interface SimTcpServer {
   port: number;
   /** The chip being served. */
   chip: VirtualChip;
-  /** Stop listening, drop the client and close the chip (persists its flash file). */
+  /** Stop listening, drop the client and close the chip if the server made it (persists its flash file). */
   close(): Promise<void>;
 }
 
 /**
- * Start serving a new virtual chip over TCP.
+ * Serve a virtual chip over TCP: a new one from `options` (closed with the
+ * server) or an existing one (left open).
  *
  * @example
  * ```ts
  * import { serveSimTcp } from "./tcp_server.ts";
- * const server = serveSimTcp({ chip: "esp32", acceptAnyStub: true }, { port: 0 });
+ * const server = serveSimTcp({ chip: "esp32" }, { port: 0 });
  * // esptool --port socket://127.0.0.1:<server.port> --before no-reset chip-id
  * await server.close();
  * ```
  */
 export function serveSimTcp(
-  options: VirtualChipOptions,
+  options: VirtualChipOptions | VirtualChip,
   listen: SimTcpListenOptions = {},
 ): SimTcpServer {
-  const chip = new VirtualChip(options);
+  const owned = !(options instanceof VirtualChip);
+  const chip = options instanceof VirtualChip ? options : new VirtualChip(options);
   const listener = Deno.listen({
     hostname: listen.hostname ?? "127.0.0.1",
     port: listen.port ?? 0,
@@ -82,8 +84,8 @@ export function serveSimTcp(
       // not a TCP connection
     }
     const linkOpts = {
-      pace: options.pace,
-      latencyMs: options.latencyMs,
+      pace: chip.options.pace,
+      latencyMs: chip.options.latencyMs,
       baud: () => hostBaud,
     };
     let writing = Promise.resolve();
@@ -150,7 +152,7 @@ export function serveSimTcp(
       }
       await acceptLoop;
       await Promise.all([...pumps]);
-      await chip.close();
+      if (owned) await chip.close();
     },
   };
 }

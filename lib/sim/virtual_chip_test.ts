@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { EN_STRAP_SAMPLE_MS } from "./reset_circuit.ts";
 import { VirtualChip, type VirtualChipOptions } from "./virtual_chip.ts";
-import { Collector, hostSlip, sleep, transact, words } from "./test_util.ts";
+import { Collector, hostSlip, sleep, transact, words } from "../../tests/support/sim_util.ts";
 
 const SYNC = Uint8Array.from([0x07, 0x07, 0x12, 0x20, ...new Array(32).fill(0x55)]);
 
@@ -52,36 +53,75 @@ Deno.test("SYNC: ROM answers 8 times with value 0x20120707; status width per chi
   }
 });
 
-Deno.test("SYNC with a wrong payload is refused with 'invalid message'", async () => {
+Deno.test("SYNC: the ROM checks no payload; its value word is the payload's first word (genuine ROM)", async () => {
   const { chip, col } = setup({ chip: "esp32" });
-  const bad = SYNC.slice();
-  bad[10] = 0x54;
-  const rs = transact(chip, col, 0x08, bad);
-  assert.equal(rs.length, 1);
-  assert.deepEqual(Array.from(rs[0].data.subarray(0, 2)), [1, 0x05]);
+  const odd = SYNC.slice();
+  odd[0] = 0x01;
+  odd[10] = 0x54;
+  const rs = transact(chip, col, 0x08, odd);
+  assert.equal(rs.length, 8);
+  for (const r of rs) {
+    assert.equal(r.value, 0x20120701);
+    assert.deepEqual(Array.from(r.data), [0, 0, 0, 0]);
+  }
   await chip.close();
 });
 
-Deno.test("a request whose length field disagrees with its data gets 'invalid message'", async () => {
+Deno.test("READ_REG: the ROM ignores the length field and takes missing bytes from the previous request", async () => {
   const { chip, col } = setup({ chip: "esp32s3" });
-  const frame = Uint8Array.from([0x00, 0x0a, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x10, 0x00, 0x40]);
+  // Length field 8 over 4 data bytes: answered as a plain READ_REG.
   col.take();
-  chip.receive(hostSlip(frame));
+  chip.receive(
+    hostSlip(Uint8Array.from([0x00, 0x0a, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x10, 0x00, 0x40])),
+  );
   const [r] = col.take();
   assert.equal(r.op, 0x0a);
-  assert.deepEqual(Array.from(r.data), [1, 0x05, 0, 0]);
+  assert.equal(r.value, 0x9);
+  // Three address bytes: the fourth is what the buffer still holds (0x40).
+  const [r3] = transact(chip, col, 0x0a, Uint8Array.from([0x00, 0x10, 0x00]));
+  assert.equal(r3.value, 0x9);
   await chip.close();
 });
 
-Deno.test("unknown opcode: ROM answers 'invalid message' with command byte 0 (esptool: unsupported)", async () => {
+Deno.test("unknown opcode: the previous answer's op and value with 'invalid message', repeated after SYNC", async () => {
   const { chip, col } = setup({ chip: "esp32" });
+  assert.equal(transact(chip, col, 0x08, SYNC).length, 8);
   const rs = transact(chip, col, 0x14); // GET_SECURITY_INFO: not in the ESP32 ROM
-  assert.equal(rs.length, 1);
-  assert.equal(rs[0].op, 0x00);
-  assert.deepEqual(Array.from(rs[0].data.subarray(0, 2)), [1, 0x05]);
-  const rs2 = transact(chip, col, 0xd0); // ERASE_FLASH is stub-only
-  assert.equal(rs2[0].op, 0x00);
+  assert.equal(rs.length, 8, "as many as the SYNC answer had");
+  for (const r of rs) {
+    assert.equal(r.op, 0x08);
+    assert.equal(r.value, 0x20120707);
+    assert.deepEqual(Array.from(r.data), [1, 0x05, 0, 0]);
+  }
+  readReg(chip, col, 0x40001000);
+  const [one, ...more] = transact(chip, col, 0xd0); // ERASE_FLASH is stub-only
+  assert.equal(more.length, 0);
+  assert.equal(one.op, 0x0a);
+  assert.equal(one.value, 0x00f01d83);
   await chip.close();
+  // As the genuine ROM by default; romRepeatsAnswers: false answers once.
+  const plain = setup({ chip: "esp32" });
+  transact(plain.chip, plain.col, 0x08, SYNC);
+  assert.equal(transact(plain.chip, plain.col, 0x14).length, 8);
+  await plain.chip.close();
+  const quiet = setup({ chip: "esp32", romRepeatsAnswers: false });
+  transact(quiet.chip, quiet.col, 0x08, SYNC);
+  assert.equal(transact(quiet.chip, quiet.col, 0x14).length, 1);
+  await quiet.chip.close();
+});
+
+Deno.test("a load from an unmapped address stops the ROM: ESP32 silently, ESP32-C3 after a Guru Meditation", async () => {
+  const esp32 = setup({ chip: "esp32" });
+  assert.deepEqual(transact(esp32.chip, esp32.col, 0x0a, words(0x4)), []);
+  assert.equal(esp32.chip.mode, "halted");
+  assert.deepEqual(transact(esp32.chip, esp32.col, 0x08, SYNC), []);
+  await esp32.chip.close();
+  const c3 = setup({ chip: "esp32c3" });
+  c3.col.clear();
+  assert.deepEqual(transact(c3.chip, c3.col, 0x0a, words(0x4)), []);
+  assert.match(c3.col.text(), /^Guru Meditation Error: Core 0 panic'ed \(Load access fault\)\r\n/);
+  assert.equal(c3.chip.mode, "halted");
+  await c3.chip.close();
 });
 
 Deno.test("READ_REG 0x40001000 returns each chip's detection magic", async () => {
@@ -108,10 +148,10 @@ Deno.test("GET_SECURITY_INFO: 20-byte form with chip id on S3, 12-byte form on S
   const dv = new DataView(r.data.buffer, r.data.byteOffset);
   assert.equal(dv.getUint32(0, true) & 4, 4, "SECURE_DOWNLOAD_ENABLE");
   assert.equal(dv.getUint32(12, true), 9, "chip id");
-  // In secure download mode the ROM refuses register reads.
+  // In secure download mode the ROM refuses register reads (the previous answer's op, error 0x05).
   const [rr] = transact(s3.chip, s3.col, 0x0a, words(0x40001000));
-  assert.equal(rr.op, 0);
-  assert.equal(rr.data[1], 0x05);
+  assert.equal(rr.op, 0x14);
+  assert.deepEqual(Array.from(rr.data.subarray(0, 2)), [1, 0x05]);
   await s3.chip.close();
   const s2 = setup({ chip: "esp32s2" });
   const [r2] = transact(s2.chip, s2.col, 0x14);
@@ -219,7 +259,7 @@ Deno.test("RDID through the SPI user-command registers reports the JEDEC id for 
     w0: 0x80,
     miso: 0x2c,
   });
-  assert.equal(id & 0xff, 0xef);
+  assert.equal(id & 0xff, 0xc8);
   assert.equal(((id >> 8) & 0xff) << 8 | ((id >> 16) & 0xff), 0x4017);
   await esp32.chip.close();
   const e8 = setup({ chip: "esp8266" });
@@ -269,6 +309,58 @@ Deno.test("classic DTR/RTS sequence enters download mode; an RTS pulse boots the
   assert.equal(chip.mode, "app");
   assert.match(col.text(), /SPI_FAST_FLASH_BOOT[\s\S]*Hello from espline sim\r\n/);
   await chip.close();
+});
+
+Deno.test("DevKit RC delay: DTR and RTS both asserted for longer than EN takes to charge boot the app", async () => {
+  const sample = EN_STRAP_SAMPLE_MS;
+  assert.ok(sample > 13 && sample < 15, "10 kΩ · 1 µF to 0.75 VDD");
+  for (const [bothAssertedMs, mode] of [[0, "download"], [3 * sample, "app"]] as const) {
+    const { chip } = setup({ chip: "esp32", startMode: "app" });
+    chip.setSignals({ dtr: false });
+    chip.setSignals({ rts: true }); // EN low
+    await sleep(5);
+    chip.setSignals({ dtr: true }); // both asserted: EN released, IO0 still high
+    if (bothAssertedMs) await sleep(bothAssertedMs);
+    chip.setSignals({ rts: false }); // IO0 low
+    await sleep(2 * sample);
+    chip.setSignals({ dtr: false });
+    assert.equal(chip.mode, mode, `both lines asserted for ${bothAssertedMs} ms`);
+    await chip.close();
+  }
+});
+
+Deno.test("an EN release shorter than the RC delay resets nothing: the chip stays held", async () => {
+  const { chip } = setup({ chip: "esp32", startMode: "app" });
+  chip.setSignals({ rts: true });
+  assert.equal(chip.mode, "halted");
+  chip.setSignals({ rts: false });
+  chip.setSignals({ rts: true }); // pulled low again before EN crossed its threshold
+  await sleep(2 * EN_STRAP_SAMPLE_MS);
+  assert.equal(chip.mode, "halted");
+  await chip.close();
+});
+
+Deno.test("flash file: written through as the chip programs it, and reloaded by the next chip", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/flash.bin`;
+  const { chip, col } = setup({ chip: "esp32", flashFile: file, flashSize: 0x40000 });
+  assert.equal((await Deno.readFile(file)).length, 0x40000, "the whole image at power-on");
+  transact(chip, col, 0x0d, words(0, 0));
+  transact(chip, col, 0x02, words(0x1000, 1, 0x400, 0x2000));
+  const block = new Uint8Array(0x400).fill(0x5a);
+  let chk = 0xef;
+  for (const b of block) chk ^= b;
+  const [r] = transact(chip, col, 0x03, Uint8Array.from([...words(0x400, 0, 0, 0), ...block]), chk);
+  assert.deepEqual(Array.from(r.data.subarray(0, 2)), [0, 0]);
+  // Not closed yet: a process killed now leaves this in the file.
+  const onDisk = await Deno.readFile(file);
+  assert.ok(onDisk.subarray(0x2000, 0x2400).every((b) => b === 0x5a));
+  assert.ok(onDisk.subarray(0x2400, 0x3000).every((b) => b === 0xff));
+  await chip.close();
+  const again = new VirtualChip({ chip: "esp32", flashFile: file, flashSize: 0x40000 });
+  assert.equal(again.flash[0x2000], 0x5a);
+  await again.close();
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("USB-Serial/JTAG: esptool's USBJTAGSerialReset enters download, classic sequence does not", async () => {
@@ -332,4 +424,35 @@ Deno.test("bad options are usage errors", () => {
   assert.throws(() => new VirtualChip({ chip: "esp32s3", revision: "v9.0" }), /does not fit/);
   assert.throws(() => new VirtualChip({ chip: "esp32", flashSize: 3_000_000 }), /power of two/);
   assert.throws(() => new VirtualChip({ chip: "esp99" as "esp32" }), /unknown sim chip/);
+});
+
+Deno.test("boot loops run until a reset: the ESP32-C3 repeats 'invalid header', the ESP32 reboots by its RTC watchdog", async () => {
+  const c3 = setup({ chip: "esp32c3", firmware: "erased", startMode: "app" });
+  await sleep(120);
+  assert.ok((c3.col.text().match(/invalid header: 0xffffffff\r\n/g) ?? []).length > 2);
+  c3.chip.reset("download");
+  c3.col.clear();
+  await sleep(120);
+  assert.doesNotMatch(c3.col.text(), /invalid header/, "a reset stops the loop");
+  await c3.chip.close();
+  const esp32 = setup({ chip: "esp32", firmware: "erased", startMode: "app" });
+  await sleep(1100);
+  assert.match(
+    esp32.col.text(),
+    /flash read err, 1000\r\nets_main\.c 371 \r\n[\s\S]*rst:0x10 \(RTCWDT_RTC_RESET\),boot:0x13[\s\S]*flash read err, 1000/,
+  );
+  await esp32.chip.close();
+});
+
+Deno.test("a fresh board boots its factory firmware; the sim URL's app lines follow app_main()", async () => {
+  const { chip, col } = setup({
+    chip: "esp32s3",
+    startMode: "app",
+    appOutput: ["ready {project} {version}"],
+  });
+  assert.match(
+    col.text(),
+    /Project name: {5}sim-factory[\s\S]*main_task: Calling app_main\(\)[^\n]*\nready sim-factory 1\.0\.0\r\n/,
+  );
+  await chip.close();
 });

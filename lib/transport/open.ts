@@ -8,7 +8,7 @@
  */
 
 import type { PortInfo, Transport } from "./transport.ts";
-import { UsageError } from "../errors.ts";
+import { TransportError, UsageError } from "../errors.ts";
 import { openSocket } from "./socket.ts";
 import { openRfc2217 } from "./rfc2217.ts";
 import { openWindowsSerialPort } from "./serial_windows.ts";
@@ -78,12 +78,26 @@ export function openTransport(
 }
 
 /**
- * The virtual chip, loaded only when a sim:// port is opened: a run on real
- * ports never loads it or its stub images.
+ * A virtual chip (lib/sim), loaded only when a sim:// port is opened so that
+ * runs on real ports never load it. lib/sim imports nothing from the client:
+ * its errors (`SimError`, with codes spelt as ours) become ours here.
  */
-async function openSim(port: string, baud: number | undefined): Promise<Transport> {
+async function openSim(url: string, baud: number | undefined): Promise<Transport> {
   const { openSimPort, simOptionsFromUrl } = await import("../sim/sim_port.ts");
-  const t = openSimPort(simOptionsFromUrl(port), port);
+  const { SimError } = await import("../sim/sim_error.ts");
+  const toClient = (e: unknown): unknown => {
+    if (!(e instanceof SimError)) return e;
+    if (e.code === "E_PORT_GONE" || e.code === "E_PORT_CLOSED") {
+      return new TransportError(e.code, e.message, { cause: e });
+    }
+    return new UsageError(e.message, { code: e.code, cause: e });
+  };
+  let t;
+  try {
+    t = openSimPort(simOptionsFromUrl(url), { path: url, mapError: (e) => toClient(e) as Error });
+  } catch (e) {
+    throw toClient(e);
+  }
   if (baud && baud !== t.baud) await t.setBaud(baud);
   return t;
 }

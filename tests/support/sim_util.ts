@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { VirtualChip } from "./virtual_chip.ts";
+import type { VirtualChip } from "../../lib/sim/virtual_chip.ts";
 
 /** Host-side SLIP encoding (independent of the device's codec). */
 export function hostSlip(payload: Uint8Array): Uint8Array {
@@ -141,4 +141,45 @@ export function transact(
 /** Sleep. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Everything a TCP peer sends, gathered by one reader (never two reads in flight). */
+export interface Gathered {
+  /** Bytes received and not taken yet. */
+  peek(): Uint8Array;
+  /** Take the bytes received so far. */
+  take(): Uint8Array;
+  /** When the last byte arrived (ms since epoch). */
+  readonly lastAt: number;
+  /** Settles when the peer closes or the connection fails. */
+  readonly done: Promise<void>;
+}
+
+/** Start gathering what `conn` receives. */
+export function gather(conn: Deno.Conn): Gathered {
+  let acc: number[] = [];
+  let lastAt = Date.now();
+  const done = (async () => {
+    const buf = new Uint8Array(65536);
+    try {
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        for (let i = 0; i < n; i++) acc.push(buf[i]);
+        lastAt = Date.now();
+      }
+    } catch { /* closed */ }
+  })();
+  return {
+    peek: () => Uint8Array.from(acc),
+    take() {
+      const out = Uint8Array.from(acc);
+      acc = [];
+      return out;
+    },
+    get lastAt() {
+      return lastAt;
+    },
+    done,
+  };
 }

@@ -1,6 +1,7 @@
 /**
- * The flasher stub images shipped in the esptool-js 0.7.0 npm package, used
- * as data so the virtual chip can recognise a stub upload byte for byte.
+ * The flasher stub images shipped in the esptool-js 0.7.0 npm package (an
+ * esp-flasher-stub build: the stub espline uploads), as data for tests that
+ * upload a stub by hand.
  *
  * @module
  */
