@@ -23,8 +23,13 @@ import {
   type NormalizedConnectOptions,
 } from "../loader/connect_options.ts";
 import { type ChipInfo, type FlashInfo, readChipInfo, readFlashInfo } from "../loader/info.ts";
+import {
+  BoardChangedError,
+  type BoardIdentity,
+  readIdentity,
+  sameBoard,
+} from "../loader/identity.ts";
 import { hardReset } from "../loader/reset.ts";
-import { LoaderStatusError } from "../protocol/status.ts";
 import type { Transport } from "../transport/transport.ts";
 import { type Monitor, type MonitorOptions, openMonitor } from "../monitor/monitor.ts";
 import type { DeviceEvent, FlashedEvent, NoticeEvent, RecoveryEvent } from "./events.ts";
@@ -75,6 +80,7 @@ export interface DeviceInfo extends ChipInfo {
 let sessionGetter: (device: Device) => LoaderSession;
 let createDevice: (
   session: LoaderSession,
+  identity: BoardIdentity,
   options: NormalizedConnectOptions & { onEvent?: (event: DeviceEvent) => void },
 ) => Device;
 
@@ -125,24 +131,31 @@ export class Device {
   #chipInfo: ChipInfo | null = null;
   #flashInfo: FlashInfo | null | undefined = undefined;
   #closed = false;
+  /** The board this device was connected to (chip and MAC, confirmed). */
+  #identity: BoardIdentity;
+  /** Set once another board answered after a reconnect: every loader operation fails with it. */
+  #changed: BoardChangedError | null = null;
 
   /** Use {@link connect}. */
   private constructor(
     session: LoaderSession,
+    identity: BoardIdentity,
     options: NormalizedConnectOptions & { onEvent?: (event: DeviceEvent) => void },
   ) {
     this.port = session.transport.path;
     this.#session = session;
+    this.#identity = identity;
     const { onEvent, ...settings } = options;
     this.#options = settings;
     this.#onEvent = onEvent ?? (() => {});
   }
 
-  /** The loader session; throws when closed or while the application runs. */
+  /** The loader session; throws when closed, while the application runs, or after the board changed. */
   #requireSession(): LoaderSession {
     if (this.#closed) {
       throw new EsplineError("E_DEVICE_CLOSED", `the device on ${this.port} is closed`);
     }
+    if (this.#changed) throw this.#changed;
     if (!this.#session) {
       throw new EsplineError(
         "E_NOT_IN_LOADER",
@@ -154,7 +167,7 @@ export class Device {
 
   static {
     sessionGetter = (device) => device.#requireSession();
-    createDevice = (session, options) => new Device(session, options);
+    createDevice = (session, identity, options) => new Device(session, identity, options);
   }
 
   /** The working baud rate right now (it drops after a resumed write steps down). */
@@ -186,7 +199,11 @@ export class Device {
   /**
    * Chip type, revision, features, crystal, MAC, and the flash chip's id and
    * size (read once, then cached). `flash: false` skips the flash chip (no
-   * SPI commands: what `read-mac` needs).
+   * SPI commands: what `read-mac` needs). Every value is read until two
+   * reads agree, and an ESP32's MAC is checked against its eFuse CRC.
+   *
+   * @throws {IdentityUnstableError} (`E_IDENTITY_UNSTABLE`) when a value never reads the same twice.
+   * @throws {MacCrcError} (`E_MAC_CRC`) when the eFuse MAC is damaged.
    *
    * @example
    * ```ts
@@ -197,15 +214,11 @@ export class Device {
    * ```
    */
   async info(options: InfoOptions = {}): Promise<DeviceInfo> {
-    this.#chipInfo ??= await readChipInfo(this.#requireSession());
+    this.#chipInfo ??= await readChipInfo(this.#requireSession(), { identity: this.#identity });
     if ((options.flash ?? true) && this.#flashInfo === undefined) {
-      try {
-        this.#flashInfo = await readFlashInfo(this.#requireSession());
-      } catch (e) {
-        // Secure download mode refuses the flash commands; the chip facts still stand.
-        if (!(e instanceof LoaderStatusError)) throw e;
-        this.#flashInfo = null;
-      }
+      const session = this.#requireSession();
+      // Secure download mode refuses the flash commands; the chip facts still stand.
+      this.#flashInfo = session.secureDownload ? null : await readFlashInfo(session);
     }
     const flash = this.#flashInfo ?? null;
     return { ...this.#chipInfo, flash, flashSize: flash?.size ?? null, port: this.port };
@@ -298,7 +311,10 @@ export class Device {
   /**
    * Reset the board. `app` (default) boots the application: loader
    * operations are unavailable until `reset("download")`, which resets into
-   * the ROM loader again, reconnects and restarts the stub.
+   * the ROM loader again, reconnects, restarts the stub and checks that the
+   * same board answered (chip and MAC).
+   *
+   * @throws {BoardChangedError} (`E_BOARD_CHANGED`) when another board answers on the port.
    */
   async reset(mode: "app" | "download" = "app"): Promise<void> {
     const transport = this.#session?.transport ?? this.#detachedTransport;
@@ -318,6 +334,21 @@ export class Device {
     );
     this.#session = session;
     this.#detachedTransport = null;
+    await this.#confirmSameBoard(session);
+  }
+
+  /**
+   * After a new session on this port: the chip and MAC must be the ones the
+   * device was connected to. Otherwise the device refuses every loader
+   * operation from now on (closing still works).
+   */
+  async #confirmSameBoard(session: LoaderSession): Promise<void> {
+    this.#chipInfo = null;
+    this.#flashInfo = undefined;
+    const found = await readIdentity(session);
+    if (sameBoard(this.#identity, found)) return;
+    this.#changed = new BoardChangedError(this.port, this.#identity, found);
+    throw this.#changed;
   }
 
   #sessionOptions(extra: Partial<OpenSessionOptions> = {}): OpenSessionOptions {
@@ -327,7 +358,10 @@ export class Device {
   /**
    * Get back into the loader after trouble: reset into download mode on the
    * same port (at `baud` if given); if the port itself is gone, open it
-   * again. Resumed writes use it.
+   * again. Resumed writes use it. The board that answers must be the one
+   * the device was connected to (chip and MAC).
+   *
+   * @throws {BoardChangedError} (`E_BOARD_CHANGED`) when another board answers on the port.
    */
   async reconnect(options: { baud?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (this.#closed) {
@@ -352,6 +386,7 @@ export class Device {
     }
     this.#session = await openSession(this.port, this.#sessionOptions({ signal: options.signal }));
     this.#detachedTransport = null;
+    await this.#confirmSameBoard(this.#session);
   }
 
   /**
@@ -425,6 +460,14 @@ export async function connect(
       }
     },
   });
-  device = createDevice(session, { ...normalized, onEvent });
+  let identity: BoardIdentity;
+  try {
+    // Who the board is, confirmed, before anything else: every reconnect is checked against it.
+    identity = await readIdentity(session);
+  } catch (e) {
+    await session.close();
+    throw e;
+  }
+  device = createDevice(session, identity, { ...normalized, onEvent });
   return device;
 }

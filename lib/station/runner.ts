@@ -13,6 +13,7 @@ import { AbortedError, EsplineError } from "../errors.ts";
 import { connect, type Device } from "../device/device.ts";
 import type { DeviceEvent } from "../device/events.ts";
 import { PreflightError } from "../device/flash_job.ts";
+import { BoardChangedError } from "../loader/identity.ts";
 import type { ResumeOptions } from "../device/flash_job.ts";
 import type { ConnectOptions } from "../loader/connect_options.ts";
 
@@ -276,6 +277,15 @@ export async function runOne(
     }
     outcome.result = aborted ? "aborted" : "failed";
     outcome.error = errorFacts(e);
+    if (e instanceof BoardChangedError) {
+      const { expected, found } = e.details as Record<string, { chip: string; mac: string | null }>;
+      journal((r) =>
+        r.event(
+          "board-changed",
+          `expected ${expected.chip} ${expected.mac}, found ${found.chip} ${found.mac} on ${port}`,
+        )
+      );
+    }
     try {
       await queue;
     } catch {
