@@ -226,7 +226,8 @@ export async function runOne(
         emit({ ...e, port });
       },
     });
-    device.flashDefaults = { resume: options.resume ?? true };
+    // A cancelled run stops writes between blocks; the record says what they left behind.
+    device.flashDefaults = { resume: options.resume ?? true, signal };
     const info = await device.info();
     outcome.mac = info.mac;
     outcome.chip = info.chip;
