@@ -19,7 +19,7 @@
 
 import { EsplineError, TimeoutError } from "../errors.ts";
 import { formatMac } from "../chips/index.ts";
-import type { ChipRevision, MacCheckFailure } from "../chips/types.ts";
+import type { ChipRevision, MacCheckFailure, ReadReg } from "../chips/types.ts";
 import { LoaderStatusError } from "../protocol/status.ts";
 import { MalformedPacketError } from "../protocol/packet.ts";
 import type { LoaderSession } from "./session.ts";
@@ -39,6 +39,9 @@ export const IDENTITY_MAX_READS = 6;
  * value; a third agreeing read makes that negligible.
  */
 const AGREEING_AFTER_DISAGREEMENT = 3;
+
+/** Timed-out reads in a row after which reading stops (each waited out the loader's retries). */
+const TIMEOUTS_IN_A_ROW = 2;
 
 /** Error codes of a read that went wrong on the link (tried again within the bound). */
 const LINK_FAULT_CODES: readonly string[] = [
@@ -101,9 +104,10 @@ function showValue(value: unknown): string {
  * Read a value until two reads in a row agree; once two readings have
  * disagreed, until one value has been read three times. At most `maxReads`
  * reads; a read that fails on the link (timeout, garbled or error answer)
- * counts as a read.
+ * counts as a read. When every read failed, the last failure is thrown as
+ * it is (a loader that refuses the command refuses it every time).
  *
- * @throws {IdentityUnstableError} (`E_IDENTITY_UNSTABLE`) when no value is confirmed.
+ * @throws {IdentityUnstableError} (`E_IDENTITY_UNSTABLE`) when readings disagree and none is confirmed.
  * @example
  * ```ts
  * import { readConfirmed } from "./identity.ts";
@@ -126,6 +130,7 @@ export async function readConfirmed<T>(
   let lastError: unknown;
   let previous: string | null = null;
   let disagreed = false;
+  let failedInARow = 0;
   const tally = (map: typeof counts, key: string, value: T) => {
     const c = map.get(key) ?? { value, n: 0 };
     c.n++;
@@ -140,8 +145,13 @@ export async function readConfirmed<T>(
       if (!isLinkFault(e)) throw e;
       lastError = e;
       readings.push(`no answer: ${(e as Error).message}`);
+      // Two timeouts running (each after the loader's own retries): the chip is gone, not
+      // noisy; stop waiting on it. Quick refusals are simply read again.
+      failedInARow = e instanceof TimeoutError ? failedInARow + 1 : 0;
+      if (failedInARow >= TIMEOUTS_IN_A_ROW) break;
       continue;
     }
+    failedInARow = 0;
     const key = show(value);
     readings.push(key);
     if (!valid(value)) {
@@ -156,6 +166,8 @@ export async function readConfirmed<T>(
   if (counts.size === 0) {
     const agreed = [...invalid.values()].find((c) => c.n >= 2);
     if (agreed) return agreed.value;
+    // Refused every time (a command this loader does not serve): that error is the answer.
+    if (invalid.size === 0 && lastError !== undefined) throw lastError;
   }
   throw new IdentityUnstableError(what, readings, { port: options.port, cause: lastError });
 }
@@ -192,32 +204,55 @@ export interface BoardIdentity {
 }
 
 /**
- * Read a board's chip and MAC, each confirmed by two agreeing reads, and
- * check the MAC's CRC where the chip stores one. A failing CRC is reported
- * in `macCrc`, not thrown: the caller decides (see {@link MacCrcError}).
+ * A register reader whose every word is confirmed ({@link readConfirmed})
+ * and then kept for the reader's life: values derived from several words
+ * (a revision, a package name) are computed from confirmed words, so two
+ * different faults cannot meet in the same wrong result, and a word several
+ * values share is read once.
+ *
+ * @example
+ * ```ts ignore
+ * const rd = confirmedReader(session, "MAC");
+ * const mac = await session.chip.readMac(rd);
+ * ```
+ */
+export function confirmedReader(session: LoaderSession, what: string): ReadReg {
+  const port = session.transport.path;
+  const words = new Map<number, Promise<number>>();
+  return (address) => {
+    let word = words.get(address);
+    if (!word) {
+      const hex = `0x${address.toString(16).padStart(8, "0")}`;
+      word = readConfirmed(`${what} (register ${hex})`, () => session.readReg(address), {
+        port,
+        show: (v) => `0x${v.toString(16).padStart(8, "0")}`,
+      });
+      words.set(address, word);
+      word.catch(() => words.delete(address));
+    }
+    return word;
+  };
+}
+
+/**
+ * Read a board's chip and MAC from confirmed register words, and check the
+ * MAC's CRC where the chip stores one. A failing CRC is reported in
+ * `macCrc`, not thrown: the caller decides (see {@link MacCrcError}).
  */
 export async function readIdentity(session: LoaderSession): Promise<BoardIdentity> {
   const chip = session.chip;
   const base = { chip: chip.key, name: chip.name };
   // Secure download mode refuses READ_REG: the chip is all the loader tells.
   if (session.secureDownload) return { ...base, mac: null, macCrc: null };
-  const port = session.transport.path;
-  const rd = session.readRegFn;
-  const bytes = await readConfirmed("MAC", () => chip.readMac(rd), { port });
-  let macCrc: BoardIdentity["macCrc"] = null;
-  if (chip.checkMac) {
-    macCrc = await readConfirmed("MAC CRC", () => chip.checkMac!(bytes, rd), { port });
-  }
+  const rd = confirmedReader(session, "MAC");
+  const bytes = await chip.readMac(rd);
+  const macCrc = chip.checkMac ? await chip.checkMac(bytes, rd) : null;
   return { ...base, mac: formatMac(bytes), macCrc };
 }
 
-/** The silicon revision, confirmed by two agreeing reads. */
+/** The silicon revision, from confirmed register words. */
 export function readRevisionConfirmed(session: LoaderSession): Promise<ChipRevision> {
-  return readConfirmed(
-    "silicon revision",
-    () => session.chip.readRevision(session.readRegFn),
-    { port: session.transport.path },
-  );
+  return session.chip.readRevision(confirmedReader(session, "silicon revision"));
 }
 
 /**

@@ -36,6 +36,9 @@ Deno.test("readConfirmed: reads failing on the link count as reads; never agreei
     assert.match(e.message, /\/dev\/ttyUSB3.*lower --baud/);
     return true;
   });
+  // Refused every time: that refusal is the error, not "unstable".
+  const refused = reader<number>(Array(6).fill(new TimeoutError("no answer to READ_REG")));
+  await assert.rejects(readConfirmed("word", refused.read), TimeoutError);
   // Anything else is not a link fault: it goes straight through.
   const usage = reader<number>([new UsageError("wrong")]);
   await assert.rejects(readConfirmed("word", usage.read), UsageError);

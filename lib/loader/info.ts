@@ -11,10 +11,10 @@ import { EsplineError } from "../errors.ts";
 import type { LoaderSession } from "./session.ts";
 import {
   type BoardIdentity,
+  confirmedReader,
   MacCrcError,
   readConfirmed,
   readIdentity,
-  readRevisionConfirmed,
 } from "./identity.ts";
 
 /** Facts about the connected chip (esptool prints the same on connect). */
@@ -61,9 +61,10 @@ export interface ReadChipInfoOptions {
 }
 
 /**
- * Read the chip's identity through READ_REG. Every value is read until two
- * reads agree, and the MAC is checked against its eFuse CRC where the chip
- * stores one, so a corrupted answer never passes for the board's identity.
+ * Read the chip's identity through READ_REG. Every register word is read
+ * until two reads agree, and the MAC is checked against its eFuse CRC where
+ * the chip stores one, so a corrupted answer never passes for the board's
+ * identity.
  *
  * @throws {IdentityUnstableError} (`E_IDENTITY_UNSTABLE`) when the reads of a value never agree.
  * @throws {MacCrcError} (`E_MAC_CRC`) when the eFuse MAC fails its CRC.
@@ -82,7 +83,6 @@ export async function readChipInfo(
   options: ReadChipInfoOptions = {},
 ): Promise<ChipInfo> {
   const chip = session.chip;
-  const rd = session.readRegFn;
   const port = session.transport.path;
   if (session.secureDownload) {
     throw new EsplineError(
@@ -102,16 +102,13 @@ export async function readChipInfo(
     );
   }
   const mac = identity.mac ?? "";
-  const revision = await readRevisionConfirmed(session);
-  const description = await readConfirmed("chip description", () => chip.readDescription(rd), {
-    port,
-  });
-  const features = await readConfirmed("feature list", () => chip.readFeatures(rd), { port });
+  // Every value below is computed from confirmed eFuse words (each word read once).
+  const rd = confirmedReader(session, "chip facts");
+  const revision = await chip.readRevision(rd);
+  const description = await chip.readDescription(rd);
+  const features = await chip.readFeatures(rd);
   // Measured at connect time, before the stub or a baud change moved the UART divider.
-  const crystalMhz = session.crystalMhz ??
-    await readConfirmed("crystal", () => chip.readCrystalMhz(rd, session.transport.baud), {
-      port,
-    });
+  const crystalMhz = session.crystalMhz ?? await chip.readCrystalMhz(rd, session.transport.baud);
   return {
     chip: chip.key,
     name: chip.name,

@@ -34,7 +34,7 @@ import {
   chipByMagic,
 } from "../chips/index.ts";
 import { loadStubImage, type StubImage } from "./stub.ts";
-import { readConfirmed, readRevisionConfirmed } from "./identity.ts";
+import { confirmedReader, readConfirmed, readRevisionConfirmed } from "./identity.ts";
 import type { ResetStrategy } from "./reset.ts";
 import type { ConnectOptions } from "./connect_options.ts";
 
@@ -188,10 +188,9 @@ export class LoaderSession {
     await session.#connectLoop(options);
     await session.#detect(wanted);
     if (!session.isStub) {
-      session.crystalMhz = await readConfirmed(
-        "crystal",
-        () => session.chip.readCrystalMhz(session.readRegFn, transport.baud),
-        { port: transport.path },
+      session.crystalMhz = await session.chip.readCrystalMhz(
+        confirmedReader(session, "crystal"),
+        transport.baud,
       );
     }
     session.#decoder.takeNoise();
