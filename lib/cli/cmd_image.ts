@@ -136,6 +136,11 @@ export const IMAGE_COMMANDS: CommandSpec[] = [
       const table = isCsv
         ? parsePartitionCsv(new TextDecoder().decode(data))
         : parsePartitionTable(data);
+      if (table.length === 0) {
+        throw new UsageError(`${ctx.positionals[0]} holds no partitions`, {
+          code: "E_EMPTY_FILE",
+        });
+      }
       if (file) {
         await file.write(asCsv ? partitionTableToCsv(table) : partitionTableToBinary(table));
         await file.commit();

@@ -265,12 +265,18 @@ export async function loadFirmware(source: FirmwareSource): Promise<Firmware> {
   if (typeof source === "string" || isManifest(source)) {
     const m = typeof source === "string" ? await loadManifest(source) : source;
     entries = m.regions.map((r) => [r.address, r.path] as const);
-    settings = normalizeFlashSettings({
-      mode: m.flashMode,
-      freq: m.flashFreq,
-      size: m.flashSize,
-    });
-    chip = m.chip ? parseChip(m.chip) : undefined;
+    try {
+      settings = normalizeFlashSettings({
+        mode: m.flashMode,
+        freq: m.flashFreq,
+        size: m.flashSize,
+      });
+      chip = m.chip ? parseChip(m.chip) : undefined;
+    } catch (e) {
+      // Name the manifest: the value came from the build, not from the command line.
+      if (!(e instanceof UsageError)) throw e;
+      throw new UsageError(`${m.source}: ${e.message}`, { code: e.code, cause: e });
+    }
     from = m.source;
   } else {
     entries = source;
