@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { runCli } from "../lib/cli/main.ts";
-import { loadFirmware, UsageError } from "../mod.ts";
+import { connect, loadFirmware, UsageError } from "../mod.ts";
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
@@ -136,5 +136,33 @@ Deno.test("partition-table of an empty file, nvs-info of a folder: typed errors"
     const nvs = await cli(["--json", "nvs-info", `${dir}/nvs.bin`]);
     assert.equal(nvs.code, 2);
     assert.match(nvs.out, /"code":"E_NOT_A_FILE"/);
+  });
+});
+
+Deno.test("a script's untyped mistakes (null firmware, a number, null entries, a bad reset mode) are typed errors", async () => {
+  const bad = [null, 5, {}, [null], [5]] as unknown as string[];
+  for (const source of bad) {
+    await assert.rejects(loadFirmware(source), (e: unknown) => {
+      assert.ok(e instanceof UsageError, `${JSON.stringify(source)}: ${e}`);
+      assert.equal(e.code, "E_BAD_FIRMWARE");
+      return true;
+    });
+  }
+  await using dev = await connect("sim://esp32");
+  await assert.rejects(dev.reset("boot" as "app"), UsageError);
+});
+
+Deno.test("writing by partition name on a chip without a partition table says the table is empty", async () => {
+  await withDir(async (dir) => {
+    const r = await cli([
+      "--port",
+      "sim://esp32",
+      "write-flash",
+      "--partition",
+      "app",
+      `${dir}/app.bin`,
+    ]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /no partition named "app": the partition table is empty/);
   });
 });

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { EsplineError, TransportError } from "../errors.ts";
+import { EsplineError, TransportError, UsageError } from "../errors.ts";
 import {
   closeSession,
   openSession,
@@ -317,6 +317,11 @@ export class Device {
    * @throws {BoardChangedError} (`E_BOARD_CHANGED`) when another board answers on the port.
    */
   async reset(mode: "app" | "download" = "app"): Promise<void> {
+    if (mode !== "app" && mode !== "download") {
+      throw new UsageError(`reset mode "${mode}": use "app" or "download"`, {
+        code: "E_BAD_CHOICE",
+      });
+    }
     const transport = this.#session?.transport ?? this.#detachedTransport;
     if (!transport || this.#closed) {
       throw new EsplineError("E_DEVICE_CLOSED", `the device on ${this.port} is closed`);
