@@ -432,9 +432,11 @@ export class Device {
 
 /**
  * Connect to a board: open the port, reset into download mode, detect the
- * chip, start the flasher stub, switch to the working baud rate. Options are
- * checked first: a value a script got wrong is a {@link UsageError} naming
- * it, before the port is opened.
+ * chip, start the flasher stub, switch to the working baud rate, and read
+ * who the board is (chip and MAC, each confirmed by two agreeing reads),
+ * which every later reconnect is checked against. Options are checked
+ * first: a value a script got wrong is a {@link UsageError} naming it,
+ * before the port is opened.
  *
  * @example
  * ```ts
