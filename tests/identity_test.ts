@@ -162,3 +162,27 @@ Deno.test("read-mac on the issue's seed prints the chip's MAC, not a corrupted o
   });
   assert.equal(await dev.readMac(), mac);
 });
+
+Deno.test("reset('download') after the application ran checks the board too", async () => {
+  let swapNow = false;
+  const server = serveSwappable({
+    first: { chip: "esp32c3", mac: FIRST },
+    second: { chip: "esp32c3", mac: SECOND },
+    swapWhen: () => swapNow,
+    mode: "keep",
+  });
+  try {
+    await using dev = await connect(server.url, { before: "no-reset", after: "no-reset" });
+    await dev.reset("app");
+    swapNow = true;
+    await assert.rejects(dev.reset("download"), (e: unknown) => {
+      assert.ok(e instanceof EsplineError);
+      assert.equal(e.code, "E_BOARD_CHANGED");
+      return true;
+    });
+    // From then on the device refuses loader work on the other board.
+    await assert.rejects(dev.read({ address: 0, size: 16 }), /E_BOARD_CHANGED|different board/);
+  } finally {
+    await server.close();
+  }
+});
