@@ -406,7 +406,9 @@ class WriteTracker {
     const state = this.#states.get(p.address) ?? "untouched";
     if (state === "written") return;
     // Compare reads only, but the write's begin command (which erases) may follow at once.
-    const complete = p.done >= p.total && (p.stage === "verify" || p.stage === "compare");
+    // A region is complete once all of it is written (verified or not), or found unchanged.
+    const complete = p.done >= p.total &&
+      (p.stage === "write" || p.stage === "verify" || p.stage === "compare");
     this.#states.set(p.address, complete ? "written" : "started");
   }
 
