@@ -21,7 +21,6 @@ import {
 } from "../image/partition.ts";
 import { readFlash } from "../flash/read.ts";
 import { openOutputFile } from "./output_file.ts";
-import { readInputFile } from "../device/firmware.ts";
 
 /** Partition type and subtype of NVS (ESP-IDF esp_partition.h: data, nvs). */
 const DATA_TYPE = 0x01;
@@ -104,7 +103,22 @@ async function nvsInfo(ctx: CommandContext): Promise<void> {
   }
   if (ctx.positionals.length !== 1) throw ctx.usage("give an NVS image FILE, or --partition NAME");
   const file = ctx.positionals[0];
-  render(ctx, await readInputFile(file), { file });
+  let data: Uint8Array;
+  try {
+    if (!(await Deno.stat(file)).isFile) {
+      throw new UsageError(`cannot read ${file}: it is not a file`, { code: "E_NOT_A_FILE" });
+    }
+    data = await Deno.readFile(file);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(
+      `cannot read ${file}: ${
+        e instanceof Deno.errors.NotFound ? "file not found" : (e as Error).message
+      }`,
+      { code: "E_FILE_NOT_FOUND", cause: e },
+    );
+  }
+  render(ctx, data, { file });
 }
 
 function render(ctx: CommandContext, data: Uint8Array, source: Record<string, unknown>): void {
