@@ -6,17 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { runCli } from "../lib/cli/main.ts";
+import { cliCapture } from "./support/cli_capture.ts";
 import { connect, loadFirmware, UsageError } from "../mod.ts";
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await runCli(args, {
-    sinks: { stdout: (t) => (out += t), stderr: (t) => (err += t), isTerminal: false },
-  });
-  return { code, out, err };
-}
+const cli = (args: string[]) => cliCapture(args);
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();

@@ -6,16 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { runCli } from "../lib/cli/main.ts";
+import { cliCapture } from "./support/cli_capture.ts";
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await runCli(args, {
-    sinks: { stdout: (t) => (out += t), stderr: (t) => (err += t), isTerminal: false },
-  });
-  return { code, out, err };
-}
+const cli = (args: string[]) => cliCapture(args);
 
 /** The code of the error event of a `--json` run. */
 function errorCode(out: string): string | undefined {

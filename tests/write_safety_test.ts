@@ -14,25 +14,13 @@ import {
   PreflightError,
   runStation,
 } from "../mod.ts";
-import { runCli } from "../lib/cli/main.ts";
-
-/** Bytes that do not compress (xorshift32). */
-function noise(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+import { cliCapture } from "./support/cli_capture.ts";
+import { randomBytes } from "./support/rom_cli.ts";
 
 const REGIONS = [
-  { address: 0x10000, data: noise(0x8000, 1), name: "a.bin" },
-  { address: 0x40000, data: noise(0x40000, 2), name: "b.bin" },
-  { address: 0x100000, data: noise(0x8000, 3), name: "c.bin" },
+  { address: 0x10000, data: randomBytes(0x8000, 1), name: "a.bin" },
+  { address: 0x40000, data: randomBytes(0x40000, 2), name: "b.bin" },
+  { address: 0x100000, data: randomBytes(0x8000, 3), name: "c.bin" },
 ];
 
 /** Aborts `controller` once the write of the region at `address` has made progress. */
@@ -45,7 +33,7 @@ function abortWhenWriting(controller: AbortController, address: number) {
 }
 
 Deno.test("a flash size larger than the chip's is refused before writing; force writes anyway", async () => {
-  const data = noise(0x2000, 9);
+  const data = randomBytes(0x2000, 9);
   await using dev = await connect("sim://esp32c3?size=4MB");
   await assert.rejects(
     dev.flash([{ address: 0x10000, data }], { flashSize: "16MB" }),
@@ -125,19 +113,15 @@ Deno.test("CLI: Ctrl-C during write-flash says which ranges are partly written (
       args.push(`0x${r.address.toString(16)}`, `${dir}/${r.name}`);
     }
     const controller = new AbortController();
-    let out = "";
-    let err = "";
-    const code = await runCli(["--port", "sim://esp32c3", "write-flash", ...args], {
-      signal: controller.signal,
-      sinks: {
-        stdout: (t) => {
-          out += t;
+    const { code, out, err } = await cliCapture(
+      ["--port", "sim://esp32c3", "write-flash", ...args],
+      {
+        signal: controller.signal,
+        onStdout: (t) => {
           if (/Writing .*b\.bin at 0x00040000/.test(t)) controller.abort();
         },
-        stderr: (t) => (err += t),
-        isTerminal: false,
       },
-    });
+    );
     assert.equal(code, 130, out + err);
     assert.match(err, /operation cancelled during the write, partly written or erased: 0x00040000/);
     assert.match(err, /Write the firmware again before using the board/);
