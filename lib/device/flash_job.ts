@@ -447,16 +447,17 @@ function cancelledWrite(
   const range = (r: CancelledRegion) => `${hex32(r.address)}-${hex32(r.end - 1)} (${r.name})`;
   const partial = states.filter((r) => r.state === "partial");
   const untouched = states.filter((r) => r.state === "untouched");
+  const written = states.filter((r) => r.state === "written");
   let what: string;
-  if (!partial.length && !tracker.erasedAll) {
+  if (!partial.length && !written.length && !tracker.erasedAll) {
     what = "before anything was written";
   } else {
-    what = (tracker.erasedAll ? "after the whole flash was erased; " : "") +
-      (partial.length
-        ? `partly written or erased: ${partial.map(range).join(", ")}`
-        : "nothing written yet") +
-      (untouched.length ? `; not written: ${untouched.map(range).join(", ")}` : "") +
-      ". Write the firmware again before using the board";
+    what = [
+      tracker.erasedAll ? "after the whole flash was erased" : "",
+      partial.length ? `partly written or erased: ${partial.map(range).join(", ")}` : "",
+      written.length ? `written: ${written.map(range).join(", ")}` : "",
+      untouched.length ? `not written: ${untouched.map(range).join(", ")}` : "",
+    ].filter(Boolean).join("; ") + ". Write the firmware again before using the board";
   }
   return new AbortedError(`${e.message} during the write, ${what}`, {
     cause: e,
