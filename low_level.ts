@@ -63,7 +63,16 @@ export {
   unixTightReset,
   usbJtagSerialReset,
 } from "./lib/loader/reset.ts";
-export { readChipInfo, readFlashInfo } from "./lib/loader/info.ts";
+export { readChipInfo, type ReadChipInfoOptions, readFlashInfo } from "./lib/loader/info.ts";
+export {
+  confirmedReader,
+  IDENTITY_MAX_READS,
+  readConfirmed,
+  type ReadConfirmedOptions,
+  readIdentity,
+  readRevisionConfirmed,
+  sameBoard,
+} from "./lib/loader/identity.ts";
 export {
   checkRegions,
   verifyFlash,
@@ -88,6 +97,7 @@ export {
   flashSizeFromJedec,
   formatFlashSize,
   formatMac,
+  type MacCheckFailure,
   type MemoryRegion,
   type ReadReg,
   type SpiRegisters,

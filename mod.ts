@@ -63,6 +63,13 @@ export type {
 export type { LoaderEvent } from "./lib/loader/session.ts";
 export type { FlashProgress } from "./lib/flash/common.ts";
 export type { ChipInfo, FlashInfo } from "./lib/loader/info.ts";
+export {
+  BoardChangedError,
+  type BoardIdentity,
+  IdentityUnstableError,
+  MacCrcError,
+} from "./lib/loader/identity.ts";
+export type { MacCheckFailure } from "./lib/chips/types.ts";
 export type { ChipRevision, FlashVoltage } from "./lib/chips/types.ts";
 export {
   type Firmware,
@@ -83,6 +90,7 @@ export {
   type FlashSize,
 } from "./lib/image/flash_params.ts";
 export {
+  type CancelledRegion,
   type FlashOptions,
   type FlashReport,
   PreflightError,

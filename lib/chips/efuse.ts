@@ -80,6 +80,32 @@ export async function readSplitMac(readReg: ReadReg, address: number): Promise<U
   );
 }
 
+/** Polynomial of the ESP32 MAC CRC-8, reflected (ESP-IDF esp_rom_efuse.c esp_crc8; espefuse EfuseMacField.calc_crc). */
+const MAC_CRC8_POLY_REFLECTED = 0x8c;
+
+/**
+ * CRC-8 of a MAC as the ESP32 stores it in eFuse BLOCK0: reflected
+ * polynomial 0x8C, initial value 0, over the six bytes in printed order
+ * (ESP-IDF esp_efuse_mac_get_default feeds mac[0] = the high byte of
+ * MAC_FACTORY first; espefuse computes it over the MAC as it prints it).
+ *
+ * @example
+ * ```ts
+ * import { macCrc8 } from "./efuse.ts";
+ * macCrc8(Uint8Array.of(0, 0, 0, 0, 0, 0)); // 0
+ * ```
+ */
+export function macCrc8(mac: Uint8Array): number {
+  let crc = 0;
+  for (const byte of mac) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit++) {
+      crc = crc & 1 ? (crc >>> 1) ^ MAC_CRC8_POLY_REFLECTED : crc >>> 1;
+    }
+  }
+  return crc;
+}
+
 /**
  * The two MAC_EXT bytes stored above the base MAC in the second MAC word
  * (bits 16..31, most significant first: esptool targets/esp32c6.py read_mac,

@@ -8,7 +8,13 @@
  * @module
  */
 
-import { extractBits, readFlashVoltage, readUartCrystalMhz, withRevision } from "./efuse.ts";
+import {
+  extractBits,
+  macCrc8,
+  readFlashVoltage,
+  readUartCrystalMhz,
+  withRevision,
+} from "./efuse.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** Value at 0x40001000 on ESP32 (esptool targets/esp32.py MAGIC_VALUE). */
@@ -64,6 +70,13 @@ function efuseWord(n: number): number {
 }
 
 // Bit fields, all from esptool targets/esp32.py (get_pkg_version, get_*_chip_version, get_chip_features).
+/** Word 2 bits 16..23: MAC_CRC, the CRC-8 of the factory MAC (espefuse esp32 mem_definition MAC_CRC; ESP-IDF MAC_FACTORY_CRC). */
+const MAC_CRC = { shift: 16, width: 8 };
+/**
+ * Espressif's own MAC range that ESP-IDF accepts whatever its CRC says:
+ * 18:fe:34:6a:85:c7 to 18:fe:34:6a:85:f8 (ESP-IDF mac_addr.c esp_efuse_mac_get_default).
+ */
+const CRC_EXEMPT = { high: 0x18fe, lowFirst: 0x346a85c7, lowLast: 0x346a85f8 };
 /** Word 3 bit 0: CHIP_VER_DIS_APP_CPU (single core). */
 const DIS_APP_CPU = { shift: 0, width: 1 };
 /** Word 3 bit 1: CHIP_VER_DIS_BT. */
@@ -202,6 +215,20 @@ export const ESP32: ChipFamily = {
       (word1 >>> 8) & 0xff,
       word1 & 0xff,
     );
+  },
+
+  async checkMac(mac, readReg) {
+    // ESP-IDF checks this CRC at boot and stops on a mismatch; there is no
+    // "unburnt" exception (an all-zero BLOCK0 has MAC 0 and CRC 0, which agree).
+    const stored = extractBits(await readReg(efuseWord(2)), MAC_CRC);
+    const computed = macCrc8(mac);
+    if (stored === computed) return null;
+    const high = (mac[0] << 8) | mac[1];
+    const low = ((mac[2] << 24) | (mac[3] << 16) | (mac[4] << 8) | mac[5]) >>> 0;
+    if (high === CRC_EXEMPT.high && low >= CRC_EXEMPT.lowFirst && low <= CRC_EXEMPT.lowLast) {
+      return null;
+    }
+    return { stored, computed };
   },
 
   readRevision,

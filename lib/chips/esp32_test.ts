@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ESP32 } from "./esp32.ts";
 import { fakeRegs } from "./fake_regs_test_util.ts";
 import { formatMac } from "./index.ts";
+import { macCrc8 } from "./efuse.ts";
 
 // Register words laid out by hand from esptool targets/esp32.py:
 // eFuse BLOCK0 read word n at 0x3FF5A000 + 4n; APB_CTL_DATE at 0x3FF6607C.
@@ -134,4 +135,25 @@ Deno.test("ESP32 static facts", () => {
   assert.equal(ESP32.spi.w0, 0x3ff42080);
   assert.equal(ESP32.spi.mosiDlen, 0x3ff42028);
   assert.ok(ESP32.memoryMap.some((r) => r.name === "DROM" && r.start === 0x3f400000));
+});
+
+Deno.test("ESP32 checkMac: the eFuse MAC CRC-8 over the MAC as printed; a mismatch says both values", async () => {
+  const mac = Uint8Array.of(0x24, 0x0a, 0xc4, 0x12, 0x34, 0x56);
+  // 0xF5: CRC-8 (reflected 0x8C, init 0) of 24 0a c4 12 34 56, worked out by hand
+  // with espefuse's EfuseMacField.calc_crc; the reversed byte order would give 0x50.
+  const good = fakeRegs(new Map([[W1, 0xc4123456], [W2, 0x00f5240a]]));
+  assert.equal(await ESP32.checkMac!(mac, good.readReg), null);
+  const bad = fakeRegs(new Map([[W1, 0xc4123456], [W2, 0x0050240a]]));
+  assert.deepEqual(await ESP32.checkMac!(mac, bad.readReg), { stored: 0x50, computed: 0xf5 });
+  const unburnt = fakeRegs(new Map([[W1, 0xc4123456], [W2, 0x0000240a]]));
+  assert.deepEqual(
+    await ESP32.checkMac!(mac, unburnt.readReg),
+    { stored: 0, computed: 0xf5 },
+    "ESP-IDF makes no exception for a zero CRC beside a burnt MAC",
+  );
+  // ESP-IDF accepts Espressif's range 18:fe:34:6a:85:c7..f8 whatever the CRC says.
+  const own = Uint8Array.of(0x18, 0xfe, 0x34, 0x6a, 0x85, 0xd0);
+  const exempt = fakeRegs(new Map([[W1, 0x346a85d0], [W2, 0x000018fe]]));
+  assert.equal(await ESP32.checkMac!(own, exempt.readReg), null);
+  assert.equal(macCrc8(new Uint8Array(6)), 0, "an all-zero BLOCK0 agrees with itself");
 });

@@ -19,7 +19,14 @@ import { ESP32S3 } from "./esp32s3.ts";
 import { ESP8266 } from "./esp8266.ts";
 import type { ChipFamily } from "./types.ts";
 
-export type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+export type {
+  ChipFamily,
+  ChipRevision,
+  MacCheckFailure,
+  MemoryRegion,
+  ReadReg,
+  SpiRegisters,
+} from "./types.ts";
 export { ESP32, ESP32C2, ESP32C3, ESP32C5, ESP32C6, ESP32H2, ESP32P4, ESP32S2, ESP32S3, ESP8266 };
 
 /** Address whose value identifies the chip family (esptool loader.py CHIP_DETECT_MAGIC_REG_ADDR). */

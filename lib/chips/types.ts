@@ -20,6 +20,14 @@ export interface ChipRevision {
   minor: number;
 }
 
+/** A MAC that fails its eFuse check value: what was stored and what the MAC gives. */
+export interface MacCheckFailure {
+  /** Check value stored in eFuse. */
+  stored: number;
+  /** Check value computed from the MAC's bytes. */
+  computed: number;
+}
+
 /** One named region of the chip's address map (for image-info and pre-flight checks). */
 export interface MemoryRegion {
   /** Region name as esptool uses it: `DROM`, `IROM`, `DRAM`, `IRAM`, `RTC_IRAM`, … */
@@ -95,6 +103,14 @@ export interface ChipFamily {
   memoryMap: MemoryRegion[];
   /** Base MAC address (6 bytes) from eFuse. */
   readMac(readReg: ReadReg): Promise<Uint8Array>;
+  /**
+   * Optional: check the base MAC against the check value the chip stores
+   * beside it in eFuse. Resolves null when it holds (or the chip's makers
+   * accept the MAC without it), else the stored and computed values. Only
+   * the ESP32 has one (BLOCK0 MAC_CRC); later chips guard their eFuse
+   * blocks in hardware.
+   */
+  checkMac?(mac: Uint8Array, readReg: ReadReg): Promise<MacCheckFailure | null>;
   /** Silicon revision from eFuse. */
   readRevision(readReg: ReadReg): Promise<ChipRevision>;
   /** Full description as esptool prints it, e.g. `ESP32-D0WD-V3 (revision v3.0)`. */

@@ -26,6 +26,7 @@ import {
 } from "../device/firmware.ts";
 import { parseAddress } from "../device/numbers.ts";
 import { checkArea, readChipPartitionTable } from "../device/flash_ops.ts";
+import { openOutputFile } from "./output_file.ts";
 
 export { parseAddress, readChipPartitionTable, readInputFile };
 
@@ -176,12 +177,13 @@ async function readFlashCommand(ctx: CommandContext): Promise<void> {
   const address = parseAddress(addrText);
   const size = sizeArg(sizeText);
   if (size === 0) throw ctx.usage("size must be positive");
+  checkArea({ address, size }, "read");
+  // The output path is checked before the device is touched; a failed read leaves nothing.
+  await using out = await openOutputFile(file);
   await withDevice(ctx, async (device) => {
     const data = await device.read({ address, size }, { signal: ctx.signal });
-    // Write to a temporary name first so an interrupted read never leaves a partial file under the real name.
-    const tmp = `${file}.partial`;
-    await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, file);
+    await out.write(data);
+    await out.commit();
     ctx.out.result(
       { command: "read-flash", address, size: data.length, file },
       `Read ${data.length} bytes at ${hex32(address)} into ${file}.`,

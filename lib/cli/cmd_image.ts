@@ -19,6 +19,7 @@ import { chipByKey } from "../chips/index.ts";
 import { FLASH_PARAM_OPTIONS, readInputFile, regionsFromPairs } from "./cmd_flash.ts";
 import { parseIntArg } from "./args.ts";
 import { UsageError } from "../errors.ts";
+import { openOutputFile } from "./output_file.ts";
 
 /** The image commands. */
 export const IMAGE_COMMANDS: CommandSpec[] = [
@@ -90,6 +91,8 @@ export const IMAGE_COMMANDS: CommandSpec[] = [
         if (n === null) throw ctx.usage(`--${name} "${v}" is not a size or address`);
         return n;
       };
+      // The output path is checked before the work; a failure leaves nothing behind.
+      await using file = await openOutputFile(o.output as string);
       const regions = await regionsFromPairs(ctx.positionals);
       const size = o["flash-size"] as string | undefined;
       const out = mergeBin(regions, {
@@ -105,7 +108,8 @@ export const IMAGE_COMMANDS: CommandSpec[] = [
         chunkSize: num("chunk-size"),
         md5Disable: Boolean(o["md5-disable"]),
       });
-      await Deno.writeFile(o.output as string, out);
+      await file.write(out);
+      await file.commit();
       ctx.out.result(
         { output: o.output, bytes: out.length, format: o.format ?? "raw" },
         `Wrote 0x${out.length.toString(16)} bytes to file '${o.output}'.`,
@@ -132,18 +136,26 @@ export const IMAGE_COMMANDS: CommandSpec[] = [
     hostOnly: true,
     positionals: [1, 1],
     async run(ctx) {
+      const out = ctx.options.output as string | undefined;
+      const asCsv = out?.toLowerCase().endsWith(".csv");
+      if (out && !asCsv && !out.toLowerCase().endsWith(".bin")) {
+        throw new UsageError(`-o ${out}: use a .csv or .bin name`, { code: "E_OUTPUT_PATH" });
+      }
+      // The output path is checked before the work; a failure leaves nothing behind.
+      await using file = out ? await openOutputFile(out) : null;
       const data = await readInputFile(ctx.positionals[0]);
       const isCsv = ctx.positionals[0].toLowerCase().endsWith(".csv") || data[0] !== 0xaa;
       const table = isCsv
         ? parsePartitionCsv(new TextDecoder().decode(data))
         : parsePartitionTable(data);
-      const out = ctx.options.output as string | undefined;
-      if (out) {
-        if (out.toLowerCase().endsWith(".csv")) {
-          await Deno.writeTextFile(out, partitionTableToCsv(table));
-        } else if (out.toLowerCase().endsWith(".bin")) {
-          await Deno.writeFile(out, partitionTableToBinary(table));
-        } else throw new UsageError(`-o ${out}: use a .csv or .bin name`);
+      if (table.length === 0) {
+        throw new UsageError(`${ctx.positionals[0]} holds no partitions`, {
+          code: "E_EMPTY_FILE",
+        });
+      }
+      if (file) {
+        await file.write(asCsv ? partitionTableToCsv(table) : partitionTableToBinary(table));
+        await file.commit();
       }
       ctx.out.result(
         { partitions: table },

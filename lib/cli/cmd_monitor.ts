@@ -13,6 +13,7 @@ import type { CommandContext, CommandSpec } from "./command.ts";
 import { openTransport, type OpenTransportOptions } from "../transport/open.ts";
 import type { Transport } from "../transport/transport.ts";
 import { type Monitor, type MonitorLine, openMonitor } from "../monitor/monitor.ts";
+import { checkAppendPath } from "./output_file.ts";
 
 /** Ctrl-C as a raw terminal delivers it (ASCII ETX). */
 const CTRL_C = 0x03;
@@ -113,6 +114,8 @@ async function runMonitor(
   if (!Number.isFinite(timeoutS) || timeoutS <= 0) {
     throw ctx.usage(`--timeout takes a positive number of seconds, not "${o.timeout}"`);
   }
+  // The log file is checked before the port is opened (and the board reset).
+  if (typeof o.log === "string") await checkAppendPath(o.log);
   const baud = ctx.global.baud;
   const transport = await open(ctx.global.port, { baud, portFilter: ctx.global.portFilter });
   const interactive = !pattern && !ctx.out.json && keyboard.isTerminal();

@@ -20,46 +20,11 @@ import {
   PARTITION_TABLE_OFFSET,
 } from "../image/partition.ts";
 import { readFlash } from "../flash/read.ts";
+import { openOutputFile } from "./output_file.ts";
 
 /** Partition type and subtype of NVS (ESP-IDF esp_partition.h: data, nvs). */
 const DATA_TYPE = 0x01;
 const NVS_SUBTYPE = 0x02;
-
-/**
- * Claim the output path before any work: a file beside it that is renamed
- * over it at the end, so a mistake in the path shows at once and a failed
- * build leaves no half-written image.
- */
-async function claimOutput(path: string) {
-  const tmp = `${path}.partial`;
-  try {
-    if ((await Deno.stat(path).catch(() => null))?.isDirectory) {
-      throw new UsageError(
-        `${path} is a folder: give a file name for the image, e.g. ${path}/nvs.bin`,
-      );
-    }
-    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-    file.close();
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    const why = e instanceof Deno.errors.NotFound
-      ? "its folder does not exist"
-      : e instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : (e as Error).message;
-    throw new UsageError(`cannot write ${path}: ${why}; nothing was built`, {
-      code: "E_OUTPUT_UNWRITABLE",
-      cause: e,
-    });
-  }
-  return {
-    commit: async (data: Uint8Array) => {
-      await Deno.writeFile(tmp, data);
-      await Deno.rename(tmp, path);
-    },
-    abandon: () => Deno.remove(tmp).catch(() => {}),
-  };
-}
 
 async function nvsGen(ctx: CommandContext): Promise<void> {
   const args = [...ctx.positionals];
@@ -76,16 +41,12 @@ async function nvsGen(ctx: CommandContext): Promise<void> {
   const layout = nvsLayout(size);
   const version = ctx.options.version === "1" ? 1 : 2;
   const output = args.pop()!;
-  const out = await claimOutput(output);
-  let image: Uint8Array;
-  try {
-    const rows = await loadNvsCsv(args);
-    image = buildNvs(rows, { size, version, wifiExtras: !ctx.options["no-wifi-extras"] });
-    await out.commit(image);
-  } catch (e) {
-    await out.abandon();
-    throw e;
-  }
+  // The output path is checked before any work; a failed build leaves nothing behind.
+  await using out = await openOutputFile(output);
+  const rows = await loadNvsCsv(args);
+  const image = buildNvs(rows, { size, version, wifiExtras: !ctx.options["no-wifi-extras"] });
+  await out.write(image);
+  await out.commit();
   const report = parseNvs(image);
   const used = report.pages.filter((p) => p.state === "active" || p.state === "full").length;
   if (layout.readOnly) {
@@ -144,8 +105,12 @@ async function nvsInfo(ctx: CommandContext): Promise<void> {
   const file = ctx.positionals[0];
   let data: Uint8Array;
   try {
+    if (!(await Deno.stat(file)).isFile) {
+      throw new UsageError(`cannot read ${file}: it is not a file`, { code: "E_NOT_A_FILE" });
+    }
     data = await Deno.readFile(file);
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     throw new UsageError(
       `cannot read ${file}: ${
         e instanceof Deno.errors.NotFound ? "file not found" : (e as Error).message

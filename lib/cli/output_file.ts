@@ -25,7 +25,9 @@ export interface OutputFile {
 }
 
 function why(e: unknown): string {
-  return e instanceof Error ? e.message.replace(/ \(os error \d+\)/, "") : String(e);
+  return e instanceof Error
+    ? e.message.replace(/ \(os error \d+\)/, "").replace(/: [a-z]+ '[^']*'$/, "")
+    : String(e);
 }
 
 async function writeAll(f: Deno.FsFile, data: Uint8Array | string): Promise<void> {
@@ -36,6 +38,45 @@ async function writeAll(f: Deno.FsFile, data: Uint8Array | string): Promise<void
 function parentOf(path: string): string {
   const i = path.replace(/\/+$/, "").lastIndexOf("/");
   return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
+/** A fresh hidden name beside `path`, in its folder `dir`. */
+function tempBeside(path: string, dir: string): string {
+  const base = path.slice(path.lastIndexOf("/") + 1);
+  return `${dir}/.${base}.${crypto.randomUUID().slice(0, 8)}.partial`;
+}
+
+/**
+ * Check a file that will be appended to later (`monitor --log`), before any
+ * work: not a folder, its folder exists, and it can be opened for appending
+ * (an existing file) or created there (a new one). Nothing is created or
+ * changed.
+ *
+ * @throws {UsageError} (`E_OUTPUT_PATH`) saying what is wrong with the path.
+ * @example
+ * ```ts ignore
+ * await checkAppendPath("boot.log");
+ * ```
+ */
+export async function checkAppendPath(path: string): Promise<void> {
+  let existing: Deno.FileInfo | null = null;
+  try {
+    existing = await Deno.stat(path);
+  } catch {
+    // Not there (or not reachable): openOutputFile says why, or proves a file can be made.
+  }
+  if (existing?.isFile) {
+    if (existing.mode !== null && (existing.mode & 0o222) === 0) {
+      throw new UsageError(`cannot write ${path}: it is read-only`, { code: "E_OUTPUT_PATH" });
+    }
+    try {
+      (await Deno.open(path, { append: true })).close();
+    } catch (e) {
+      throw new UsageError(`cannot write ${path}: ${why(e)}`, { code: "E_OUTPUT_PATH" });
+    }
+    return;
+  }
+  await (await openOutputFile(path)).discard();
 }
 
 /**
@@ -100,8 +141,7 @@ export async function openOutputFile(path: string): Promise<OutputFile> {
       [Symbol.asyncDispose]: close,
     };
   }
-  const base = path.slice(path.lastIndexOf("/") + 1);
-  const temp = `${dir}/.${base}.${crypto.randomUUID().slice(0, 8)}.partial`;
+  const temp = tempBeside(path, dir);
   let f: Deno.FsFile;
   try {
     f = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });

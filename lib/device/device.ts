@@ -8,7 +8,7 @@
  * @module
  */
 
-import { EsplineError, TransportError } from "../errors.ts";
+import { EsplineError, TransportError, UsageError } from "../errors.ts";
 import {
   closeSession,
   openSession,
@@ -23,6 +23,13 @@ import {
   type NormalizedConnectOptions,
 } from "../loader/connect_options.ts";
 import { type ChipInfo, type FlashInfo, readChipInfo, readFlashInfo } from "../loader/info.ts";
+import {
+  BoardChangedError,
+  type BoardIdentity,
+  confirmedReader,
+  readIdentity,
+  sameBoard,
+} from "../loader/identity.ts";
 import { formatMac } from "../chips/index.ts";
 import type { FlashVoltage } from "../chips/types.ts";
 import { hardReset } from "../loader/reset.ts";
@@ -125,6 +132,7 @@ async function modemLinesMissing(transport: Transport): Promise<string | null> {
 let sessionGetter: (device: Device) => LoaderSession;
 let createDevice: (
   session: LoaderSession,
+  identity: BoardIdentity,
   options: NormalizedConnectOptions & { onEvent?: (event: DeviceEvent) => void },
 ) => Device;
 
@@ -177,24 +185,31 @@ export class Device {
   #flashInfo: FlashInfo | null | undefined = undefined;
   #flashFacts: Pick<DeviceInfo, "flashVoltage" | "flashType"> | null = null;
   #closed = false;
+  /** The board this device was connected to (chip and MAC, confirmed). */
+  #identity: BoardIdentity;
+  /** Set once another board answered after a reconnect: every loader operation fails with it. */
+  #changed: BoardChangedError | null = null;
 
   /** Use {@link connect}. */
   private constructor(
     session: LoaderSession,
+    identity: BoardIdentity,
     options: NormalizedConnectOptions & { onEvent?: (event: DeviceEvent) => void },
   ) {
     this.port = session.transport.path;
     this.#session = session;
+    this.#identity = identity;
     const { onEvent, ...settings } = options;
     this.#options = settings;
     this.#onEvent = onEvent ?? (() => {});
   }
 
-  /** The loader session; throws when closed or while the application runs. */
+  /** The loader session; throws when closed, while the application runs, or after the board changed. */
   #requireSession(): LoaderSession {
     if (this.#closed) {
       throw new EsplineError("E_DEVICE_CLOSED", `the device on ${this.port} is closed`);
     }
+    if (this.#changed) throw this.#changed;
     if (!this.#session) {
       throw new EsplineError(
         "E_NOT_IN_LOADER",
@@ -206,7 +221,7 @@ export class Device {
 
   static {
     sessionGetter = (device) => device.#requireSession();
-    createDevice = (session, options) => new Device(session, options);
+    createDevice = (session, identity, options) => new Device(session, identity, options);
   }
 
   /** The working baud rate right now (it drops after a resumed write steps down). */
@@ -236,7 +251,11 @@ export class Device {
   /**
    * Chip type, revision, features, crystal, MAC, and the flash chip's id and
    * size (read once, then cached). `flash: false` skips the flash chip (no
-   * SPI commands: what `read-mac` needs).
+   * SPI commands: what `read-mac` needs). Every value is read until two
+   * reads agree, and an ESP32's MAC is checked against its eFuse CRC.
+   *
+   * @throws {IdentityUnstableError} (`E_IDENTITY_UNSTABLE`) when a value never reads the same twice.
+   * @throws {MacCrcError} (`E_MAC_CRC`) when the eFuse MAC is damaged.
    *
    * @example
    * ```ts
@@ -247,17 +266,13 @@ export class Device {
    * ```
    */
   async info(options: InfoOptions = {}): Promise<DeviceInfo> {
-    this.#chipInfo ??= await readChipInfo(this.#requireSession());
+    this.#chipInfo ??= await readChipInfo(this.#requireSession(), { identity: this.#identity });
     this.#idFacts ??= await this.#readIdFacts(this.#chipInfo.mac);
     const withFlash = options.flash ?? true;
     if (withFlash && this.#flashInfo === undefined) {
-      try {
-        this.#flashInfo = await readFlashInfo(this.#requireSession());
-      } catch (e) {
-        // Secure download mode refuses the flash commands; the chip facts still stand.
-        if (!(e instanceof LoaderStatusError)) throw e;
-        this.#flashInfo = null;
-      }
+      const session = this.#requireSession();
+      // Secure download mode refuses the flash commands; the chip facts still stand.
+      this.#flashInfo = session.secureDownload ? null : await readFlashInfo(session);
     }
     if (withFlash) this.#flashFacts ??= await this.#readFlashFacts();
     const flash = this.#flashInfo ?? null;
@@ -286,7 +301,8 @@ export class Device {
   async #readIdFacts(mac: string): Promise<Pick<DeviceInfo, "otpChipId" | "eui64" | "macExt">> {
     const session = this.#requireSession();
     const chip = session.chip;
-    const rd = session.readRegFn;
+    // Identity too (the EUI-64 a line may key on): from confirmed register words.
+    const rd = confirmedReader(session, "chip id and MAC_EXT");
     const otpChipId = await this.#optional(chip.readChipId && (() => chip.readChipId!(rd)));
     const ext = await this.#optional(chip.readMacExt && (() => chip.readMacExt!(rd)));
     if (!ext) return { otpChipId, eui64: null, macExt: null };
@@ -302,7 +318,7 @@ export class Device {
   async #readFlashFacts(): Promise<Pick<DeviceInfo, "flashVoltage" | "flashType">> {
     const session = this.#requireSession();
     const chip = session.chip;
-    const rd = session.readRegFn;
+    const rd = confirmedReader(session, "flash voltage and type");
     return {
       flashVoltage: await this.#optional(
         chip.readFlashVoltage && (() => chip.readFlashVoltage!(rd)),
@@ -453,9 +469,17 @@ export class Device {
   /**
    * Reset the board. `app` (default) boots the application: loader
    * operations are unavailable until `reset("download")`, which resets into
-   * the ROM loader again, reconnects and restarts the stub.
+   * the ROM loader again, reconnects, restarts the stub and checks that the
+   * same board answered (chip and MAC).
+   *
+   * @throws {BoardChangedError} (`E_BOARD_CHANGED`) when another board answers on the port.
    */
   async reset(mode: "app" | "download" = "app"): Promise<void> {
+    if (mode !== "app" && mode !== "download") {
+      throw new UsageError(`reset mode "${mode}": use "app" or "download"`, {
+        code: "E_BAD_CHOICE",
+      });
+    }
     const transport = this.#session?.transport ?? this.#detachedTransport;
     if (!transport || this.#closed) {
       throw new EsplineError("E_DEVICE_CLOSED", `the device on ${this.port} is closed`);
@@ -473,6 +497,23 @@ export class Device {
     );
     this.#session = session;
     this.#detachedTransport = null;
+    await this.#confirmSameBoard(session);
+  }
+
+  /**
+   * After a new session on this port: the chip and MAC must be the ones the
+   * device was connected to. Otherwise the device refuses every loader
+   * operation from now on (closing still works).
+   */
+  async #confirmSameBoard(session: LoaderSession): Promise<void> {
+    this.#chipInfo = null;
+    this.#idFacts = null;
+    this.#flashInfo = undefined;
+    this.#flashFacts = null;
+    const found = await readIdentity(session);
+    if (sameBoard(this.#identity, found)) return;
+    this.#changed = new BoardChangedError(this.port, this.#identity, found);
+    throw this.#changed;
   }
 
   #sessionOptions(extra: Partial<OpenSessionOptions> = {}): OpenSessionOptions {
@@ -482,7 +523,10 @@ export class Device {
   /**
    * Get back into the loader after trouble: reset into download mode on the
    * same port (at `baud` if given); if the port itself is gone, open it
-   * again. Resumed writes use it.
+   * again. Resumed writes use it. The board that answers must be the one
+   * the device was connected to (chip and MAC).
+   *
+   * @throws {BoardChangedError} (`E_BOARD_CHANGED`) when another board answers on the port.
    */
   async reconnect(options: { baud?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (this.#closed) {
@@ -507,6 +551,7 @@ export class Device {
     }
     this.#session = await openSession(this.port, this.#sessionOptions({ signal: options.signal }));
     this.#detachedTransport = null;
+    await this.#confirmSameBoard(this.#session);
   }
 
   /**
@@ -563,9 +608,11 @@ export class Device {
 
 /**
  * Connect to a board: open the port, reset into download mode, detect the
- * chip, start the flasher stub, switch to the working baud rate. Options are
- * checked first: a value a script got wrong is a {@link UsageError} naming
- * it, before the port is opened.
+ * chip, start the flasher stub, switch to the working baud rate, and read
+ * who the board is (chip and MAC, each confirmed by two agreeing reads),
+ * which every later reconnect is checked against. Options are checked
+ * first: a value a script got wrong is a {@link UsageError} naming it,
+ * before the port is opened.
  *
  * @example
  * ```ts
@@ -596,6 +643,14 @@ export async function connect(
       }
     },
   });
-  device = createDevice(session, { ...normalized, onEvent });
+  let identity: BoardIdentity;
+  try {
+    // Who the board is, confirmed, before anything else: every reconnect is checked against it.
+    identity = await readIdentity(session);
+  } catch (e) {
+    await session.close();
+    throw e;
+  }
+  device = createDevice(session, identity, { ...normalized, onEvent });
   return device;
 }

@@ -199,16 +199,24 @@ export function normalizeFlashSettings(
 }
 
 function isFirmware(source: FirmwareSource): source is Firmware {
-  return typeof source === "object" && !Array.isArray(source) && "files" in source &&
-    "settings" in source;
+  return typeof source === "object" && source !== null && !Array.isArray(source) &&
+    "files" in source && "settings" in source;
 }
 
 function isManifest(source: FirmwareSource): source is Manifest {
-  return typeof source === "object" && !Array.isArray(source) && "source" in source &&
-    !("files" in source);
+  return typeof source === "object" && source !== null && !Array.isArray(source) &&
+    "source" in source && !("files" in source);
 }
 
 async function entryRegion(entry: FirmwareEntry): Promise<FirmwareRegion> {
+  if (typeof entry !== "object" || entry === null) {
+    throw new UsageError(
+      `firmware entry ${
+        JSON.stringify(entry)
+      } is not [address, path], { address, path } or { address, data }`,
+      { code: "E_BAD_FIRMWARE" },
+    );
+  }
   if (Array.isArray(entry)) {
     const [address, path] = entry as readonly [number, string];
     return { address, data: await readInputFile(path), name: path };
@@ -265,15 +273,28 @@ export async function loadFirmware(source: FirmwareSource): Promise<Firmware> {
   if (typeof source === "string" || isManifest(source)) {
     const m = typeof source === "string" ? await loadManifest(source) : source;
     entries = m.regions.map((r) => [r.address, r.path] as const);
-    settings = normalizeFlashSettings({
-      mode: m.flashMode,
-      freq: m.flashFreq,
-      size: m.flashSize,
-    });
-    chip = m.chip ? parseChip(m.chip) : undefined;
+    try {
+      settings = normalizeFlashSettings({
+        mode: m.flashMode,
+        freq: m.flashFreq,
+        size: m.flashSize,
+      });
+      chip = m.chip ? parseChip(m.chip) : undefined;
+    } catch (e) {
+      // Name the manifest: the value came from the build, not from the command line.
+      if (!(e instanceof UsageError)) throw e;
+      throw new UsageError(`${m.source}: ${e.message}`, { code: e.code, cause: e });
+    }
     from = m.source;
-  } else {
+  } else if (Array.isArray(source)) {
     entries = source;
+  } else {
+    throw new UsageError(
+      `firmware must be a list of entries, a manifest path or a loaded firmware, not ${
+        source === null ? "null" : typeof source
+      }`,
+      { code: "E_BAD_FIRMWARE" },
+    );
   }
   const regions: FirmwareRegion[] = [];
   for (const entry of entries) regions.push(await entryRegion(entry));

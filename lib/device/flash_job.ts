@@ -57,6 +57,8 @@ import type {
 } from "./events.ts";
 import { readChipPartitionTable } from "./flash_ops.ts";
 import { parseIntArg } from "./numbers.ts";
+import { readFlashInfo } from "../loader/info.ts";
+import { readRevisionConfirmed } from "../loader/identity.ts";
 
 /** Attempts of a resumed write unless told otherwise, the first included. */
 const DEFAULT_RESUME_ATTEMPTS = 3;
@@ -206,6 +208,7 @@ export function isRecoverable(e: unknown): boolean {
     "E_NOT_IN_LOADER",
     "E_SPI_TIMEOUT",
     "E_CHIP_RESET",
+    "E_IDENTITY_UNSTABLE",
   ].includes(e.code);
 }
 
@@ -342,6 +345,29 @@ function resumePlan(resume: FlashOptions["resume"]): Required<ResumeOptions> {
   };
 }
 
+/**
+ * A flash size given by the options or the build, checked against the flash
+ * chip's own (JEDEC id): larger is refused, since the header would promise
+ * the bootloader flash that is not there and writes past the real end fail
+ * in ways that point elsewhere. Unknown ids cannot be checked.
+ */
+async function flashSizeIssue(
+  session: LoaderSession,
+  given: number,
+): Promise<PreflightIssue | null> {
+  const detected = (await readFlashInfo(session)).size;
+  if (detected === null || given <= detected) return null;
+  return {
+    level: "error",
+    code: "E_FLASH_SIZE",
+    message: `the flash size asked for (${formatFlashSize(given)}) is larger than the ${
+      formatFlashSize(detected)
+    } flash this ${session.chip.name} has: give --flash-size ${
+      formatFlashSize(detected)
+    } (or detect)`,
+  };
+}
+
 /** Partitions, header settings and pre-flight: the regions to write, or a {@link PreflightError}. */
 async function prepare(
   host: JobHost,
@@ -352,8 +378,12 @@ async function prepare(
 ): Promise<{ regions: FlashRegion[]; warnings: PreflightIssue[] }> {
   const session = host.session;
   const regions = await prepareRegions(host, firmware, settings, flashSize, options.signal);
-  const revision = await session.chip.readRevision(session.readRegFn);
+  const revision = await readRevisionConfirmed(session);
   const issues = preflight(regions, { chip: session.chip, revision, flashSize });
+  if (settings.size && settings.size !== "detect" && settings.size !== "keep") {
+    const size = await flashSizeIssue(session, flashSize);
+    if (size) issues.push(size);
+  }
   const warnings = issues.filter((x) => x.level === "warning");
   for (const w of warnings) {
     host.emit({ type: "notice", level: "warn", code: w.code, message: w.message });
@@ -365,6 +395,90 @@ async function prepare(
   }
   checkRegions(regions, flashSize);
   return { regions, warnings: [...warnings, ...errors] };
+}
+
+/** What a region of a write job holds so far. */
+type RegionState = "untouched" | "started" | "written";
+
+/** One region as a cancelled write left it (in `AbortedError.details.regions`). */
+export interface CancelledRegion {
+  /** Region name (file name) or its address. */
+  name: string;
+  /** First address. */
+  address: number;
+  /** Address after its last byte. */
+  end: number;
+  /** `written`: all on the chip; `partial`: partly written or erased; `untouched`: not begun. */
+  state: "written" | "partial" | "untouched";
+}
+
+/** Follows a write's progress so a cancelled write can say what it left behind. */
+class WriteTracker {
+  #states = new Map<number, RegionState>();
+  /** The whole flash was erased first. */
+  erasedAll = false;
+
+  see(p: FlashProgress): void {
+    const state = this.#states.get(p.address) ?? "untouched";
+    if (state === "written") return;
+    // Compare reads only, but the write's begin command (which erases) may follow at once.
+    // A region is complete once all of it is written (verified or not), or found unchanged.
+    const complete = p.done >= p.total &&
+      (p.stage === "write" || p.stage === "verify" || p.stage === "compare");
+    this.#states.set(p.address, complete ? "written" : "started");
+  }
+
+  /** Every region written (the write returned). */
+  allWritten(regions: FlashRegion[]): void {
+    for (const r of regions) this.#states.set(r.address, "written");
+  }
+
+  report(regions: FlashRegion[]): CancelledRegion[] {
+    return regions.map((r) => {
+      const state = this.#states.get(r.address) ?? "untouched";
+      return {
+        name: r.name ?? hex32(r.address),
+        address: r.address,
+        end: r.address + r.data.length,
+        state: state === "written"
+          ? "written"
+          : state === "started" || this.erasedAll
+          ? "partial"
+          : "untouched",
+      };
+    });
+  }
+}
+
+/**
+ * The cancellation of a write, saying which address ranges it left partly
+ * written or erased (in the message, and as `details.regions`).
+ */
+function cancelledWrite(
+  e: AbortedError,
+  tracker: WriteTracker,
+  regions: FlashRegion[] | null,
+): AbortedError {
+  const states = regions ? tracker.report(regions) : [];
+  const range = (r: CancelledRegion) => `${hex32(r.address)}-${hex32(r.end - 1)} (${r.name})`;
+  const partial = states.filter((r) => r.state === "partial");
+  const untouched = states.filter((r) => r.state === "untouched");
+  const written = states.filter((r) => r.state === "written");
+  let what: string;
+  if (!partial.length && !written.length && !tracker.erasedAll) {
+    what = "before anything was written";
+  } else {
+    what = [
+      tracker.erasedAll ? "after the whole flash was erased" : "",
+      partial.length ? `partly written or erased: ${partial.map(range).join(", ")}` : "",
+      written.length ? `written: ${written.map(range).join(", ")}` : "",
+      untouched.length ? `not written: ${untouched.map(range).join(", ")}` : "",
+    ].filter(Boolean).join("; ") + ". Write the firmware again before using the board";
+  }
+  return new AbortedError(`${e.message} during the write, ${what}`, {
+    cause: e,
+    details: { ...e.details, regions: states, erasedAll: tracker.erasedAll },
+  });
 }
 
 /**
@@ -435,6 +549,7 @@ export async function flashFirmware(
   let prepared: { regions: FlashRegion[]; warnings: PreflightIssue[] } | null = null;
   let erased = !options.eraseAll;
   let lastError: unknown;
+  const tracker = new WriteTracker();
   for (let attempt = 1; attempt <= plan.attempts; attempt++) {
     try {
       if (attempt > 1) {
@@ -446,10 +561,21 @@ export async function flashFirmware(
       prepared ??= await prepare(host, firmware, settings, flashSize, options);
       const regions = prepared.regions;
       if (!erased) {
+        tracker.erasedAll = true; // from the command on: a cancel may leave it half done
         await eraseFlash(session, { signal });
         erased = true;
       }
-      const report = await writeRegions(host, regions, {
+      const watched: JobHost = {
+        get session() {
+          return host.session;
+        },
+        emit: (e) => {
+          if (e.type === "progress") tracker.see(e);
+          host.emit(e);
+        },
+        reconnect: (o) => host.reconnect(o),
+      };
+      const report = await writeRegions(watched, regions, {
         compress: options.compress,
         verify: options.verify,
         // After a fault the comparison is what makes the retry a resume; after an erase there is nothing to compare.
@@ -458,6 +584,7 @@ export async function flashFirmware(
         flashSize,
         signal,
       });
+      tracker.allWritten(regions);
       host.emit({
         type: "flashed",
         verified: report.verified,
@@ -487,6 +614,9 @@ export async function flashFirmware(
       recoveries.push(recovery);
       host.emit({ type: "recovery", ...recovery });
     }
+  }
+  if (lastError instanceof AbortedError) {
+    lastError = cancelledWrite(lastError, tracker, prepared?.regions ?? null);
   }
   if (lastError instanceof EsplineError && recoveries.length) {
     lastError.details.recoveries = recoveries;

@@ -85,9 +85,13 @@ async function resolveArea(
   }
   const flashSize = await detectFlashSize(session);
   const size = area.size === "all" ? flashSize - area.address : area.size;
-  if (area.address + size > flashSize) {
+  if (area.address + size > flashSize || size <= 0) {
     throw new UsageError(
-      verb === "reading"
+      size <= 0
+        ? `${hex32(area.address)} is at or past the end of the ${
+          formatFlashSize(flashSize)
+        } flash: there is nothing to ${verb === "reading" ? "read" : "erase"} there`
+        : verb === "reading"
         ? `reading ${size} bytes at ${hex32(area.address)} runs past the end of the ${
           formatFlashSize(flashSize)
         } flash`

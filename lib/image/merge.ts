@@ -39,6 +39,9 @@ const UF2_FLAG_MD5 = 0x00004000;
 const UF2_DATA_SIZE = 476;
 const UF2_MD5_PART = 24;
 
+/** The largest flash any Espressif chip addresses (esptool's largest --flash-size, 128MB). */
+const MAX_FLASH_BYTES = 128 * 1024 * 1024;
+
 /** Options for {@link mergeBin}. */
 export interface MergeOptions {
   /** The chip (bootloader offset, flash parameter encodings, UF2 family). */
@@ -78,6 +81,23 @@ export function mergeBin(
       patchFlashParams(r.data, r.address, { chip: options.chip, params: options.flashParams ?? {} })
         .data,
   }));
+  const hex = (n: number) => `0x${n.toString(16)}`;
+  for (const r of sorted) {
+    if (r.address + r.data.length > MAX_FLASH_BYTES) {
+      throw new UsageError(
+        `the file at ${hex(r.address)} (${r.data.length} bytes) ends at ${
+          hex(r.address + r.data.length)
+        }, past the end of the largest flash (128MB): check the address`,
+        { code: "E_PAST_END" },
+      );
+    }
+  }
+  if ((options.padToSize ?? 0) > MAX_FLASH_BYTES) {
+    throw new UsageError(
+      `--pad-to-size ${hex(options.padToSize!)} is larger than the largest flash (128MB)`,
+      { code: "E_PAST_END" },
+    );
+  }
   for (let i = 1; i < sorted.length; i++) {
     const prev = sorted[i - 1];
     if (prev.address + prev.data.length > sorted[i].address) {

@@ -273,7 +273,10 @@ export function findPartition(table: Partition[], name: string): Partition {
   const p = table.find((x) => x.name === name);
   if (!p) {
     throw new UsageError(
-      `no partition named "${name}": the table has ${table.map((x) => x.name).join(", ")}`,
+      table.length
+        ? `no partition named "${name}": the table has ${table.map((x) => x.name).join(", ")}`
+        : `no partition named "${name}": the partition table is empty (is the flash erased? ` +
+          "write the partition table first, or give an address)",
       {
         code: "E_NO_PARTITION",
       },

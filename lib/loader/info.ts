@@ -5,9 +5,17 @@
  * @module
  */
 
-import { flashSizeFromJedec, formatMac } from "../chips/index.ts";
+import { flashSizeFromJedec } from "../chips/index.ts";
 import type { ChipRevision } from "../chips/types.ts";
+import { EsplineError } from "../errors.ts";
 import type { LoaderSession } from "./session.ts";
+import {
+  type BoardIdentity,
+  confirmedReader,
+  MacCrcError,
+  readConfirmed,
+  readIdentity,
+} from "./identity.ts";
 
 /** Facts about the connected chip (esptool prints the same on connect). */
 export interface ChipInfo {
@@ -37,6 +45,9 @@ export interface ChipInfo {
   stub: boolean;
 }
 
+/** A 24-bit RDID answer with every bit set: the data line floated high, nothing answered. */
+const JEDEC_NO_ANSWER = 0xffffff;
+
 /** Flash chip facts. */
 export interface FlashInfo {
   /** JEDEC manufacturer id. */
@@ -47,9 +58,20 @@ export interface FlashInfo {
   size: number | null;
 }
 
+/** Options for {@link readChipInfo}. */
+export interface ReadChipInfoOptions {
+  /** The board's identity, already read (by {@link readIdentity}); default: read it now. */
+  identity?: BoardIdentity;
+}
+
 /**
- * Read the chip's identity through READ_REG.
+ * Read the chip's identity through READ_REG. Every register word is read
+ * until two reads agree, and the MAC is checked against its eFuse CRC where
+ * the chip stores one, so a corrupted answer never passes for the board's
+ * identity.
  *
+ * @throws {IdentityUnstableError} (`E_IDENTITY_UNSTABLE`) when the reads of a value never agree.
+ * @throws {MacCrcError} (`E_MAC_CRC`) when the eFuse MAC fails its CRC.
  * @example
  * ```ts
  * import { readChipInfo } from "./info.ts";
@@ -60,9 +82,32 @@ export interface FlashInfo {
  * }
  * ```
  */
-export async function readChipInfo(session: LoaderSession): Promise<ChipInfo> {
+export async function readChipInfo(
+  session: LoaderSession,
+  options: ReadChipInfoOptions = {},
+): Promise<ChipInfo> {
   const chip = session.chip;
-  const rd = session.readRegFn;
+  const port = session.transport.path;
+  if (session.secureDownload) {
+    throw new EsplineError(
+      "E_SECURE_DOWNLOAD",
+      `secure download mode is on: the ${chip.name} ROM will not read its eFuses, ` +
+        "so the MAC, revision and features are unknown",
+    );
+  }
+  const identity = options.identity ?? await readIdentity(session);
+  if (identity.macCrc) {
+    throw new MacCrcError(
+      chip.name,
+      identity.mac ?? "",
+      identity.macCrc.stored,
+      identity.macCrc.computed,
+      port,
+    );
+  }
+  const mac = identity.mac ?? "";
+  // Every value below is computed from confirmed eFuse words (each word read once).
+  const rd = confirmedReader(session, "chip facts");
   const revision = await chip.readRevision(rd);
   const description = await chip.readDescription(rd);
   const features = await chip.readFeatures(rd);
@@ -72,7 +117,6 @@ export async function readChipInfo(session: LoaderSession): Promise<ChipInfo> {
     (session.isStub && chip.crystalFromUart
       ? null
       : await chip.readCrystalMhz(rd, session.transport.baud));
-  const mac = formatMac(await chip.readMac(rd));
   return {
     chip: chip.key,
     name: chip.name,
@@ -87,9 +131,20 @@ export async function readChipInfo(session: LoaderSession): Promise<ChipInfo> {
   };
 }
 
-/** Read the flash chip's JEDEC id (RDID) and the size it implies. */
+/**
+ * Read the flash chip's JEDEC id (RDID) and the size it implies; read until
+ * two reads agree, as the chip's identity is.
+ *
+ * @throws {IdentityUnstableError} (`E_IDENTITY_UNSTABLE`) when they never do.
+ */
 export async function readFlashInfo(session: LoaderSession): Promise<FlashInfo> {
-  const id = await session.flashId();
+  const id = await readConfirmed("flash chip id", () => session.flashId(), {
+    port: session.transport.path,
+    show: (v) => `0x${v.toString(16).padStart(6, "0")}`,
+    // No JEDEC manufacturer id is all zero or all one bits: nothing answered (or the SPI
+    // command never ran because its register writes went astray).
+    valid: (v) => v !== 0 && v !== JEDEC_NO_ANSWER,
+  });
   const manufacturer = id & 0xff;
   const device = (((id >> 8) & 0xff) << 8) | ((id >> 16) & 0xff);
   return { manufacturer, device, size: flashSizeFromJedec(id) };

@@ -19,6 +19,8 @@ function esp32Regs(): Map<number, number> {
   return new Map([
     [MAGIC_ADDR, ESP32_MAGIC],
     [SOME_REG, 0xc4123456],
+    // eFuse word 2: MAC bytes 0..1 (00 00) and the CRC-8 of 00:00:c4:12:34:56 (0x22) in bits 16..23.
+    [SOME_REG + 4, 0x00220000],
     // 40 MHz crystal at 115200 baud: 40e6 / 115200 ≈ 347.
     [ESP32_UART_CLKDIV, 347],
   ]);

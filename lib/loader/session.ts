@@ -34,6 +34,7 @@ import {
   chipByMagic,
 } from "../chips/index.ts";
 import { loadStubImage, type StubImage } from "./stub.ts";
+import { confirmedReader, readConfirmed, readRevisionConfirmed } from "./identity.ts";
 import type { ResetStrategy } from "./reset.ts";
 import type { ConnectOptions } from "./connect_options.ts";
 
@@ -188,7 +189,7 @@ export class LoaderSession {
     await session.#detect(wanted);
     if (!session.isStub) {
       session.crystalMhz = await session.chip.readCrystalMhz(
-        session.readRegFn,
+        confirmedReader(session, "crystal"),
         transport.baud,
       );
     }
@@ -320,13 +321,22 @@ export class LoaderSession {
 
   async #detect(wanted: ChipFamily | null): Promise<void> {
     let chipId: number | null = null;
+    const port = this.transport.path;
+    let first: SecurityInfo | null = null;
     try {
-      this.securityInfo = await this.getSecurityInfo();
-      chipId = this.securityInfo.chipId;
-      this.secureDownload = this.securityInfo.secureDownload;
+      first = await this.getSecurityInfo();
     } catch (e) {
       if (!(e instanceof LoaderStatusError || e instanceof TimeoutError)) throw e;
       this.log("debug", `GET_SECURITY_INFO not available (${(e as Error).message})`);
+    }
+    if (first) {
+      // Its answer has no checksum: a flipped bit can name another chip. Read it until two agree.
+      this.securityInfo = await readConfirmed("chip id", () => this.getSecurityInfo(), {
+        port,
+        initial: { value: first },
+      });
+      chipId = this.securityInfo.chipId;
+      this.secureDownload = this.securityInfo.secureDownload;
     }
     let detected: ChipFamily | null = null;
     if (chipId !== null) {
@@ -342,7 +352,11 @@ export class LoaderSession {
       // ESP32-S2 in secure download mode: no chip id and READ_REG refused.
       detected = chipByKey("esp32s2");
     } else {
-      const magic = await this.readReg(CHIP_DETECT_MAGIC_REG_ADDR);
+      const magic = await readConfirmed(
+        "chip detect value",
+        () => this.readReg(CHIP_DETECT_MAGIC_REG_ADDR),
+        { port, show: (v) => `0x${v.toString(16).padStart(8, "0")}` },
+      );
       detected = chipByMagic(magic);
       if (!detected) {
         throw new EsplineError(
@@ -679,7 +693,7 @@ export class LoaderSession {
         "the chip is in secure download mode, which forbids running the flasher stub; use --no-stub",
       );
     }
-    const rev = await this.chip.readRevision((a) => this.readReg(a));
+    const rev = await readRevisionConfirmed(this);
     const stubName = this.chip.stubNameForRevision
       ? this.chip.stubNameForRevision(rev)
       : this.chip.stubName;

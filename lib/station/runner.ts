@@ -13,6 +13,7 @@ import { AbortedError, EsplineError } from "../errors.ts";
 import { connect, type Device } from "../device/device.ts";
 import type { DeviceEvent } from "../device/events.ts";
 import { PreflightError } from "../device/flash_job.ts";
+import { BoardChangedError } from "../loader/identity.ts";
 import type { ResumeOptions } from "../device/flash_job.ts";
 import type { ConnectOptions } from "../loader/connect_options.ts";
 import type { NvsWriteReport } from "../device/nvs_write.ts";
@@ -338,7 +339,8 @@ async function runBoard(
         emit({ ...e, port });
       },
     });
-    device.flashDefaults = { resume: options.resume ?? true };
+    // A cancelled run stops writes between blocks; the record says what they left behind.
+    device.flashDefaults = { resume: options.resume ?? true, signal };
     const info = await device.info();
     outcome.mac = info.mac;
     outcome.chip = info.chip;
@@ -433,6 +435,15 @@ async function runBoard(
     }
     outcome.result = aborted ? "aborted" : "failed";
     outcome.error = errorFacts(e);
+    if (e instanceof BoardChangedError) {
+      const { expected, found } = e.details as Record<string, { chip: string; mac: string | null }>;
+      journal((r) =>
+        r.event(
+          "board-changed",
+          `expected ${expected.chip} ${expected.mac}, found ${found.chip} ${found.mac} on ${port}`,
+        )
+      );
+    }
     try {
       await queue;
     } catch {
