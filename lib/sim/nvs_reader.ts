@@ -140,8 +140,10 @@ export type NvsGetResult =
 
 /** A key the application can read, and the getter that reads it. */
 export interface NvsKeyInfo {
-  /** Namespace name. */
+  /** Namespace name (the first one listed for its index, should two claim it). */
   namespace: string;
+  /** Namespace index. */
+  nsIndex: number;
   /** Key. */
   key: string;
   /** The getter that returns it. */
@@ -504,7 +506,7 @@ export class NvsStorage {
         const id = `${it.ns}\0${it.key}\0${type}`;
         if (seen.has(id) || !this.get(it.ns, it.key, type).ok) continue;
         seen.add(id);
-        out.push({ namespace: ns.name, key: it.key, type });
+        out.push({ namespace: ns.name, nsIndex: it.ns, key: it.key, type });
       }
     }
     return out;
