@@ -124,13 +124,14 @@ export class AppNvs {
     }
     const v = got.value;
     if (!(v instanceof Uint8Array)) return { ok: true, text: String(v) };
-    // A string prints as its text; a blob as hex, as an app would dump it.
-    return {
-      ok: true,
-      text: ref.type === "str"
-        ? new TextDecoder("utf-8", { ignoreBOM: true }).decode(v)
-        : Array.from(v, (b) => b.toString(16).padStart(2, "0")).join(""),
-    };
+    if (ref.type === "str") {
+      // printf("%s"): the text up to its first NUL.
+      const nul = v.indexOf(0);
+      const text = v.subarray(0, nul >= 0 ? nul : v.length);
+      return { ok: true, text: new TextDecoder("utf-8", { ignoreBOM: true }).decode(text) };
+    }
+    // A blob as hex, as an app would dump it.
+    return { ok: true, text: Array.from(v, (b) => b.toString(16).padStart(2, "0")).join("") };
   }
 
   /** nvs_flash_init(): the partition labelled "nvs", data/nvs, inside the flash. */

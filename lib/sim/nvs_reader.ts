@@ -77,34 +77,8 @@ const CHUNK_NONE = 0xff;
 /** Partition table flag bit 1: read-only (ESP-IDF partition tables, `readonly` flag). */
 export const PARTITION_FLAG_READONLY = 0x2;
 
-/** What the application asks for: a typed getter. */
-export type NvsGetType =
-  | "u8"
-  | "i8"
-  | "u16"
-  | "i16"
-  | "u32"
-  | "i32"
-  | "u64"
-  | "i64"
-  | "str"
-  | "blob";
-
-/** Every getter type, in ESP-IDF's order. */
-export const NVS_GET_TYPES: readonly NvsGetType[] = [
-  "u8",
-  "i8",
-  "u16",
-  "i16",
-  "u32",
-  "i32",
-  "u64",
-  "i64",
-  "str",
-  "blob",
-];
-
-const INT_TYPES: Record<string, { code: number; bytes: number; signed: boolean }> = {
+/** The integer getters: the item type each reads, its width and sign. */
+const INT_TYPES = {
   u8: { code: TYPE.U8, bytes: 1, signed: false },
   i8: { code: TYPE.I8, bytes: 1, signed: true },
   u16: { code: TYPE.U16, bytes: 2, signed: false },
@@ -113,7 +87,17 @@ const INT_TYPES: Record<string, { code: number; bytes: number; signed: boolean }
   i32: { code: TYPE.I32, bytes: 4, signed: true },
   u64: { code: TYPE.U64, bytes: 8, signed: false },
   i64: { code: TYPE.I64, bytes: 8, signed: true },
-};
+} as const;
+
+/** What the application asks for: a typed getter (`nvs_get_u8` … `nvs_get_str`, `nvs_get_blob`). */
+export type NvsGetType = keyof typeof INT_TYPES | "str" | "blob";
+
+/** Every getter type, in ESP-IDF's order. */
+export const NVS_GET_TYPES: readonly NvsGetType[] = [
+  ...(Object.keys(INT_TYPES) as (keyof typeof INT_TYPES)[]),
+  "str",
+  "blob",
+];
 
 /** esp_err_t names the NVS calls return here (ESP-IDF esp_err_to_name). */
 export type NvsErrorName =
@@ -130,7 +114,7 @@ export type NvsErrorName =
   /** nvs_open (read-only) of a namespace that does not exist; a getter's key that does not, or not with that type, or whose data fails its CRC. */
   | "ESP_ERR_NVS_NOT_FOUND";
 
-/** A value as a getter returns it: integers (64-bit ones as bigints), string bytes (without the NUL), blob bytes. */
+/** A value as a getter returns it: integers (64-bit ones as bigints), string bytes (without the terminating NUL), blob bytes. */
 export type NvsGetValue = number | bigint | Uint8Array;
 
 /** A getter's result. */
@@ -442,8 +426,8 @@ export class NvsStorage {
   get(nsIndex: number, key: string, type: NvsGetType): NvsGetResult {
     const k = key.slice(0, NVS_NAME_MAX);
     const notFound: NvsGetResult = { ok: false, error: "ESP_ERR_NVS_NOT_FOUND" };
-    const int = INT_TYPES[type];
-    if (int) {
+    if (type !== "str" && type !== "blob") {
+      const int = INT_TYPES[type];
       const it = find(this.#pages, nsIndex, int.code, k);
       if (!it) return notFound;
       const view = new DataView(it.entry.buffer, it.entry.byteOffset + 24, 8);
@@ -460,9 +444,9 @@ export class NvsStorage {
       const it = find(this.#pages, nsIndex, TYPE.SZ, k);
       const data = it && varData(it);
       if (!data) return notFound;
-      // The stored size counts the NUL; the getter's caller sees the text before it.
-      const nul = data.indexOf(0);
-      return { ok: true, value: data.slice(0, nul >= 0 ? nul : data.length) };
+      // The stored size counts the terminating NUL.
+      const end = data.length > 0 && data[data.length - 1] === 0 ? data.length - 1 : data.length;
+      return { ok: true, value: data.slice(0, end) };
     }
     const index = find(this.#pages, nsIndex, TYPE.BLOB_IDX, k);
     const blob = index ? this.#multiPageBlob(nsIndex, k, index) : notFound;
@@ -516,5 +500,6 @@ export class NvsStorage {
 function getterOf(code: number): NvsGetType | null {
   if (code === TYPE.SZ) return "str";
   if (code === TYPE.BLOB_IDX || code === TYPE.BLOB) return "blob";
-  return (Object.keys(INT_TYPES) as NvsGetType[]).find((t) => INT_TYPES[t].code === code) ?? null;
+  const ints = Object.keys(INT_TYPES) as (keyof typeof INT_TYPES)[];
+  return ints.find((t) => INT_TYPES[t].code === code) ?? null;
 }
