@@ -4,7 +4,8 @@
  * id, checksum, SHA-256) and loads it; the ESP-IDF bootloader reads the
  * partition table (and its MD5), picks the app (factory, or by OTA data),
  * checks it (magic, chip id, revision, checksum, SHA-256) and starts it; the
- * app prints its descriptor and then what the test or the sim URL declared.
+ * app prints its descriptor and then what the test or the sim URL declared,
+ * values from its NVS partition included (app_nvs.ts).
  *
  * The ROM's lines are those the genuine ESP32 and ESP32-C3 ROMs print in the
  * emulator (SPI boot strap) for a valid bootloader, an erased flash, a
@@ -19,6 +20,7 @@
  * @module
  */
 
+import { APP_LOG_TAG, AppNvs, NVS_PLACEHOLDER, parseNvsRef } from "./app_nvs.ts";
 import type { ChipFacts, SimRevision } from "./chip_facts.ts";
 import {
   type AppDescriptor,
@@ -102,7 +104,7 @@ class IdfLog {
   #lines: string[] = [];
 
   line(level: "I" | "W" | "E", tag: string, message: string): void {
-    this.#lines.push(`${COLOR[level]}${level} (${this.#ms}) ${tag}: ${message}${COLOR_END}\r\n`);
+    this.#lines.push(idfLine(level, this.#ms, tag, message));
     this.#ms += 3 + (message.length >> 4);
   }
 
@@ -122,27 +124,62 @@ class IdfLog {
   }
 }
 
+/** An ESP-IDF log line: `I (27) boot: text`, coloured as CONFIG_LOG_COLORS prints it. */
+function idfLine(level: "I" | "W" | "E", ms: number, tag: string, message: string): string {
+  return `${COLOR[level]}${level} (${ms}) ${tag}: ${message}${COLOR_END}\r\n`;
+}
+
+/** Options of {@link renderAppLines}. */
+export interface RenderAppLinesOptions {
+  /** Values of the plain placeholders (`mac`, `chip`, `project` …). */
+  values: Record<string, string>;
+  /** The log clock, ms, for `{ms}` and the app's error lines; default always 0. */
+  clock?: () => number;
+  /**
+   * The app's NVS, for `{nvs:NAMESPACE/KEY}`; default none (such a
+   * placeholder is left as written).
+   */
+  nvs?: AppNvs;
+}
+
 /**
  * The application's declared lines with their placeholders filled in:
- * `{mac}`, `{chip}`, `{project}`, `{version}`, `{idf}`, `{rev}`, and `{ms}`
- * (the log clock, for ESP-IDF-style lines). Unknown placeholders are left as
- * they are; `{nvs:NAMESPACE/KEY}` is reserved for a value read from the
- * board's NVS partition at boot.
+ * `{mac}`, `{chip}`, `{project}`, `{version}`, `{idf}`, `{rev}`, `{ms}` (the
+ * log clock, for ESP-IDF-style lines), and `{nvs:NAMESPACE/KEY}` (a string
+ * read from the board's NVS partition; `{nvs:NAMESPACE/KEY:u8}` … `:i64`,
+ * `:blob` for other types, see app_nvs.ts). A line whose NVS value cannot be
+ * read is replaced by the error lines the app logs. Unknown placeholders are
+ * left as they are.
+ *
+ * @example
+ * ```ts
+ * import { renderAppLines } from "./boot.ts";
+ * renderAppLines(["hello from {chip}"], { values: { chip: "ESP32-C3" } }); // "hello from ESP32-C3\r\n"
+ * ```
  */
-export function renderAppLines(
-  lines: readonly string[],
-  values: Record<string, string>,
-  clock: () => number = () => 0,
-): string {
-  return lines
-    .map((l) =>
-      l.replace(
-        /\{([a-z]+)\}/g,
-        (m, key: string) => key === "ms" ? String(clock()) : values[key] ?? m,
-      )
-    )
-    .map((l) => (l.endsWith("\n") ? l : `${l}\r\n`))
-    .join("");
+export function renderAppLines(lines: readonly string[], options: RenderAppLinesOptions): string {
+  const clock = options.clock ?? (() => 0);
+  const out: string[] = [];
+  // One pass, so a value read from NVS or the app is never read as a placeholder itself.
+  const placeholder = new RegExp(`${NVS_PLACEHOLDER.source}|\\{([a-z]+)\\}`, "g");
+  for (const line of lines) {
+    const errors: string[] = [];
+    const text = line.replace(
+      placeholder,
+      (m, inner: string | undefined, key: string | undefined) => {
+        if (key !== undefined) return key === "ms" ? String(clock()) : options.values[key] ?? m;
+        const ref = parseNvsRef(inner!);
+        if (!options.nvs || typeof ref === "string") return m;
+        const read = options.nvs.read(ref);
+        if (read.ok) return read.text;
+        errors.push(...read.errors);
+        return m;
+      },
+    );
+    if (errors.length) out.push(...errors.map((e) => idfLine("E", clock(), APP_LOG_TAG, e)));
+    else out.push(text.endsWith("\n") ? text : `${text}\r\n`);
+  }
+  return out.join("");
 }
 
 /** Boot from flash after a reset (the ROM banner is already out). */
@@ -206,7 +243,12 @@ export function bootFromFlash(ctx: BootContext): BootScript {
 /** The ESP8266 ROM: boots an image at 0 (this model goes no further than its magic). */
 function bootEsp8266(ctx: BootContext): BootScript {
   if (ctx.flash[0] !== IMAGE_MAGIC) return { text: "", end: { kind: "halt" } };
-  const text = renderAppLines(ctx.appLines, appValues(ctx, null));
+  // The ESP8266 RTOS SDK keeps its partition table where ESP-IDF does.
+  const table = readPartitionTable(ctx.flash, PARTITION_TABLE_OFFSET);
+  const text = renderAppLines(ctx.appLines, {
+    values: appValues(ctx, null),
+    nvs: new AppNvs(ctx.flash, table.ok ? table.entries : []),
+  });
   return { text, end: { kind: "app" }, app: null };
 }
 
@@ -426,7 +468,11 @@ function secondStage(ctx: BootContext, bootloader: ParsedImage): BootScript {
     log.line("I", "efuse_init", `Chip rev:         v${ctx.revision.major}.${ctx.revision.minor}`);
     log.line("I", "main_task", "Started on CPU0");
     log.line("I", "main_task", "Calling app_main()");
-    log.raw(renderAppLines(ctx.appLines, appValues(ctx, desc), () => log.tick()));
+    log.raw(renderAppLines(ctx.appLines, {
+      values: appValues(ctx, desc),
+      clock: () => log.tick(),
+      nvs: new AppNvs(ctx.flash, read.entries),
+    }));
     return { text: log.text, end: { kind: "app" }, app: desc };
   }
   log.line("E", "boot", "No bootable app partitions in the partition table");

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { checkAppLine } from "./app_nvs.ts";
 import { SimError, simUsage } from "./sim_error.ts";
 import { type FaultOptions, VirtualChip, type VirtualChipOptions } from "./virtual_chip.ts";
 import { SIM_CHIP_KEYS, type SimChipKey } from "./chip_facts.ts";
@@ -319,7 +320,8 @@ export function parseSimSize(v: string): number {
  * (MHz), secure (1/0), pace (1/0), latency (ms), timing (1/0), usb (uart |
  * usb-jtag), start (download | app), romrepeat (1/0: repeat unsupported-command
  * answers as the genuine ROM does), app (repeatable: a line the flashed
- * application prints after app_main), firmware (factory | erased: what a new
+ * application prints after app_main; `{nvs:NAMESPACE/KEY}` in it prints a
+ * value from the board's NVS partition, see boot.ts), firmware (factory | erased: what a new
  * board's flash holds), seed, corrupt, drop,
  * stall, stallms, reset, disconnect (probabilities 0..1). Unknown chips or
  * parameters throw a {@link SimError} (`E_USAGE`) listing the valid ones.
@@ -396,6 +398,7 @@ export function simOptionsFromUrl(url: string): VirtualChipOptions {
         break;
       case "app":
         // Repeatable: one line of what the flashed application prints after app_main().
+        checkAppLine(value);
         opts.appOutput = [...(opts.appOutput ?? []), value];
         break;
       case "firmware":
