@@ -63,15 +63,34 @@ export function textBytes(size: number, seed: number): Uint8Array {
   return out;
 }
 
+/**
+ * The emulator writes its flash file through QEMU's block layer, which may
+ * reach the file a moment after the chip answered (seen on a loaded host):
+ * read it until `ok` holds or `FLASH_FILE_SETTLE_MS` passes, then return
+ * the last read for the assertion.
+ */
+const FLASH_FILE_SETTLE_MS = 3000;
+async function settledFlash(
+  rom: RomInstance,
+  ok: (flash: Uint8Array) => boolean,
+): Promise<Uint8Array> {
+  const deadline = Date.now() + FLASH_FILE_SETTLE_MS;
+  for (;;) {
+    const flash = await rom.readFlash();
+    if (ok(flash) || Date.now() >= deadline) return flash;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Assert that the emulator's flash file holds `data` at `address` (what the chip really programmed). */
 export async function assertFlashHolds(
   rom: RomInstance,
   expected: { address: number; data: Uint8Array; what?: string },
 ): Promise<void> {
   const { address, data, what = "data" } = expected;
-  const flash = await rom.readFlash();
-  const got = flash.subarray(address, address + data.length);
-  const diff = got.findIndex((b, i) => b !== data[i]);
+  const firstDiff = (flash: Uint8Array) =>
+    flash.subarray(address, address + data.length).findIndex((b, i) => b !== data[i]);
+  const diff = firstDiff(await settledFlash(rom, (f) => firstDiff(f) === -1));
   assert.equal(
     diff,
     -1,
@@ -85,8 +104,9 @@ export async function assertFlashErased(
   region: { address: number; size: number },
 ): Promise<void> {
   const { address, size } = region;
-  const flash = await rom.readFlash();
-  const notErased = flash.subarray(address, address + size).findIndex((b) => b !== 0xff);
+  const firstSet = (flash: Uint8Array) =>
+    flash.subarray(address, address + size).findIndex((b) => b !== 0xff);
+  const notErased = firstSet(await settledFlash(rom, (f) => firstSet(f) === -1));
   assert.equal(notErased, -1, `0x${address.toString(16)}+0x${size.toString(16)} is not erased`);
 }
 
