@@ -103,6 +103,7 @@ export {
 export type { EraseOptions, EraseReport, FlashArea, ReadOptions } from "./lib/device/flash_ops.ts";
 export {
   CollateralDamageError,
+  type CollateralPolicy,
   type CollateralReport,
   type FlashRange,
 } from "./lib/device/collateral.ts";

@@ -13,6 +13,22 @@ const BEGIN_ADDRESS_AT = 8 + 12;
 const KEEP_AT = 0x30000;
 const APP_AT = 0x10000;
 
+/** ERASE_REGION (esptool loader.py ESP_ERASE_REGION); its data is address, then size. */
+const ERASE_REGION = 0xd1;
+const ERASE_SIZE_AT = 8 + 4;
+
+/** Flip `mask` in the size of the first ERASE_REGION. */
+function flipFirstEraseSize(mask: number): (request: Uint8Array) => Uint8Array | null {
+  let done = false;
+  return (req) => {
+    if (done || req[0] !== 0 || req[1] !== ERASE_REGION) return null;
+    done = true;
+    const dv = new DataView(req.buffer, req.byteOffset);
+    dv.setUint32(ERASE_SIZE_AT, dv.getUint32(ERASE_SIZE_AT, true) ^ mask, true);
+    return req;
+  };
+}
+
 /** Flip `mask` in the address of the first FLASH_DEFL_BEGIN, as a noisy line would. */
 function flipFirstBegin(mask: number): (request: Uint8Array) => Uint8Array | null {
   let done = false;
@@ -37,14 +53,23 @@ function app(): Uint8Array {
   return data;
 }
 
-async function station(tamper: (r: Uint8Array) => Uint8Array | null, data: Uint8Array) {
-  const server = serveTampered({ chip: "esp32c3", firmware: "erased", flash: board() }, tamper);
+async function station(
+  tamper: (r: Uint8Array) => Uint8Array | null,
+  data: Uint8Array,
+  options: { flash?: Uint8Array; collateralCheck?: "recovered" } = {},
+) {
+  const server = serveTampered(
+    { chip: "esp32c3", firmware: "erased", flash: options.flash ?? board() },
+    tamper,
+  );
   const dir = await Deno.makeTempDir({ prefix: "espline-collateral-" });
   const events: StationEvent[] = [];
   try {
     await using journal = await openJournal(`${dir}/j.db`);
     const outcome = await runOne(server.url, async ({ device }) => {
-      await device.flash([{ address: APP_AT, data, name: "app.bin" }]);
+      await device.flash([{ address: APP_AT, data, name: "app.bin" }], {
+        collateralCheck: options.collateralCheck,
+      });
     }, {
       journal,
       connect: { before: "no-reset", after: "no-reset" },
@@ -75,7 +100,7 @@ Deno.test("a begin address flipped on the way and obeyed: the recovered write fa
   assert.equal(r.record.result, "failed");
   assert.equal(r.record.errorCode, "E_COLLATERAL_DAMAGE");
   const journaled = r.record.events.find((e) => e.kind === "collateral-check");
-  assert.match(journaled?.detail ?? "", /CHANGED after a write that needed 1 recovery/);
+  assert.match(journaled?.detail ?? "", /CHANGED, checked after a write that needed 1 recovery/);
 });
 
 Deno.test("a recovered write that touched nothing else passes, and the report, events and journal say it was checked", async () => {
@@ -89,7 +114,7 @@ Deno.test("a recovered write that touched nothing else passes, and the report, e
   assert.ok(check && check.type === "collateral-check" && check.ok);
   assert.equal(check.recoveries, 1);
   const journaled = r.record.events.find((e) => e.kind === "collateral-check");
-  assert.match(journaled?.detail ?? "", /unchanged after a write that needed 1 recovery/);
+  assert.match(journaled?.detail ?? "", /unchanged, checked after a write that needed 1 recovery/);
 });
 
 Deno.test("the write report says whether the flash outside the regions was compared", async () => {
@@ -119,4 +144,24 @@ Deno.test("the write report says whether the flash outside the regions was compa
   } finally {
     await server.close();
   }
+});
+
+Deno.test("an erase whose size grew on the way fails the board though no recovery was needed (and would pass if only recoveries were followed by a check)", async () => {
+  // Old data where the image has a run of 0xFF: the run is erased (ERASE_REGION), not written.
+  const flash = board();
+  flash.fill(0x11, APP_AT, APP_AT + 0x10000);
+  const data = new Uint8Array(0x11000).fill(0xff);
+  data.set(app().subarray(0, 0x1000), 0x10000);
+  // 0x10000 + 0x20000: the erase runs on to 0x40000, over the sector that must survive.
+  const r = await station(flipFirstEraseSize(0x20000), data, { flash });
+  assert.equal(r.tampered, 1);
+  assert.equal(r.outcome.error?.code, "E_COLLATERAL_DAMAGE", r.outcome.error?.message ?? "");
+  assert.match(r.outcome.error!.message, /may erase a run of 0xFF sectors/);
+  assert.ok(!r.events.some((e) => e.type === "recovery"), "no recovery was needed");
+  const blind = await station(flipFirstEraseSize(0x20000), data, {
+    flash,
+    collateralCheck: "recovered",
+  });
+  assert.equal(blind.outcome.result, "passed");
+  assert.notEqual(blind.chip.flash[KEEP_AT], 0x5a, "the damage a recovery-only check misses");
 });

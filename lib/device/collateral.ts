@@ -9,6 +9,16 @@
  * partition) was erased on the way. The protocol cannot see it; its effect
  * can be seen where it matters: the flash outside the regions.
  *
+ * When: after a write that needed a recovery, and after a write that sent
+ * a command whose over-reach no region's MD5 would show: an erase of a run
+ * of 0xFF sectors (ERASE_REGION: a size that grew on the way erases past
+ * the region, and nothing later fails) or any write through the ROM loader
+ * (its FLASH_BEGIN erases the whole, unchecked, size up front). Every other
+ * corrupted field moves or shortens what lands in a region, so that
+ * region's MD5 fails and the job recovers (the soak, bench/soak.ts, found
+ * the erase case: 6 silent corruptions in 200 runs when only recoveries
+ * were followed by a check).
+ *
  * What is compared, and why: the whole flash outside the regions' sectors,
  * to the end of the flash, one MD5 per gap between regions. A flipped bit
  * can send an address anywhere in the flash and stretch a size to its end,
@@ -16,7 +26,8 @@
  * MD5 (SPI_FLASH_MD5) at flash read speed and sends 16 bytes back, so the
  * price is one read of the unwritten flash before the write (while nothing
  * is known to have gone wrong yet, since the damage happens before the
- * fault that shows it) and one more after a write that needed a recovery.
+ * fault that shows it) and one more after a write that needed a recovery
+ * or erased a 0xFF run.
  * Writes that cannot recover (resume off) skip both; a write with the whole
  * flash erased first needs no read before (the gaps are 0xFF).
  *
@@ -29,7 +40,7 @@
 import { EsplineError } from "../errors.ts";
 import type { LoaderSession } from "../loader/session.ts";
 import { FLASH_SECTOR_SIZE, flashMd5, hex32, md5Hex } from "../flash/common.ts";
-import type { FlashRegion } from "../flash/write.ts";
+import { type FlashRegion, padTo4, splitErasedRuns } from "../flash/write.ts";
 
 /** An address range of the flash. */
 export interface FlashRange {
@@ -42,10 +53,10 @@ export interface FlashRange {
 /**
  * How a write job looked at the flash outside its regions (`FlashReport.collateral`).
  *
- * - `unchanged`: compared after a write that needed a recovery (or every
- *   write, with `collateralCheck: "always"`), and it is as before;
- * - `not-needed`: the write needed no recovery, so nothing was compared
- *   after it;
+ * - `unchanged`: compared after the write (`because` says why), and it is
+ *   as before;
+ * - `not-needed`: the write needed no recovery and sent nothing whose
+ *   over-reach would go unseen, so nothing was compared after it;
  * - `unchecked`: not compared (`reason` says why: the check turned off, a
  *   loader that cannot compute MD5s).
  *
@@ -58,6 +69,8 @@ export interface CollateralReport {
   ranges: FlashRange[];
   /** Why not compared, when `unchecked`. */
   reason?: string;
+  /** Why compared, when `unchanged`. */
+  because?: string;
 }
 
 /**
@@ -75,16 +88,16 @@ export interface CollateralReport {
 export class CollateralDamageError extends EsplineError {
   /** The ranges outside the regions whose contents changed. */
   readonly changed: FlashRange[];
-  /** Create the error for `changed` ranges after `recoveries` recoveries. */
-  constructor(changed: FlashRange[], recoveries: number) {
+  /** Create the error for `changed` ranges; `because` says why the write was suspect. */
+  constructor(changed: FlashRange[], because: string) {
     super(
       "E_COLLATERAL_DAMAGE",
-      `flash outside the written regions changed during a write that needed ${recoveries} ` +
-        `recover${recoveries === 1 ? "y" : "ies"}: ${changed.map(formatRange).join(", ")}. ` +
+      `flash outside the written regions changed during the write (checked ${because}): ` +
+        `${changed.map(formatRange).join(", ")}. ` +
         "A command corrupted on the way was obeyed by the chip and wrote or erased there, so " +
         "what was stored there (NVS data, other partitions) may be damaged. Erase the flash and " +
         "write the complete firmware again, or set the board aside",
-      { details: { changed, recoveries } },
+      { details: { changed, because } },
     );
     this.changed = changed;
   }
@@ -122,6 +135,37 @@ export function outsideRegions(regions: FlashRegion[], flashSize: number): Flash
   }
   if (pos < flashSize) out.push({ address: pos, size: flashSize - pos });
   return out.filter((r) => r.size > 0);
+}
+
+/** When to compare after a write (`FlashOptions.collateralCheck`). */
+export type CollateralPolicy = "auto" | "recovered" | "always" | false;
+
+/**
+ * Why the flash outside the regions must be compared after this write, or
+ * null when it need not be (see the module notes for `auto`).
+ */
+export function checkAfterWrite(
+  policy: CollateralPolicy,
+  write: { recoveries: number; session: LoaderSession; regions: FlashRegion[] },
+): string | null {
+  if (policy === false) return null;
+  if (write.recoveries > 0) {
+    return `after a write that needed ${write.recoveries} recover${
+      write.recoveries === 1 ? "y" : "ies"
+    }`;
+  }
+  if (policy === "always") return "after every write, as asked";
+  if (policy === "recovered") return null;
+  if (!write.session.isStub) {
+    return "after a write through the ROM loader, which erases each begin's unchecked size up front";
+  }
+  const erasesRun = write.regions.some((r) => {
+    const data = padTo4(r.data);
+    return splitErasedRuns(data, { offset: 0, length: data.length }).some((p) => p.erased);
+  });
+  return erasesRun
+    ? "after a write that may erase a run of 0xFF sectors, whose unchecked size could reach past it"
+    : null;
 }
 
 /** The MD5s of the ranges outside the regions before a write. */

@@ -55,10 +55,11 @@ export interface FlashedEvent {
 }
 
 /**
- * After a write that needed a recovery: the flash outside the written
- * regions was compared with how it was before the write (MD5s computed by
- * the chip). When it changed (`ok` false) the write fails with
- * `E_COLLATERAL_DAMAGE` naming the `changed` ranges.
+ * After a write that needed a recovery (or sent a command whose over-reach
+ * no region's MD5 would show): the flash outside the written regions was
+ * compared with how it was before the write (MD5s computed by the chip).
+ * When it changed (`ok` false) the write fails with `E_COLLATERAL_DAMAGE`
+ * naming the `changed` ranges.
  */
 export interface CollateralCheckEvent {
   /** Always `collateral-check`. */
@@ -71,6 +72,8 @@ export interface CollateralCheckEvent {
   changed: { address: number; size: number }[];
   /** Recoveries the write needed. */
   recoveries: number;
+  /** Why it was compared (`after a write that needed 2 recoveries` …). */
+  because: string;
   /** Seconds the comparison took. */
   seconds: number;
 }

@@ -19,9 +19,10 @@
  *    carries on; the chunk comparison means it rewrites only what is not yet
  *    on the chip.
  * 7. With `resume`, the flash outside the regions is hashed before the
- *    write, and after a write that needed a recovery it must still be the
- *    same (`collateral.ts`): a corrupted command the chip obeyed fails the
- *    board with `E_COLLATERAL_DAMAGE`.
+ *    write, and after a write that needed a recovery (or erased a 0xFF run,
+ *    or went through the ROM loader) it must still be the same
+ *    (`collateral.ts`): a corrupted command the chip obeyed fails the board
+ *    with `E_COLLATERAL_DAMAGE`.
  *
  * @module
  */
@@ -62,7 +63,9 @@ import type {
 } from "./events.ts";
 import {
   changedOutside,
+  checkAfterWrite,
   CollateralDamageError,
+  type CollateralPolicy,
   type CollateralReport,
   type CollateralSnapshot,
   snapshotOutside,
@@ -121,13 +124,15 @@ export interface FlashOptions {
   /**
    * With `resume`: confirm that the flash outside the written regions is
    * unchanged, by MD5s the chip computes before the write and after it
-   * (see `CollateralReport`). `recovered` compares after a write that
-   * needed any recovery (a corrupted command the chip obeyed leaves no
-   * other trace); `always` after every write (one more read of the
-   * unwritten flash per board); `false` never. A change fails the write with
-   * `E_COLLATERAL_DAMAGE`. Default `recovered`.
+   * (see `CollateralReport`). `auto` compares after a write that needed
+   * any recovery (a corrupted command the chip obeyed leaves no other
+   * trace), or that may have sent a command whose over-reach no region's
+   * MD5 shows (an erase of a 0xFF run; any write through the ROM loader);
+   * `recovered` only after a recovery; `always` after every write (one more
+   * read of the unwritten flash per board); `false` never. A change fails
+   * the write with `E_COLLATERAL_DAMAGE`. Default `auto`.
    */
-  collateralCheck?: "recovered" | "always" | false;
+  collateralCheck?: CollateralPolicy;
   /** Cancels between blocks. */
   signal?: AbortSignal;
 }
@@ -580,7 +585,7 @@ export async function flashFirmware(
   let lastError: unknown;
   const tracker = new WriteTracker();
   // Collateral damage: MD5s outside the regions before the first write command (collateral.ts).
-  const collateralPolicy = plan.attempts > 1 ? options.collateralCheck ?? "recovered" : false;
+  const collateralPolicy = plan.attempts > 1 ? options.collateralCheck ?? "auto" : false;
   let before: CollateralSnapshot | null = null;
   let unchecked: string | null = collateralPolicy === false ? "the check was turned off" : null;
   for (let attempt = 1; attempt <= plan.attempts; attempt++) {
@@ -633,7 +638,9 @@ export async function flashFirmware(
       });
       tracker.allWritten(regions);
       let collateral: CollateralReport | undefined;
-      if (before && (recoveries.length > 0 || collateralPolicy === "always")) {
+      const because = before &&
+        checkAfterWrite(collateralPolicy, { recoveries: recoveries.length, session, regions });
+      if (before && because) {
         const t0 = performance.now();
         const changed = await changedOutside(host.session, before);
         host.emit({
@@ -642,10 +649,11 @@ export async function flashFirmware(
           ranges: before.ranges,
           changed,
           recoveries: recoveries.length,
+          because,
           seconds: (performance.now() - t0) / 1000,
         });
-        if (changed.length) throw new CollateralDamageError(changed, recoveries.length);
-        collateral = { result: "unchanged", ranges: before.ranges };
+        if (changed.length) throw new CollateralDamageError(changed, because);
+        collateral = { result: "unchanged", ranges: before.ranges, because };
       } else if (before) collateral = { result: "not-needed", ranges: before.ranges };
       else if (plan.attempts > 1) {
         collateral = { result: "unchecked", ranges: [], reason: unchecked ?? undefined };

@@ -250,12 +250,11 @@ async function openDashboard(
 /** The journal's line for a collateral check after a recovered write. */
 function describeCollateralCheck(e: CollateralCheckEvent): string {
   const ranges = (rs: { address: number; size: number }[]) => rs.map(formatRange).join(", ");
-  const after = `after a write that needed ${e.recoveries} recover${
-    e.recoveries === 1 ? "y" : "ies"
-  }`;
   return e.ok
-    ? `flash outside the written regions unchanged ${after} (compared ${ranges(e.ranges)})`
-    : `flash outside the written regions CHANGED ${after}: ${ranges(e.changed)}`;
+    ? `flash outside the written regions unchanged, checked ${e.because} (compared ${
+      ranges(e.ranges)
+    })`
+    : `flash outside the written regions CHANGED, checked ${e.because}: ${ranges(e.changed)}`;
 }
 
 function errorFacts(e: unknown): { code: string; message: string } {

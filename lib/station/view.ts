@@ -218,7 +218,7 @@ export function createStationView(
           sinks.stdout(
             `${port}: flash outside the written regions ${
               event.ok ? "unchanged" : "CHANGED"
-            } after ${event.recoveries} recoveries\n`,
+            }, checked ${event.because}\n`,
           );
         }
         break;
