@@ -55,6 +55,13 @@ export interface FaultOptions {
    * carry no checksum, so the chip cannot tell.
    */
   commandFieldRate?: number;
+  /**
+   * Which frames a disconnect or swap may happen at: `frame`, any frame
+   * either way (an unplug at any moment); `block`, only the host's
+   * FLASH_DATA / FLASH_DEFL_DATA blocks (an unplug in the middle of a
+   * write, where a resume must cope). Default `frame`.
+   */
+  vanishOn?: "frame" | "block";
   /** Stall length in ms; default 2000. */
   stallMs?: number;
 }
@@ -93,6 +100,8 @@ const OP_FLASH_BEGIN = 0x02;
 const OP_FLASH_DEFL_BEGIN = 0x10;
 const OP_ERASE_REGION = 0xd1;
 const OP_READ_REG = 0x0a;
+const OP_FLASH_DATA = 0x03;
+const OP_FLASH_DEFL_DATA = 0x11;
 /** Request header length: direction, opcode, length (2), checksum (4) (esptool docs, serial protocol). */
 const REQUEST_HEADER = 8;
 /** Where the address and size words sit in a request's data, by opcode (esptool docs, serial protocol). */
@@ -203,7 +212,16 @@ export class FaultInjector {
    */
   pass(payload: Uint8Array): FrameOutcome {
     const fault = this.frame(payload.length);
-    const swap = this.#chance(this.#opts.swapRate);
+    let swap = this.#chance(this.#opts.swapRate);
+    if (this.#opts.vanishOn === "block") {
+      // Drawn all the same, so the rest of the sequence does not depend on the setting.
+      const block = payload[0] === 0x00 &&
+        (payload[1] === OP_FLASH_DATA || payload[1] === OP_FLASH_DEFL_DATA);
+      if (!block) {
+        fault.disconnect = false;
+        swap = false;
+      }
+    }
     if (fault.disconnect) {
       this.#counts.disconnect++;
       return { kind: "gone", comesBack: "same", injected: 1 };

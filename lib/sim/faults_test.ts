@@ -180,3 +180,12 @@ Deno.test("sim:// URLs take the later faults: swap, framing, readreg, erasecut, 
   });
   assert.throws(() => simOptionsFromUrl("sim://esp32?framing=2"), SimError);
 });
+
+Deno.test("vanish=block: a disconnect or swap happens only at the host's flash data blocks", () => {
+  const f = new FaultInjector({ seed: 8, disconnectRate: 1, swapRate: 1, vanishOn: "block" });
+  assert.equal(f.pass(requestPayload(READ_REG, words(0))).kind, "pass");
+  assert.equal(f.pass(Uint8Array.from([1, READ_REG, 2, 0, 0, 0, 0, 0, 0, 0])).kind, "pass");
+  const block = f.pass(requestPayload(0x11, words(4, 0, 0, 0, 0)));
+  assert.equal(block.kind, "gone");
+  assert.equal(simOptionsFromUrl("sim://esp32?vanish=block").faults?.vanishOn, "block");
+});

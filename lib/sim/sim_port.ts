@@ -309,6 +309,7 @@ export const SIM_URL_PARAMS: readonly string[] = [
   "readreg",
   "erasecut",
   "cmdfield",
+  "vanish",
 ];
 
 function parseBool(name: string, v: string): boolean {
@@ -348,7 +349,8 @@ export function parseSimSize(v: string): number {
  * stall, stallms, reset, disconnect, swap, framing, readreg, erasecut,
  * cmdfield (probabilities 0..1, see `FaultOptions`; after a disconnect the
  * same board answers the next open of the same URL, after a swap another
- * one). Unknown chips or
+ * one), vanish (frame | block: where a disconnect or swap may happen).
+ * Unknown chips or
  * parameters throw a {@link SimError} (`E_USAGE`) listing the valid ones.
  *
  * @example
@@ -477,6 +479,13 @@ export function simOptionsFromUrl(url: string): VirtualChipOptions {
         break;
       case "cmdfield":
         faults.commandFieldRate = parseNum(key, value, 0, 1);
+        anyFault = true;
+        break;
+      case "vanish":
+        if (value !== "frame" && value !== "block") {
+          throw simUsage(`sim:// parameter vanish=${value} must be frame or block`);
+        }
+        faults.vanishOn = value;
         anyFault = true;
         break;
       default:
