@@ -53,6 +53,7 @@ export {
   type ResetConfig,
 } from "./lib/loader/reset.ts";
 export type {
+  CollateralCheckEvent,
   DeviceEvent,
   FlashedEvent,
   NoticeEvent,
@@ -100,6 +101,12 @@ export {
   type VerifyReport,
 } from "./lib/device/flash_job.ts";
 export type { EraseOptions, EraseReport, FlashArea, ReadOptions } from "./lib/device/flash_ops.ts";
+export {
+  CollateralDamageError,
+  type CollateralPolicy,
+  type CollateralReport,
+  type FlashRange,
+} from "./lib/device/collateral.ts";
 export type { NvsWriteReport, WriteNvsOptions } from "./lib/device/nvs_write.ts";
 export type { Partition } from "./lib/image/partition.ts";
 export type { PreflightIssue } from "./lib/image/preflight.ts";

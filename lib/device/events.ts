@@ -54,6 +54,30 @@ export interface FlashedEvent {
   seconds: number;
 }
 
+/**
+ * After a write that needed a recovery (or sent a command whose over-reach
+ * no region's MD5 would show): the flash outside the written regions was
+ * compared with how it was before the write (MD5s computed by the chip).
+ * When it changed (`ok` false) the write fails with `E_COLLATERAL_DAMAGE`
+ * naming the `changed` ranges.
+ */
+export interface CollateralCheckEvent {
+  /** Always `collateral-check`. */
+  type: "collateral-check";
+  /** Everything outside the regions is as it was before the write. */
+  ok: boolean;
+  /** The ranges compared: the flash outside the regions' sectors, to its end. */
+  ranges: { address: number; size: number }[];
+  /** The ranges that changed (empty when `ok`). */
+  changed: { address: number; size: number }[];
+  /** Recoveries the write needed. */
+  recoveries: number;
+  /** Why it was compared (`after a write that needed 2 recoveries` …). */
+  because: string;
+  /** Seconds the comparison took. */
+  seconds: number;
+}
+
 /** A write job starts on one of its regions (files), in address order. */
 export interface RegionStartEvent {
   /** Always `region-start`. */
@@ -93,6 +117,7 @@ export type DeviceEvent =
     | FlashProgress
     | NoticeEvent
     | RecoveryEvent
+    | CollateralCheckEvent
     | FlashedEvent
     | RegionStartEvent
     | RegionDoneEvent

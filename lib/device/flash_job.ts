@@ -18,6 +18,11 @@
  *    answer, brown-out reset, port gone) reconnects at a lower baud rate and
  *    carries on; the chunk comparison means it rewrites only what is not yet
  *    on the chip.
+ * 7. With `resume`, the flash outside the regions is hashed before the
+ *    write, and after a write that needed a recovery (or erased a 0xFF run,
+ *    or went through the ROM loader) it must still be the same
+ *    (`collateral.ts`): a corrupted command the chip obeyed fails the board
+ *    with `E_COLLATERAL_DAMAGE`.
  *
  * @module
  */
@@ -49,12 +54,22 @@ import {
 } from "../image/partition.ts";
 import { type Firmware, type FlashSettings, normalizeFlashSettings } from "./firmware.ts";
 import type {
+  CollateralCheckEvent,
   FlashedEvent,
   NoticeEvent,
   RecoveryEvent,
   RegionDoneEvent,
   RegionStartEvent,
 } from "./events.ts";
+import {
+  changedOutside,
+  checkAfterWrite,
+  CollateralDamageError,
+  type CollateralPolicy,
+  type CollateralReport,
+  type CollateralSnapshot,
+  snapshotOutside,
+} from "./collateral.ts";
 import { readChipPartitionTable } from "./flash_ops.ts";
 import { parseIntArg } from "./numbers.ts";
 import { readFlashInfo } from "../loader/info.ts";
@@ -106,6 +121,18 @@ export interface FlashOptions {
    * Default false; `true` in `runStation` jobs (see `Device.flashDefaults`).
    */
   resume?: boolean | ResumeOptions;
+  /**
+   * With `resume`: confirm that the flash outside the written regions is
+   * unchanged, by MD5s the chip computes before the write and after it
+   * (see `CollateralReport`). `auto` compares after a write that needed
+   * any recovery (a corrupted command the chip obeyed leaves no other
+   * trace), or that may have sent a command whose over-reach no region's
+   * MD5 shows (an erase of a 0xFF run; any write through the ROM loader);
+   * `recovered` only after a recovery; `always` after every write (one more
+   * read of the unwritten flash per board); `false` never. A change fails
+   * the write with `E_COLLATERAL_DAMAGE`. Default `auto`.
+   */
+  collateralCheck?: CollateralPolicy;
   /** Cancels between blocks. */
   signal?: AbortSignal;
 }
@@ -118,6 +145,12 @@ export interface FlashReport extends WriteReport {
   recoveries: Omit<RecoveryEvent, "type">[];
   /** Pre-flight findings shown as warnings (and errors overridden by `force`). */
   warnings: PreflightIssue[];
+  /**
+   * Whether the flash outside the regions was compared after the write, and
+   * how it was; absent when the write does not resume after faults (then
+   * there is no recovery to suspect).
+   */
+  collateral?: CollateralReport;
 }
 
 /** Options for `Device.verify`. */
@@ -222,6 +255,7 @@ export interface JobHost {
       | FlashProgress
       | NoticeEvent
       | RecoveryEvent
+      | CollateralCheckEvent
       | FlashedEvent
       | RegionStartEvent
       | RegionDoneEvent,
@@ -550,6 +584,10 @@ export async function flashFirmware(
   let erased = !options.eraseAll;
   let lastError: unknown;
   const tracker = new WriteTracker();
+  // Collateral damage: MD5s outside the regions before the first write command (collateral.ts).
+  const collateralPolicy = plan.attempts > 1 ? options.collateralCheck ?? "auto" : false;
+  let before: CollateralSnapshot | null = null;
+  let unchecked: string | null = collateralPolicy === false ? "the check was turned off" : null;
   for (let attempt = 1; attempt <= plan.attempts; attempt++) {
     try {
       if (attempt > 1) {
@@ -564,6 +602,20 @@ export async function flashFirmware(
         tracker.erasedAll = true; // from the command on: a cancel may leave it half done
         await eraseFlash(session, { signal });
         erased = true;
+      }
+      if (!before && unchecked === null) {
+        const taken = await snapshotOutside(session, { regions, flashSize }, {
+          erased: options.eraseAll === true,
+        });
+        if ("unchecked" in taken) {
+          unchecked = taken.unchecked;
+          host.emit({
+            type: "notice",
+            level: "warn",
+            code: "E_COLLATERAL_UNCHECKED",
+            message: `Flash outside the written regions will not be checked: ${unchecked}`,
+          });
+        } else before = taken;
       }
       const watched: JobHost = {
         get session() {
@@ -585,6 +637,27 @@ export async function flashFirmware(
         signal,
       });
       tracker.allWritten(regions);
+      let collateral: CollateralReport | undefined;
+      const because = before &&
+        checkAfterWrite(collateralPolicy, { recoveries: recoveries.length, session, regions });
+      if (before && because) {
+        const t0 = performance.now();
+        const changed = await changedOutside(host.session, before);
+        host.emit({
+          type: "collateral-check",
+          ok: changed.length === 0,
+          ranges: before.ranges,
+          changed,
+          recoveries: recoveries.length,
+          because,
+          seconds: (performance.now() - t0) / 1000,
+        });
+        if (changed.length) throw new CollateralDamageError(changed, because);
+        collateral = { result: "unchanged", ranges: before.ranges, because };
+      } else if (before) collateral = { result: "not-needed", ranges: before.ranges };
+      else if (plan.attempts > 1) {
+        collateral = { result: "unchecked", ranges: [], reason: unchecked ?? undefined };
+      }
       host.emit({
         type: "flashed",
         verified: report.verified,
@@ -598,7 +671,13 @@ export async function flashFirmware(
         skipped: report.skipped,
         seconds: report.seconds,
       });
-      return { ...report, flashSize, recoveries, warnings: prepared.warnings };
+      return {
+        ...report,
+        flashSize,
+        recoveries,
+        warnings: prepared.warnings,
+        ...(collateral ? { collateral } : {}),
+      };
     } catch (e) {
       lastError = e;
       if (!isRecoverable(e) || attempt === plan.attempts) break;

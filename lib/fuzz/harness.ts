@@ -2,7 +2,9 @@
  * A small seeded fuzzer: random and mutated inputs (bit flips, byte inserts
  * and deletes, splices of valid samples, boundary integers) fed to a target
  * that reads outside bytes. The rule: the target may succeed or throw an
- * {@link EsplineError}; anything else, a hang past the time budget, or
+ * {@link EsplineError} with an `E_` code (see {@link isTypedError}); anything
+ * else, a run past the time budget, a hang (no end within ten budgets: the
+ * input is reported and the fuzzer moves on), or
  * unbounded memory growth is a finding, reported with its seed and index so
  * it can be replayed.
  *
@@ -70,6 +72,16 @@ export interface FuzzTarget {
   run(input: Uint8Array, rand: () => number): void | Promise<void>;
   /** Time budget per input, ms. Default 1000. */
   budgetMs?: number;
+  /** Inputs in the test suite's short run (`fuzz_test.ts`). Default 2000. */
+  quickInputs?: number;
+}
+
+/**
+ * A typed error: one of espline's error classes with an `E_` code, and not
+ * `E_INTERNAL` (what an unexpected exception becomes at the edges).
+ */
+export function isTypedError(e: unknown): e is EsplineError {
+  return e instanceof EsplineError && /^E_[A-Z0-9_]+$/.test(e.code) && e.code !== "E_INTERNAL";
 }
 
 /** A finding: an input that broke the rule. */
@@ -102,6 +114,14 @@ export interface FuzzResult {
   heapGrowth: number;
   /** Wall time, s. */
   seconds: number;
+}
+
+/** A run that did not end within ten budgets. */
+class FuzzHang extends Error {
+  constructor(ms: number) {
+    super(`no end within ${ms} ms: a hang`);
+    this.name = "FuzzHang";
+  }
 }
 
 const hex = (d: Uint8Array) =>
@@ -144,21 +164,38 @@ export async function fuzz(
     const input = makeInput(rand, samples);
     const started = performance.now();
     res.inputs++;
+    const hangMs = 10 * (target.budgetMs ?? 1000);
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await target.run(input, rand);
+      const ran = Promise.resolve().then(() => target.run(input, rand)).then(() => "done" as const);
+      const hung = new Promise<"hung">((resolve) => {
+        timer = setTimeout(() => resolve("hung"), hangMs);
+      });
+      if (await Promise.race([ran, hung]) === "hung") {
+        ran.catch(() => {}); // it may still end; its outcome no longer counts
+        throw new FuzzHang(hangMs);
+      }
       res.successes++;
     } catch (e) {
-      if (e instanceof EsplineError) res.typedErrors++;
+      if (!(e instanceof FuzzHang) && isTypedError(e)) res.typedErrors++;
       else {
+        const what = e instanceof FuzzHang
+          ? e.message
+          : e instanceof EsplineError
+          ? `${e.name} with code ${e.code}: ${e.message}`
+          : e instanceof Error
+          ? `${e.name}: ${e.message}`
+          : String(e);
         res.findings.push({
           target: target.name,
           seed: options.seed,
           index: i,
-          problem: `untyped ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+          problem: e instanceof FuzzHang ? what : `untyped ${what}`,
           inputHex: hex(input),
         });
       }
     }
+    clearTimeout(timer);
     if ((i + 1) % 100 === 0) options.onProgress?.(i + 1);
     const took = performance.now() - started;
     if (took > (target.budgetMs ?? 1000)) {

@@ -24,6 +24,14 @@ import {
   partitionTableToCsv,
 } from "../image/partition.ts";
 import { journalFileTarget } from "./journal_target.ts";
+import {
+  argFileTarget,
+  buildFolderTarget,
+  manifestJsonTarget,
+  resetConfigTarget,
+  simUrlTarget,
+} from "./file_targets.ts";
+import { readFlashTarget, rfc2217Target, sessionTarget, telnetTarget } from "./wire_targets.ts";
 
 function frame(op: number, value: number, data: number[]): Uint8Array {
   return Uint8Array.from([
@@ -164,9 +172,14 @@ function garbagePort(bytes: Uint8Array, rand: () => number): Transport {
   };
 }
 
-/** A loader session fed garbage answers: detection and commands end in typed errors. */
-export const sessionTarget: FuzzTarget = {
-  name: "session",
+/**
+ * A loader session fed garbage, then the port vanishes: connect and
+ * detection end in typed errors (nothing gets further: `session` in
+ * wire_targets.ts does).
+ */
+export const sessionGarbageTarget: FuzzTarget = {
+  name: "session-garbage",
+  quickInputs: 300,
   samples: () =>
     [RESPONSES.map((r) => Array.from(slipEncode(r))).flat()].map((a) => Uint8Array.from(a)),
   async run(input, rand) {
@@ -263,10 +276,19 @@ export const TARGETS: FuzzTarget[] = [
   slipTarget,
   responseTarget,
   cliTarget,
+  sessionGarbageTarget,
   sessionTarget,
+  readFlashTarget,
+  telnetTarget,
+  rfc2217Target,
   flashParamsTarget,
   imageTarget,
   partitionTarget,
   partitionCsvTarget,
   journalFileTarget,
+  manifestJsonTarget,
+  buildFolderTarget,
+  argFileTarget,
+  resetConfigTarget,
+  simUrlTarget,
 ];

@@ -46,6 +46,13 @@ export interface LoaderHost {
   addFlashBusy(ms: number): void;
   /** Draw a brown-out for this flash block (counted when it fires). */
   brownOut(): boolean;
+  /**
+   * Draw a power cut during an erase of `sectors` sectors: null when the
+   * erase goes through, else how many sectors are erased before the power
+   * goes (the command then calls {@link LoaderHost.powerOnReset}). Counted
+   * when it fires.
+   */
+  eraseCut(sectors: number): number | null;
   /** Lose power now and come back up in download mode. */
   powerOnReset(): void;
 }

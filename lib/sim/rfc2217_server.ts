@@ -150,6 +150,8 @@ export function serveSimRfc2217(
 
   const serve = async (conn: Deno.Conn) => {
     conns.add(conn);
+    // Unplugged by a disconnect fault: a new connection is the board plugged back in.
+    if (chip.comesBack === "same") chip.plugIn();
     let writing = Promise.resolve();
     const send = (bytes: number[] | Uint8Array) => {
       const data = Uint8Array.from(bytes);

@@ -370,14 +370,18 @@ export class RomLoader {
     let ms = 0;
     if (eraseSize > 0) {
       // The ROM erases the whole region up front.
-      if (facts.key === "esp8266") {
-        const [first, count] = esp8266RomEraseSectors(offset, eraseSize);
-        ms = nor.eraseSectors(first, count);
-      } else {
-        const first = offset / FLASH_SECTOR_SIZE;
-        const last = Math.ceil((offset + eraseSize) / FLASH_SECTOR_SIZE);
-        ms = nor.eraseSectors(first, last - first);
+      const [first, count] = facts.key === "esp8266" ? esp8266RomEraseSectors(offset, eraseSize) : [
+        offset / FLASH_SECTOR_SIZE,
+        Math.ceil((offset + eraseSize) / FLASH_SECTOR_SIZE) - offset / FLASH_SECTOR_SIZE,
+      ];
+      const cut = this.#host.eraseCut(count);
+      if (cut !== null) {
+        // Power lost part-way through the erase (a fault): its first sectors are erased.
+        nor.eraseSectors(first, cut);
+        this.#host.powerOnReset();
+        return NO_DELAY;
       }
+      ms = nor.eraseSectors(first, count);
     }
     this.#write = write;
     this.#host.addFlashBusy(ms);

@@ -11,6 +11,8 @@ import { SimError, simUsage } from "./sim_error.ts";
 import { type FaultOptions, VirtualChip, type VirtualChipOptions } from "./virtual_chip.ts";
 import { SIM_CHIP_KEYS, type SimChipKey } from "./chip_facts.ts";
 import { PacedLink } from "./wire.ts";
+import { announceBoard, parkBoard, takeBoard } from "./replug.ts";
+import type { ComesBack } from "./faults.ts";
 
 /** USB ids the sim reports: Espressif USB-Serial/JTAG (303a:1001) or a CP210x bridge (10c4:ea60). */
 export const SIM_USB_IDS = {
@@ -118,7 +120,7 @@ export class SimPort {
     this.#toHost = new PacedLink(opts, (b) => this.#deliver(b));
     chip.setHostBaud(this.#baud);
     this.#unsubscribe = chip.onTransmit((b) => void this.#toHost.send(b));
-    this.#unsubscribeGone = chip.onGone(() => this.#vanish());
+    this.#unsubscribeGone = chip.onGone((comesBack) => this.#vanish(comesBack));
   }
 
   /** Current baud rate. */
@@ -210,10 +212,21 @@ export class SimPort {
     return null;
   }
 
-  #vanish(): void {
+  /**
+   * A disconnect or swap fault: this port is dead; the board that answers
+   * the next open of the same path waits in replug.ts (this one, flash as
+   * it is, or another).
+   */
+  #vanish(comesBack: ComesBack): void {
     this.#gone = true;
+    this.#unsubscribe();
+    this.#unsubscribeGone();
     this.#toDevice.close();
     this.#toHost.close();
+    if (comesBack === "same") {
+      this.#ownsChip = false; // it lives on, unplugged, until the port is opened again
+      parkBoard(this.path, this.chip);
+    } else parkBoard(this.path, this.chip.otherBoard());
     this.#failWaiters(this.#error()!);
   }
 
@@ -260,7 +273,13 @@ export class SimPort {
  * ```
  */
 export function openSimPort(options: VirtualChipOptions, port: SimPortOptions = {}): SimPort {
-  return new SimPort(new VirtualChip(options), port);
+  const path = port.path ?? `sim://${options.chip}`;
+  // A board unplugged by a fault on this port comes back (replug.ts); otherwise a new one.
+  const back = takeBoard(path);
+  const sim = new SimPort(back ?? new VirtualChip(options), { ...port, path });
+  back?.plugIn();
+  announceBoard(path, sim.chip);
+  return sim;
 }
 
 /** URL parameters {@link simOptionsFromUrl} understands. */
@@ -286,6 +305,12 @@ export const SIM_URL_PARAMS: readonly string[] = [
   "stallms",
   "reset",
   "disconnect",
+  "swap",
+  "framing",
+  "readreg",
+  "erasecut",
+  "cmdfield",
+  "vanish",
 ];
 
 function parseBool(name: string, v: string): boolean {
@@ -323,7 +348,11 @@ export function parseSimSize(v: string): number {
  * application prints after app_main; `{nvs:NAMESPACE/KEY}` in it prints a
  * value from the board's NVS partition, see boot.ts), firmware (factory | erased: what a new
  * board's flash holds), seed, corrupt, drop,
- * stall, stallms, reset, disconnect (probabilities 0..1). Unknown chips or
+ * stall, stallms, reset, disconnect, swap, framing, readreg, erasecut,
+ * cmdfield (probabilities 0..1, see `FaultOptions`; after a disconnect the
+ * same board answers the next open of the same URL, after a swap another
+ * one), vanish (frame | block: where a disconnect or swap may happen).
+ * Unknown chips or
  * parameters throw a {@link SimError} (`E_USAGE`) listing the valid ones.
  *
  * @example
@@ -433,6 +462,33 @@ export function simOptionsFromUrl(url: string): VirtualChipOptions {
         break;
       case "disconnect":
         faults.disconnectRate = parseNum(key, value, 0, 1);
+        anyFault = true;
+        break;
+      case "swap":
+        faults.swapRate = parseNum(key, value, 0, 1);
+        anyFault = true;
+        break;
+      case "framing":
+        faults.framingRate = parseNum(key, value, 0, 1);
+        anyFault = true;
+        break;
+      case "readreg":
+        faults.readRegRate = parseNum(key, value, 0, 1);
+        anyFault = true;
+        break;
+      case "erasecut":
+        faults.eraseCutRate = parseNum(key, value, 0, 1);
+        anyFault = true;
+        break;
+      case "cmdfield":
+        faults.commandFieldRate = parseNum(key, value, 0, 1);
+        anyFault = true;
+        break;
+      case "vanish":
+        if (value !== "frame" && value !== "block") {
+          throw simUsage(`sim:// parameter vanish=${value} must be frame or block`);
+        }
+        faults.vanishOn = value;
         anyFault = true;
         break;
       default:

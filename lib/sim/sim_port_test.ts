@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { SimError } from "./sim_error.ts";
 import { openSimPort, simOptionsFromUrl } from "./sim_port.ts";
 import { serveSimTcp } from "./tcp_server.ts";
+import { forgetBoard } from "./replug.ts";
 import { PacedLink, wireTimeMs } from "./wire.ts";
 import { request, words } from "../../tests/support/sim_util.ts";
 
@@ -31,7 +32,8 @@ Deno.test("usb-jtag ports report Espressif's 303a:1001", async () => {
 });
 
 Deno.test("a disconnect fault makes reads and writes reject with E_PORT_GONE", async () => {
-  const port = openSimPort({ chip: "esp32", faults: { seed: 1, disconnectRate: 1 } });
+  const path = "sim://esp32?seed=1&disconnect=1";
+  const port = openSimPort({ chip: "esp32", faults: { seed: 1, disconnectRate: 1 } }, { path });
   await port.read(20); // banner
   const pending = port.read(1000);
   await port.write(request(0x0a, words(0x40001000)));
@@ -44,6 +46,7 @@ Deno.test("a disconnect fault makes reads and writes reject with E_PORT_GONE", a
     (e: unknown) => e instanceof SimError && e.code === "E_PORT_GONE",
   );
   await port.close();
+  await forgetBoard(path); // the unplugged board waits for its port: not in this test
 });
 
 Deno.test("pacing math: 10 bits per byte at the line baud plus latency, queued behind earlier transfers", async () => {

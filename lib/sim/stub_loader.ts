@@ -382,7 +382,15 @@ export class StubLoader {
   }
 
   #eraseAll(): HandleResult {
-    const ms = this.#host.nor.eraseChip();
+    const nor = this.#host.nor;
+    const cut = this.#host.eraseCut(nor.size / FLASH_SECTOR_SIZE);
+    if (cut !== null) {
+      // Power lost part-way through the chip erase (a fault): the first sectors are erased.
+      nor.eraseSectors(0, cut);
+      this.#host.powerOnReset();
+      return NO_DELAY;
+    }
+    const ms = nor.eraseChip();
     this.#host.addFlashBusy(ms);
     this.#ok(OP.ERASE_FLASH);
     return { before: ms, after: 0 };
@@ -397,6 +405,13 @@ export class StubLoader {
       return this.#fail(OP.ERASE_REGION, STUB_ERR.BAD_DATA_LEN);
     }
     if (offset + size > nor.size) return this.#fail(OP.ERASE_REGION, STUB_ERR.FAILED_SPI_OP);
+    const cut = this.#host.eraseCut(size / FLASH_SECTOR_SIZE);
+    if (cut !== null) {
+      // Power lost part-way through the erase (a fault): its first sectors are erased.
+      nor.eraseSectors(offset / FLASH_SECTOR_SIZE, cut);
+      this.#host.powerOnReset();
+      return NO_DELAY;
+    }
     const ms = nor.eraseSectors(offset / FLASH_SECTOR_SIZE, size / FLASH_SECTOR_SIZE);
     this.#host.addFlashBusy(ms);
     this.#ok(OP.ERASE_REGION);

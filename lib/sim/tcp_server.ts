@@ -78,6 +78,8 @@ export function serveSimTcp(
 
   const serveConn = async (conn: Deno.Conn) => {
     dropClient();
+    // Unplugged by a disconnect fault: a new connection is the board plugged back in.
+    if (chip.comesBack === "same") chip.plugIn();
     try {
       (conn as Deno.TcpConn).setNoDelay(true);
     } catch {

@@ -26,7 +26,13 @@ import {
   type SimChipKey,
   type SimRevision,
 } from "./chip_facts.ts";
-import { FaultInjector, type FaultOptions } from "./faults.ts";
+import {
+  type ComesBack,
+  FAULT_KINDS,
+  FaultInjector,
+  type FaultKind,
+  type FaultOptions,
+} from "./faults.ts";
 import { Loader } from "./loader.ts";
 import type { LoaderEffect, LoaderHost } from "./loader_host.ts";
 import { NorFlash } from "./nor_flash.ts";
@@ -42,7 +48,7 @@ import { SlipDecoder, slipEncode } from "./slip.ts";
 import { Uart } from "./uart.ts";
 
 export type { SimChipKey } from "./chip_facts.ts";
-export type { FaultOptions } from "./faults.ts";
+export type { ComesBack, FaultKind, FaultOptions } from "./faults.ts";
 
 /** Options of a {@link VirtualChip}. */
 export interface VirtualChipOptions {
@@ -114,8 +120,10 @@ export interface VirtualChipStats {
   framesIn: number;
   /** SLIP frames sent to the host (before fault injection). */
   framesOut: number;
-  /** Faults injected so far (either direction, including brown-outs). */
+  /** Faults injected so far (either direction, including brown-outs), in all. */
   faultsInjected: number;
+  /** Faults injected so far, by kind (see `FaultOptions`). */
+  faults: Record<FaultKind, number>;
   /** Modelled flash busy time so far in ms (counted even when flashTiming is off). */
   flashBusyMs: number;
   /** Number of boots (download or app) since construction. */
@@ -175,6 +183,7 @@ export class VirtualChip {
     framesIn: 0,
     framesOut: 0,
     faultsInjected: 0,
+    faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     flashBusyMs: 0,
     boots: 0,
   };
@@ -195,7 +204,7 @@ export class VirtualChip {
   #mode: VirtualChipMode = "halted";
   /** The loader reads a frame, then waits for the next opening C0 (recorded from the genuine ROMs). */
   #decoder = new SlipDecoder({ idleAfterFrame: true });
-  #goneListeners = new Set<() => void>();
+  #goneListeners = new Set<(comesBack: ComesBack) => void>();
   #baudListeners = new Set<(baud: number) => void>();
   #queue: Uint8Array[] = [];
   #busy = false;
@@ -207,6 +216,10 @@ export class VirtualChip {
   #dtr = false;
   #rts = false;
   #gone = false;
+  /** After a disconnect or swap fault: which board answers when the port is opened again. */
+  #comesBack: ComesBack | null = null;
+  /** How many boards were swapped in after this one's line (for their MACs). */
+  #swaps = 0;
   #closed = false;
   #latchedBoot: "download" | "app" = "download";
   #consoleLine: number[] = [];
@@ -279,8 +292,13 @@ export class VirtualChip {
       addFlashBusy: (ms) => this.stats.flashBusyMs += ms,
       brownOut: () => {
         if (!this.#faults?.brownOut()) return false;
-        this.stats.faultsInjected++;
+        this.#countFaults(1);
         return true;
+      },
+      eraseCut: (sectors) => {
+        const cut = this.#faults?.eraseCut(sectors) ?? null;
+        if (cut !== null) this.#countFaults(1);
+        return cut;
       },
       powerOnReset: () => this.#boot("download", "power"),
     };
@@ -311,9 +329,55 @@ export class VirtualChip {
     return this.#uart.baud;
   }
 
-  /** True once a disconnect fault has made the port vanish. */
+  /** True once a disconnect or swap fault has made the port vanish (until {@link VirtualChip.plugIn}). */
   get gone(): boolean {
     return this.#gone;
+  }
+
+  /**
+   * After a disconnect or swap fault: `same` when this board comes back on
+   * the port (a replug), `other` when another board takes its place; null
+   * while plugged in.
+   */
+  get comesBack(): ComesBack | null {
+    return this.#comesBack;
+  }
+
+  /**
+   * Power the board up again after it was unplugged (a disconnect fault): the
+   * flash is as the fault left it, the modem lines are released, and it
+   * boots as a new board would (download mode unless `startMode: "app"`).
+   * Does nothing while plugged in.
+   */
+  plugIn(): void {
+    if (this.#closed || !this.#gone) return;
+    this.#gone = false;
+    this.#comesBack = null;
+    this.#dtr = false;
+    this.#rts = false;
+    this.#resetLogic.cancel();
+    this.#decoder.reset();
+    this.#boot(this.options.startMode ?? "download", "power");
+  }
+
+  /**
+   * The board a swap fault puts on the port in this one's place: same type
+   * and settings, another MAC, its own (factory or erased) flash and no
+   * flash file, its own fault sequence.
+   */
+  otherBoard(): VirtualChip {
+    this.#swaps++;
+    const mac = parseMac(this.mac);
+    const h = fnv1a(`${this.mac}:swap:${this.#swaps}`);
+    // Keep the OUI; make sure the device part differs from this board's.
+    let tail = [(h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff];
+    if (tail.every((b, i) => b === mac[3 + i])) tail = tail.map((b) => b ^ 0x01);
+    const { flashFile: _file, flash: _flash, faults, ...rest } = this.options;
+    return new VirtualChip({
+      ...rest,
+      mac: formatMac(Uint8Array.from([mac[0], mac[1], mac[2], ...tail])),
+      ...(faults ? { faults: { ...faults, seed: (faults.seed + h) >>> 0 } } : {}),
+    });
   }
 
   /** Subscribe to bytes the chip transmits; returns an unsubscribe function. */
@@ -321,8 +385,11 @@ export class VirtualChip {
     return this.#uart.listen(listener);
   }
 
-  /** Subscribe to the port vanishing (disconnect fault); returns an unsubscribe function. */
-  onGone(listener: () => void): () => void {
+  /**
+   * Subscribe to the port vanishing (disconnect or swap fault; the listener
+   * learns which board comes back); returns an unsubscribe function.
+   */
+  onGone(listener: (comesBack: ComesBack) => void): () => void {
     this.#goneListeners.add(listener);
     return () => this.#goneListeners.delete(listener);
   }
@@ -346,11 +413,18 @@ export class VirtualChip {
       return;
     }
     if (this.#mode === "halted" || this.#mode === "app") return;
-    const rx = this.#uart.rx(bytes, this.#mode === "download");
+    const line = this.#faults ? this.#faults.wire(bytes) : { bytes, injected: 0 };
+    this.#countFaults(line.injected);
+    const rx = this.#uart.rx(line.bytes, this.#mode === "download");
     for (const frame of this.#decoder.push(rx)) {
       this.stats.framesIn++;
-      const payload = this.#faultGate(frame.payload);
+      let payload = this.#faultGate(frame.payload);
       if (this.#gone) return;
+      if (payload && this.#faults) {
+        const obeyed = this.#faults.command(payload);
+        this.#countFaults(obeyed.injected);
+        payload = obeyed.payload;
+      }
       if (payload) this.#queue.push(payload);
     }
     this.#pump();
@@ -486,10 +560,18 @@ export class VirtualChip {
     this.#mode = "halted";
   }
 
-  #goGone(): void {
+  #goGone(comesBack: ComesBack): void {
     this.#gone = true;
+    this.#comesBack = comesBack;
     this.#holdInReset();
-    for (const l of this.#goneListeners) l();
+    for (const l of [...this.#goneListeners]) l(comesBack);
+  }
+
+  /** Count injected faults in the totals and, by kind, from the injector. */
+  #countFaults(n: number): void {
+    if (n <= 0 || !this.#faults) return;
+    this.stats.faultsInjected += n;
+    Object.assign(this.stats.faults, this.#faults.counts);
   }
 
   /** Apply an effect that follows an answer. */
@@ -579,9 +661,9 @@ export class VirtualChip {
   #faultGate(payload: Uint8Array): Uint8Array | null {
     if (!this.#faults) return payload;
     const outcome = this.#faults.pass(payload);
-    this.stats.faultsInjected += outcome.injected;
+    this.#countFaults(outcome.injected);
     if (outcome.kind === "gone") {
-      this.#goGone();
+      this.#goGone(outcome.comesBack);
       return null;
     }
     if (outcome.kind === "dropped") return null;
@@ -602,9 +684,16 @@ export class VirtualChip {
   /** Queue a SLIP frame for transmission (after the current handler's delay). */
   #sendFrame(payload: Uint8Array): void {
     this.stats.framesOut++;
-    const p = this.#faultGate(payload);
+    let p = this.#faultGate(payload);
     if (!p) return;
-    const bytes = slipEncode(p);
+    let bytes: Uint8Array;
+    if (this.#faults) {
+      const answer = this.#faults.answer(p);
+      p = answer.payload;
+      const line = this.#faults.wire(slipEncode(p));
+      this.#countFaults(answer.injected + line.injected);
+      bytes = line.bytes;
+    } else bytes = slipEncode(p);
     if (this.#batch) this.#batch.push(bytes);
     else this.#uart.tx(bytes, this.#uart.baud);
   }

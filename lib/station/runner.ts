@@ -11,7 +11,8 @@
 
 import { AbortedError, EsplineError } from "../errors.ts";
 import { connect, type Device } from "../device/device.ts";
-import type { DeviceEvent } from "../device/events.ts";
+import type { CollateralCheckEvent, DeviceEvent } from "../device/events.ts";
+import { formatRange } from "../device/collateral.ts";
 import { PreflightError } from "../device/flash_job.ts";
 import { BoardChangedError } from "../loader/identity.ts";
 import type { ResumeOptions } from "../device/flash_job.ts";
@@ -246,6 +247,16 @@ async function openDashboard(
   return { sink: dashboard, close: () => dashboard.close() };
 }
 
+/** The journal's line for a collateral check after a recovered write. */
+function describeCollateralCheck(e: CollateralCheckEvent): string {
+  const ranges = (rs: { address: number; size: number }[]) => rs.map(formatRange).join(", ");
+  return e.ok
+    ? `flash outside the written regions unchanged, checked ${e.because} (compared ${
+      ranges(e.ranges)
+    })`
+    : `flash outside the written regions CHANGED, checked ${e.because}: ${ranges(e.changed)}`;
+}
+
 function errorFacts(e: unknown): { code: string; message: string } {
   return e instanceof EsplineError
     ? { code: e.code, message: e.message }
@@ -331,6 +342,8 @@ async function runBoard(
       onEvent: (e) => {
         if (e.type === "recovery") {
           journal((r) => r.event("recovery", `${e.error.code}: retrying at ${e.baud} baud`));
+        } else if (e.type === "collateral-check") {
+          journal((r) => r.event("collateral-check", describeCollateralCheck(e)));
         } else if (e.type === "notice" && e.level === "warn") {
           journal((r) => r.event("warning", e.message));
         } else if (e.type === "flashed" && !e.verified) {

@@ -213,6 +213,15 @@ export function createStationView(
           );
         }
         break;
+      case "collateral-check":
+        if (!sinks.isTerminal) {
+          sinks.stdout(
+            `${port}: flash outside the written regions ${
+              event.ok ? "unchanged" : "CHANGED"
+            }, checked ${event.because}\n`,
+          );
+        }
+        break;
       default:
         break;
     }
