@@ -8,13 +8,10 @@
  * @module
  */
 
-import {
-  extractBits,
-  macCrc8,
-  readFlashVoltage,
-  readUartCrystalMhz,
-  withRevision,
-} from "./efuse.ts";
+import { readUartCrystalMhz } from "./crystal.ts";
+import { withRevision } from "./description.ts";
+import { extractBits, macCrc8 } from "./efuse.ts";
+import { readFlashVoltage } from "./flash_voltage.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** Value at 0x40001000 on ESP32 (esptool targets/esp32.py MAGIC_VALUE). */

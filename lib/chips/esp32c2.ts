@@ -10,13 +10,10 @@
  * @module
  */
 
-import {
-  readBitField,
-  readSplitMac,
-  readUartCrystalMhz,
-  spiMemRegisters,
-  withRevision,
-} from "./efuse.ts";
+import { readUartCrystalMhz } from "./crystal.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readSplitMac } from "./efuse.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** esptool v4.8.1 targets/esp32c2.py CHIP_DETECT_MAGIC_VALUE (same in esptool-js). */

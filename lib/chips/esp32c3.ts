@@ -10,7 +10,9 @@
  * @module
  */
 
-import { readBitField, readSplitMac, spiMemRegisters, withRevision } from "./efuse.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readSplitMac } from "./efuse.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** esptool v4.8.1 targets/esp32c3.py CHIP_DETECT_MAGIC_VALUE (same list in esptool-js). */

@@ -9,14 +9,10 @@
  * @module
  */
 
-import {
-  readBitField,
-  readMacExt,
-  readSplitMac,
-  readUartCrystalMhz,
-  spiMemRegisters,
-  withRevision,
-} from "./efuse.ts";
+import { readUartCrystalMhz } from "./crystal.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readMacExt, readSplitMac } from "./efuse.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /**

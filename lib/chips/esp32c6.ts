@@ -8,7 +8,9 @@
  * @module
  */
 
-import { readBitField, readMacExt, readSplitMac, spiMemRegisters, withRevision } from "./efuse.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readMacExt, readSplitMac } from "./efuse.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** esptool v4.8.1 targets/esp32c6.py CHIP_DETECT_MAGIC_VALUE (same in esptool-js). */

@@ -9,7 +9,9 @@
  * @module
  */
 
-import { readBitField, readMacExt, readSplitMac, spiMemRegisters, withRevision } from "./efuse.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readMacExt, readSplitMac } from "./efuse.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** esptool v4.8.1 targets/esp32h2.py CHIP_DETECT_MAGIC_VALUE, plus 0x97E30068 from esptool-js magic2Chip. */

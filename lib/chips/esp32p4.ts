@@ -8,7 +8,9 @@
  * @module
  */
 
-import { readBitField, readSplitMac, spiMemRegisters, withRevision } from "./efuse.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readSplitMac } from "./efuse.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /**

@@ -8,13 +8,10 @@
  * @module
  */
 
-import {
-  readBitField,
-  readFlashVoltage,
-  readSplitMac,
-  spiMemRegisters,
-  withRevision,
-} from "./efuse.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readSplitMac } from "./efuse.ts";
+import { readFlashVoltage } from "./flash_voltage.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** esptool targets/esp32s2.py MAGIC_VALUE. */

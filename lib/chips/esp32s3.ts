@@ -9,13 +9,10 @@
  * @module
  */
 
-import {
-  readBitField,
-  readFlashVoltage,
-  readSplitMac,
-  spiMemRegisters,
-  withRevision,
-} from "./efuse.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readSplitMac } from "./efuse.ts";
+import { readFlashVoltage } from "./flash_voltage.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** esptool v4.8.1 targets/esp32s3.py CHIP_DETECT_MAGIC_VALUE; esptool-js magic2Chip. */

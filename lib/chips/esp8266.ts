@@ -9,7 +9,8 @@
  */
 
 import { EsplineError } from "../errors.ts";
-import { extractBits, readUartCrystalMhz } from "./efuse.ts";
+import { readUartCrystalMhz } from "./crystal.ts";
+import { extractBits } from "./efuse.ts";
 import type { ChipFamily, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** esptool targets/esp8266.py MAGIC_VALUE. */
