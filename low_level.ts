@@ -63,6 +63,7 @@ export {
   unixTightReset,
   usbJtagSerialReset,
 } from "./lib/loader/reset.ts";
+export { type LoaderCapabilities, loaderCapabilities } from "./lib/loader/capabilities.ts";
 export { readChipInfo, type ReadChipInfoOptions, readFlashInfo } from "./lib/loader/info.ts";
 export {
   confirmedReader,
@@ -100,6 +101,7 @@ export {
   type MacCheckFailure,
   type MemoryRegion,
   type ReadReg,
+  type RomLoaderFacts,
   type SpiRegisters,
 } from "./lib/chips/index.ts";
 export { openTransport, type OpenTransportOptions } from "./lib/transport/open.ts";

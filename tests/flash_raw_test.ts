@@ -17,7 +17,7 @@ for (const stub of [true, false]) {
       const r = await writeFlash(s, [{ address: 0x20000, data, name: "random.bin" }]);
       // Deflating random bytes makes them longer; raw blocks carry exactly the data
       // (the last block padded to the block size).
-      const block = stub ? 0x4000 : s.chip.romFlashWriteSize;
+      const block = stub ? 0x4000 : s.chip.rom.flashWriteSize;
       assert.equal(r.bytesOnWire, Math.ceil(data.length / block) * block);
       assert.ok(r.verified);
       assert.deepEqual(await readFlash(s, { address: 0x20000, size: data.length }), data);

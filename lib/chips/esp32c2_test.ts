@@ -45,3 +45,10 @@ Deno.test("ESP32-C2 v0.0 has no flasher stub", () => {
   assert.equal(ESP32C2.stubNameForRevision?.({ major: 1, minor: 0 }), "esp32c2");
   assert.equal(ESP32C2.stubNameForRevision?.({ major: 0, minor: 1 }), "esp32c2");
 });
+
+Deno.test("the ESP32-C2 ROM is asked for a scaled baud rate on a 26 MHz board only", () => {
+  // esptool ESP32C2ROM.change_baud: baud * 40 // 26 when the crystal is 26 MHz.
+  assert.equal(ESP32C2.rom.baudRequest?.(921600, 26), 1417846);
+  assert.equal(ESP32C2.rom.baudRequest?.(460800, 26), 708923);
+  assert.equal(ESP32C2.rom.baudRequest?.(921600, 40), 921600);
+});

@@ -11,6 +11,7 @@
 import { withRevision } from "./description.ts";
 import { readBitField, readMacExt, readSplitMac } from "./efuse.ts";
 import { spiMemRegisters } from "./spi_registers.ts";
+import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
 
 /** esptool v4.8.1 targets/esp32c6.py CHIP_DETECT_MAGIC_VALUE (same in esptool-js). */
@@ -19,8 +20,6 @@ const MAGIC_VALUES = [0x2ce0806f];
 const IMAGE_CHIP_ID = 13;
 /** esptool targets/esp32c6.py BOOTLOADER_FLASH_OFFSET. */
 const BOOTLOADER_FLASH_OFFSET = 0x0;
-/** ROM FLASH_DATA block size (esptool loader.py FLASH_WRITE_SIZE). */
-const ROM_FLASH_WRITE_SIZE = 0x400;
 /** Fixed crystal (esptool targets/esp32c6.py get_crystal_freq). */
 const XTAL_MHZ = 40;
 
@@ -103,9 +102,7 @@ export const ESP32C6: ChipFamily = {
   securityInfoHasChipId: true,
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32c6",
-  romFlashWriteSize: ROM_FLASH_WRITE_SIZE,
-  romSupportsCompressed: true,
-  romReadFlash: true, // READ_FLASH_SLOW: esptool ESP32ROM.read_flash_slow, inherited by this ROM class; served by the genuine ESP32-C3 ROM
+  rom: LATER_ROM,
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

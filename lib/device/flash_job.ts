@@ -494,7 +494,7 @@ async function writeRegions(
   const started = performance.now();
   const session = host.session;
   const sorted = [...regions].sort((a, b) => a.address - b.address);
-  const inflates = session.isStub || session.chip.romSupportsCompressed;
+  const inflates = session.loader.compressedWrites;
   const reports: RegionReport[] = [];
   let verify = options.verify;
   for (const [index, region] of sorted.entries()) {

@@ -13,8 +13,6 @@ import { readFlashInfo } from "../loader/info.ts";
 
 /** Flash sector: the smallest erase unit (esptool FLASH_SECTOR_SIZE). */
 export const FLASH_SECTOR_SIZE = 0x1000;
-/** FLASH_DATA block size the stub accepts (esptool stub FLASH_WRITE_SIZE). */
-export const STUB_FLASH_WRITE_SIZE = 0x4000;
 /** Seconds per MiB the chip may take to compute an MD5 (esptool MD5_TIMEOUT_PER_MB). */
 export const MD5_SECONDS_PER_MB = 8;
 /** Seconds per MiB for erase-and-write (esptool ERASE_WRITE_TIMEOUT_PER_MB). */
@@ -55,11 +53,6 @@ export function hex32(n: number): string {
   return `0x${(n >>> 0).toString(16).padStart(8, "0")}`;
 }
 
-/** Whether the chip's ROM takes a fifth "encrypted" word in FLASH_BEGIN (esptool SUPPORTS_ENCRYPTED_FLASH). */
-export function romTakesEncryptFlag(session: LoaderSession): boolean {
-  return !session.isStub && session.chip.key !== "esp8266" && session.chip.key !== "esp32";
-}
-
 /**
  * MD5 of a flash region, computed by the chip (SPI_FLASH_MD5). The ROM
  * answers 32 hex characters, the stub 16 raw bytes; both come back as hex.
@@ -78,19 +71,20 @@ export async function flashMd5(
   address: number,
   size: number,
 ): Promise<string> {
-  if (!session.isStub && session.chip.key === "esp8266") {
+  const answer = session.loader.md5;
+  if (answer === null) {
     throw new EsplineError(
       "E_NEEDS_STUB",
-      "the ESP8266 ROM cannot compute flash MD5s; run without --no-stub to verify",
+      `the ${session.chip.name} ROM cannot compute flash MD5s; run without --no-stub to verify`,
     );
   }
   await session.spiAttach();
   const { payload } = await session.commandWithRetry(Op.SPI_FLASH_MD5, u32le(address, size, 0, 0), {
-    payloadLength: session.isStub ? 16 : 32,
+    payloadLength: answer === "raw" ? 16 : 32,
     timeoutMs: timeoutForSize(MD5_SECONDS_PER_MB, size),
     what: `compute MD5 of ${hex32(address)}+${size}`,
   });
-  if (session.isStub) return Array.from(payload, (b) => b.toString(16).padStart(2, "0")).join("");
+  if (answer === "raw") return Array.from(payload, (b) => b.toString(16).padStart(2, "0")).join("");
   return new TextDecoder().decode(payload).toLowerCase();
 }
 

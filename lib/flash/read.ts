@@ -53,7 +53,9 @@ export async function readFlash(
   const label = `Reading ${hex32(address)}+${size}`;
   const emit = (done: number) =>
     options.onProgress?.({ type: "progress", stage: "read", label, address, done, total: size });
-  if (!session.isStub) return await readFlashRom(session, address, size, emit, options.signal);
+  if (session.loader.readFlash !== "stream") {
+    return await readFlashRom(session, address, size, emit, options.signal);
+  }
   const blockSize = options.blockSize ?? FLASH_SECTOR_SIZE;
   const inFlight = options.maxInFlight ?? 64;
   return await session.exclusive(() =>
@@ -149,7 +151,7 @@ async function readFlashRom(
   emit: (done: number) => void,
   signal?: AbortSignal,
 ): Promise<Uint8Array> {
-  if (!session.chip.romReadFlash) {
+  if (session.loader.readFlash !== "slow") {
     throw new EsplineError(
       "E_NEEDS_STUB",
       `the ${session.chip.name} ROM cannot read flash; run without --no-stub`,

@@ -9,9 +9,9 @@
 import { zlibSync } from "fflate";
 import { EsplineError, throwIfAborted, UsageError } from "../errors.ts";
 import { checksum, concatBytes, Op, u32le } from "../protocol/packet.ts";
-import { LoaderStatusError } from "../protocol/status.ts";
+import { LoaderStatusError, SPOILED_BLOCK_STATUSES } from "../protocol/status.ts";
 import { CHIP_DETECT_MAGIC_REG_ADDR } from "../chips/index.ts";
-import { type LoaderSession, SPOILED_BLOCK_STATUSES } from "../loader/session.ts";
+import { DEFAULT_COMMAND_TIMEOUT_MS, type LoaderSession } from "../loader/session.ts";
 
 import {
   detectFlashSize,
@@ -22,8 +22,6 @@ import {
   type FlashProgress,
   hex32,
   md5Hex,
-  romTakesEncryptFlag,
-  STUB_FLASH_WRITE_SIZE,
   timeoutForSize,
 } from "./common.ts";
 import { eraseFlash, eraseRegion } from "./erase.ts";
@@ -185,17 +183,6 @@ export function checkRegions(regions: FlashRegion[], flashSize?: number): FlashR
   return sorted;
 }
 
-/** Erase size the ESP8266 ROM needs to be told to erase `size` at `offset` (esptool ESP8266ROM.get_erase_size: works around a ROM bug). */
-export function esp8266RomEraseSize(offset: number, size: number): number {
-  const sectorsPerBlock = 16;
-  const numSectors = Math.ceil(size / FLASH_SECTOR_SIZE);
-  const startSector = Math.floor(offset / FLASH_SECTOR_SIZE);
-  let headSectors = sectorsPerBlock - (startSector % sectorsPerBlock);
-  if (numSectors < headSectors) headSectors = numSectors;
-  if (numSectors < 2 * headSectors) return Math.floor((numSectors + 1) / 2) * FLASH_SECTOR_SIZE;
-  return (numSectors - headSectors) * FLASH_SECTOR_SIZE;
-}
-
 const BLOCK_ATTEMPTS = 3;
 
 /** Bits on the wire per byte (start bit, 8 data bits, stop bit). */
@@ -244,8 +231,12 @@ async function writeSpan(
   progress: (done: number) => void,
   signal?: AbortSignal,
 ): Promise<number> {
-  const blockSize = session.isStub ? STUB_FLASH_WRITE_SIZE : session.chip.romFlashWriteSize;
-  const encFlag = romTakesEncryptFlag(session) ? u32le(0) : new Uint8Array(0);
+  const loader = session.loader;
+  const blockSize = loader.flashWriteSize;
+  const encFlag = loader.beginTakesEncryptFlag ? u32le(0) : new Uint8Array(0);
+  // The ROM erases the whole area before it answers FLASH_(DEFL_)BEGIN; the stub as data arrives.
+  const beginTimeoutMs = (bytes: number) =>
+    loader.erasesAtBegin ? timeoutForSize(ERASE_SECONDS_PER_MB, bytes) : DEFAULT_COMMAND_TIMEOUT_MS;
   let wire = 0;
   let lastRatio = 1;
   const baud = session.transport.baud;
@@ -262,13 +253,13 @@ async function writeSpan(
   if (comp && comp.length < data.length) {
     const numBlocks = Math.ceil(comp.length / blockSize);
     const eraseBlocks = Math.ceil(data.length / blockSize);
-    // The stub wants the uncompressed byte count; the ROM wants it rounded up to whole blocks.
-    const writeSize = session.isStub ? data.length : eraseBlocks * blockSize;
+    // The stub wants the uncompressed byte count; the ROM, erasing first, whole blocks.
+    const writeSize = loader.erasesAtBegin ? eraseBlocks * blockSize : data.length;
     await session.command(
       Op.FLASH_DEFL_BEGIN,
       concatBytes(u32le(writeSize, numBlocks, blockSize, address), encFlag),
       {
-        timeoutMs: session.isStub ? 3000 : timeoutForSize(ERASE_SECONDS_PER_MB, writeSize),
+        timeoutMs: beginTimeoutMs(writeSize),
         what: `begin compressed write at ${hex32(address)}`,
       },
     );
@@ -291,14 +282,12 @@ async function writeSpan(
     }
   } else {
     const numBlocks = Math.ceil(data.length / blockSize);
-    const eraseSize = !session.isStub && session.chip.key === "esp8266"
-      ? esp8266RomEraseSize(address, data.length)
-      : data.length;
+    const eraseSize = loader.eraseSize(address, data.length);
     await session.command(
       Op.FLASH_BEGIN,
       concatBytes(u32le(eraseSize, numBlocks, blockSize, address), encFlag),
       {
-        timeoutMs: session.isStub ? 3000 : timeoutForSize(ERASE_SECONDS_PER_MB, data.length),
+        timeoutMs: beginTimeoutMs(data.length),
         what: `begin write at ${hex32(address)}`,
       },
     );
@@ -323,7 +312,7 @@ async function writeSpan(
       progress(Math.min(data.length, (seq + 1) * blockSize));
     }
   }
-  if (session.isStub) {
+  if (loader.answersBeforeWriting) {
     // The stub acknowledges a block before writing it; a final command is
     // answered only once the last block is in flash (as esptool does). Allow
     // for the uncompressed size of the last block.
@@ -471,16 +460,16 @@ export async function writeFlash(
   const started = performance.now();
   const flashSize = options.flashSize ?? await detectFlashSize(session);
   const sorted = checkRegions(regions, flashSize);
-  const romNoInflate = !session.isStub && !session.chip.romSupportsCompressed;
-  const compress = (options.compress ?? true) && !romNoInflate;
-  const canMd5 = session.isStub || session.chip.key !== "esp8266";
+  const loader = session.loader;
+  const compress = (options.compress ?? true) && loader.compressedWrites;
+  const canMd5 = loader.md5 !== null;
   const verify = options.verify ?? true;
   const skip = (options.skipUnchanged ?? true) && canMd5;
   const chunkSize = options.diffChunkSize ?? 0x10000;
   if (verify && !canMd5) {
     session.log(
       "warn",
-      "the ESP8266 ROM cannot compute MD5s: the write will not be verified (run with the stub)",
+      `the ${session.chip.name} ROM cannot compute MD5s: the write will not be verified (run with the stub)`,
     );
   }
   await session.spiAttach();
@@ -543,7 +532,7 @@ export async function writeFlash(
       }
     }
     let doneBefore = 0;
-    const canEraseRegion = session.isStub || session.chip.key !== "esp8266";
+    const canEraseRegion = loader.eraseRegion !== null;
     const pieces = spans.flatMap((span) => {
       // On blank flash, whole 0xFF sectors of the data are already in place:
       // neither written nor erased.

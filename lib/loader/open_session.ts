@@ -191,13 +191,14 @@ export async function watchdogReset(
 
 /** Restart into the application by command (esptool soft_reset). */
 async function softReset(session: LoaderSession): Promise<void> {
-  if (!session.isStub) {
+  const loader = session.loader;
+  if (loader.softReset === "flash-end") {
     // ROM: a zero-length FLASH_BEGIN then FLASH_END with "run user code" (reboot = 0 means run).
-    await session.command(Op.FLASH_BEGIN, u32le(0, 0, session.chip.romFlashWriteSize, 0), {
+    await session.command(Op.FLASH_BEGIN, u32le(0, 0, loader.flashWriteSize, 0), {
       what: "soft reset",
     });
     await session.command(Op.FLASH_END, u32le(0), { what: "soft reset" });
-  } else if (session.chip.key === "esp8266") {
+  } else if (loader.softReset === "run-user-code") {
     await session.writeFrame(new Uint8Array([0x00, Op.RUN_USER_CODE, 0, 0, 0, 0, 0, 0]));
   } else {
     throw new EsplineError(

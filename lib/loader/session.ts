@@ -25,7 +25,13 @@ import {
   SYNC_PAYLOAD,
   u32le,
 } from "../protocol/packet.ts";
-import { checkStatus, LoaderStatusError } from "../protocol/status.ts";
+import {
+  BAD_CHECKSUM_STATUSES,
+  checkStatus,
+  LoaderStatusError,
+  SPOILED_BLOCK_STATUSES,
+} from "../protocol/status.ts";
+import { type LoaderCapabilities, loaderCapabilities } from "./capabilities.ts";
 import type { ChipFamily } from "../chips/types.ts";
 import {
   CHIP_DETECT_MAGIC_REG_ADDR,
@@ -141,8 +147,8 @@ export class LoaderSession {
   /** The byte pipe. */
   readonly transport: Transport;
   #chip: ChipFamily | null;
-  /** True once the flasher stub runs (or was found running). */
-  isStub = false;
+  #stub = false;
+  #capabilities: LoaderCapabilities | null = null;
   /** Secure download mode is on (many commands are refused). */
   secureDownload = false;
   /** Security info when the ROM provides it. */
@@ -203,6 +209,27 @@ export class LoaderSession {
   get chip(): ChipFamily {
     if (!this.#chip) throw new EsplineError("E_NOT_DETECTED", "the chip has not been detected yet");
     return this.#chip;
+  }
+
+  /** True once the flasher stub runs (or was found running); false again after a chip reset. */
+  get isStub(): boolean {
+    return this.#stub;
+  }
+
+  /**
+   * What the loader answering now can do (the chip's ROM loader or the
+   * flasher stub): what the flash operations ask instead of the chip's name.
+   */
+  get loader(): LoaderCapabilities {
+    this.#capabilities ??= loaderCapabilities(this.chip, this.#stub);
+    return this.#capabilities;
+  }
+
+  /** Record which loader answers now. */
+  #setStub(stub: boolean): void {
+    if (stub === this.#stub) return;
+    this.#stub = stub;
+    this.#capabilities = null;
   }
 
   /** Send an event to the caller. */
@@ -380,7 +407,7 @@ export class LoaderSession {
     }
     this.#chip = detected;
     if (this.#stubDetectedAtSync) {
-      this.isStub = true;
+      this.#setStub(true);
       this.log("info", "flasher stub is already running; no upload needed");
     }
   }
@@ -427,7 +454,7 @@ export class LoaderSession {
     if (m) {
       this.#noiseTail = "";
       this.#frames = [];
-      this.isStub = false;
+      this.#setStub(false);
       this.spiAttached = false;
       this.requestResync("the chip's reset");
       throw new EsplineError(
@@ -540,7 +567,7 @@ export class LoaderSession {
         // Its answer may still come: it must not be taken for the next one's.
         this.requestResync(`no answer to ${opName(op)}`);
         if (this.#suspectReset) {
-          this.isStub = false;
+          this.#setStub(false);
           this.spiAttached = false;
           throw new EsplineError(
             "E_CHIP_RESET",
@@ -752,7 +779,7 @@ export class LoaderSession {
         if (!memEnd) this.requestResync("an unexpected frame before the stub's greeting");
       }
     });
-    this.isStub = true;
+    this.#setStub(true);
     this.spiAttached = false;
   }
 
@@ -766,17 +793,20 @@ export class LoaderSession {
     if (baud === old) return old;
     // The ESP32-C2 ROM assumes a 40 MHz crystal: with a 26 MHz one, ask for a
     // scaled rate so the UART ends up at the wanted one (esptool ESP32C2ROM.change_baud).
+    const loader = this.loader;
     let asked = baud;
-    if (this.chip.key === "esp32c2" && !this.isStub) {
+    if (loader.baudRequest) {
       const crystal = this.crystalMhz ?? await this.chip.readCrystalMhz(this.readRegFn, old);
-      if (crystal === 26) {
-        asked = Math.floor((baud * 40) / 26);
-      }
+      asked = loader.baudRequest(baud, crystal);
     }
     try {
-      await this.command(Op.CHANGE_BAUDRATE, u32le(asked, this.isStub ? old : 0), {
-        what: "change baud rate",
-      });
+      await this.command(
+        Op.CHANGE_BAUDRATE,
+        u32le(asked, loader.changeBaudSendsOldRate ? old : 0),
+        {
+          what: "change baud rate",
+        },
+      );
     } catch (e) {
       if (e instanceof LoaderStatusError || e instanceof TimeoutError) {
         this.log("warn", `could not change baud rate to ${baud} (${e.message}); staying at ${old}`);
@@ -804,14 +834,14 @@ export class LoaderSession {
   /** SPI_ATTACH (ROM needs it before flash commands; the stub accepts it too). */
   async spiAttach(): Promise<void> {
     if (this.spiAttached) return;
-    if (this.chip.key === "esp8266" && !this.isStub) {
-      // The ESP8266 ROM has no SPI_ATTACH; a zero-length FLASH_BEGIN attaches the flash.
-      await this.command(Op.FLASH_BEGIN, u32le(0, 0, this.chip.romFlashWriteSize, 0), {
+    const loader = this.loader;
+    if (loader.spiAttachArg) {
+      await this.commandWithRetry(Op.SPI_ATTACH, loader.spiAttachArg, { what: "attach SPI flash" });
+    } else {
+      // No SPI_ATTACH (ESP8266 ROM): a zero-length FLASH_BEGIN attaches the flash.
+      await this.command(Op.FLASH_BEGIN, u32le(0, 0, loader.flashWriteSize, 0), {
         what: "attach SPI flash",
       });
-    } else {
-      const arg = this.isStub ? u32le(0) : concatBytes(u32le(0), new Uint8Array(4));
-      await this.commandWithRetry(Op.SPI_ATTACH, arg, { what: "attach SPI flash" });
     }
     this.spiAttached = true;
   }
@@ -819,7 +849,7 @@ export class LoaderSession {
   /** SPI_SET_PARAMS: tell the loader the flash geometry (esptool flash_set_parameters). */
   async setFlashParams(size: number): Promise<void> {
     this.flashSize = size;
-    if (this.chip.key === "esp8266" && !this.isStub) return; // not in the ESP8266 ROM; harmless to skip
+    if (!this.loader.setFlashParams) return; // not in the ESP8266 ROM; harmless to skip
     await this.command(
       Op.SPI_SET_PARAMS,
       u32le(0, size, 64 * 1024, 4 * 1024, 256, 0xffff),
@@ -892,17 +922,6 @@ export class LoaderSession {
     await this.close();
   }
 }
-
-/** A bad data checksum: the ROM's 0x0107, the stub's 0xC100 (esptool util.py). */
-const BAD_CHECKSUM_STATUSES: readonly number[] = [0x0107, 0xc100];
-/**
- * Answers that mean a data block was spoiled on the wire and not used, so the
- * same block can be sent again: a bad checksum, and a frame whose length came
- * out wrong because bytes were lost (ROM 0x0105 "invalid message", stub
- * 0xC000 "bad data length"; seen from the emulated ROMs on a loaded host).
- * esptool retries a block on any failure.
- */
-export const SPOILED_BLOCK_STATUSES: readonly number[] = [...BAD_CHECKSUM_STATUSES, 0x0105, 0xc000];
 
 /** Reason byte of the ROM's "invalid message" status (esptool ROM_INVALID_RECV_MSG). */
 const ROM_INVALID_REASON = 0x05;

@@ -222,3 +222,14 @@ export function checkStatus(
   if (s0 !== 0) throw new LoaderStatusError(op, (s0 << 8) | s1, what);
   return data.subarray(0, payloadLength);
 }
+
+/** A bad data checksum: the ROM's 0x0107, the stub's 0xC100 (esptool util.py). */
+export const BAD_CHECKSUM_STATUSES: readonly number[] = [0x0107, 0xc100];
+/**
+ * Answers that mean a data block was spoiled on the wire and not used, so the
+ * same block can be sent again: a bad checksum, and a frame whose length came
+ * out wrong because bytes were lost (ROM 0x0105 "invalid message", stub
+ * 0xC000 "bad data length"; seen from the emulated ROMs on a loaded host).
+ * esptool retries a block on any failure.
+ */
+export const SPOILED_BLOCK_STATUSES: readonly number[] = [...BAD_CHECKSUM_STATUSES, 0x0105, 0xc000];
