@@ -13,7 +13,7 @@
  * import { connect } from "./mod.ts";
  * import { flashMd5, sessionOf } from "./low_level.ts";
  * await using dev = await connect("sim://esp32c3");
- * console.log(await flashMd5(sessionOf(dev), 0x10000, 0x1000));
+ * console.log(await flashMd5(sessionOf(dev), { address: 0x10000, size: 0x1000 }));
  * ```
  *
  * @module
@@ -88,7 +88,8 @@ export {
   type EraseOptions as EraseFlashOptions,
   eraseRegion,
 } from "./lib/flash/erase.ts";
-export { detectFlashSize, flashMd5 } from "./lib/flash/common.ts";
+export { flashMd5, type FlashSpan } from "./lib/flash/md5.ts";
+export { detectFlashSize } from "./lib/flash/flash_size.ts";
 export {
   chipByImageId,
   chipByKey,

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { openSimPort } from "../lib/sim/sim_port.ts";
 import { LoaderSession } from "../lib/loader/session.ts";
-import { receiveMs, writeFlash } from "../lib/flash/write.ts";
+import { writeFlash } from "../lib/flash/write.ts";
+import { receiveMs } from "../lib/flash/timeouts.ts";
 import { readFlash } from "../lib/flash/read.ts";
 import { randomBytes } from "./support/rom_cli.ts";
 import { FakeRom } from "../lib/loader/fake_rom_test_util.ts";

@@ -37,7 +37,9 @@ import {
 } from "../flash/write.ts";
 import { eraseFlash } from "../flash/erase.ts";
 import { readFlash } from "../flash/read.ts";
-import { detectFlashSize, type FlashProgress, hex32 } from "../flash/common.ts";
+import { hex32 } from "../flash/address.ts";
+import { detectFlashSize } from "../flash/flash_size.ts";
+import type { FlashProgress } from "../flash/progress.ts";
 import { formatFlashSize } from "../chips/index.ts";
 import { patchFlashParams } from "../image/flash_params.ts";
 import { preflight, type PreflightIssue } from "../image/preflight.ts";

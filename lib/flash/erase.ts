@@ -7,13 +7,8 @@
 import { EsplineError, throwIfAborted, UsageError } from "../errors.ts";
 import { concatBytes, Op, u32le } from "../protocol/packet.ts";
 import type { LoaderSession } from "../loader/session.ts";
-import {
-  CHIP_ERASE_TIMEOUT_MS,
-  ERASE_SECONDS_PER_MB,
-  FLASH_SECTOR_SIZE,
-  hex32,
-  timeoutForSize,
-} from "./common.ts";
+import { FLASH_SECTOR_SIZE, hex32 } from "./address.ts";
+import { CHIP_ERASE_TIMEOUT_MS, ERASE_SECONDS_PER_MB, timeoutForSize } from "./timeouts.ts";
 
 /** Options for the erase operations. */
 export interface EraseOptions {

@@ -8,7 +8,9 @@
 import { EsplineError, throwIfAborted, TimeoutError, UsageError } from "../errors.ts";
 import { encodeRequest, Op, u32le } from "../protocol/packet.ts";
 import type { LoaderSession } from "../loader/session.ts";
-import { FLASH_SECTOR_SIZE, type FlashProgress, hex32, md5Hex } from "./common.ts";
+import { FLASH_SECTOR_SIZE, hex32 } from "./address.ts";
+import { md5Hex } from "./md5.ts";
+import type { FlashProgress } from "./progress.ts";
 
 /** Options for {@link readFlash}. */
 export interface ReadFlashOptions {

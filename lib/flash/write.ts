@@ -6,25 +6,14 @@
  * @module
  */
 
-import { zlibSync } from "fflate";
 import { EsplineError, throwIfAborted, UsageError } from "../errors.ts";
-import { checksum, concatBytes, Op, u32le } from "../protocol/packet.ts";
-import { LoaderStatusError, SPOILED_BLOCK_STATUSES } from "../protocol/status.ts";
-import { CHIP_DETECT_MAGIC_REG_ADDR } from "../chips/index.ts";
-import { DEFAULT_COMMAND_TIMEOUT_MS, type LoaderSession } from "../loader/session.ts";
-
-import {
-  detectFlashSize,
-  ERASE_SECONDS_PER_MB,
-  ERASE_WRITE_SECONDS_PER_MB,
-  FLASH_SECTOR_SIZE,
-  flashMd5,
-  type FlashProgress,
-  hex32,
-  md5Hex,
-  timeoutForSize,
-} from "./common.ts";
+import type { LoaderSession } from "../loader/session.ts";
+import { FLASH_SECTOR_SIZE, hex32 } from "./address.ts";
+import { detectFlashSize } from "./flash_size.ts";
+import { flashMd5, md5Hex } from "./md5.ts";
+import type { FlashProgress } from "./progress.ts";
 import { eraseFlash, eraseRegion } from "./erase.ts";
+import { writeSpan } from "./write_span.ts";
 
 /** One piece of data to put at one flash address. */
 export interface FlashRegion {
@@ -183,148 +172,6 @@ export function checkRegions(regions: FlashRegion[], flashSize?: number): FlashR
   return sorted;
 }
 
-const BLOCK_ATTEMPTS = 3;
-
-/** Bits on the wire per byte (start bit, 8 data bits, stop bit). */
-const BITS_PER_BYTE = 10;
-/**
- * How much slower than the line a loader may take in a block: the legacy
- * stub on the emulated ESP32 reads its input at about 40 % of the line rate
- * (16 KiB blocks take 3.1 s at 115200), so the block answer can come well
- * after the wire time. Three times the wire time covers it.
- */
-const RECEIVE_SLACK = 3;
-
-/** Time the loader may need to receive `bytes` at the session's baud rate, ms, with slack. */
-export function receiveMs(bytes: number, baud: number): number {
-  return Math.ceil((bytes * BITS_PER_BYTE * 1000 * RECEIVE_SLACK) / baud);
-}
-
-async function sendBlock(
-  session: LoaderSession,
-  op: number,
-  block: Uint8Array,
-  seq: number,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const payload = concatBytes(u32le(block.length, seq, 0, 0), block);
-  const chk = checksum(block);
-  for (let attempt = 1;; attempt++) {
-    try {
-      await session.command(op, payload, { checksum: chk, timeoutMs, what });
-      return;
-    } catch (e) {
-      const retryable = e instanceof LoaderStatusError && SPOILED_BLOCK_STATUSES.includes(e.status);
-      if (!retryable || attempt >= BLOCK_ATTEMPTS) throw e;
-      session.log("debug", `${what}: ${(e as Error).message}; retrying block ${seq}`);
-    }
-  }
-}
-
-/** Write one contiguous span (already padded) and return the payload bytes sent. */
-async function writeSpan(
-  session: LoaderSession,
-  address: number,
-  data: Uint8Array,
-  compress: boolean,
-  progress: (done: number) => void,
-  signal?: AbortSignal,
-): Promise<number> {
-  const loader = session.loader;
-  const blockSize = loader.flashWriteSize;
-  const encFlag = loader.beginTakesEncryptFlag ? u32le(0) : new Uint8Array(0);
-  // The ROM erases the whole area before it answers FLASH_(DEFL_)BEGIN; the stub as data arrives.
-  const beginTimeoutMs = (bytes: number) =>
-    loader.erasesAtBegin ? timeoutForSize(ERASE_SECONDS_PER_MB, bytes) : DEFAULT_COMMAND_TIMEOUT_MS;
-  let wire = 0;
-  let lastRatio = 1;
-  const baud = session.transport.baud;
-  // zlib format (header + Adler-32), as esptool sends it (zlib.compress level 9).
-  const comp = compress ? zlibSync(data, { level: 9 }) : null;
-  if (comp && comp.length >= data.length) {
-    // Incompressible (random, encrypted, already compressed): sending it raw
-    // is shorter on the wire and spares the chip the inflating (as esptool).
-    session.log(
-      "debug",
-      `${hex32(address)}: ${data.length} bytes do not compress (${comp.length}); writing them raw`,
-    );
-  }
-  if (comp && comp.length < data.length) {
-    const numBlocks = Math.ceil(comp.length / blockSize);
-    const eraseBlocks = Math.ceil(data.length / blockSize);
-    // The stub wants the uncompressed byte count; the ROM, erasing first, whole blocks.
-    const writeSize = loader.erasesAtBegin ? eraseBlocks * blockSize : data.length;
-    await session.command(
-      Op.FLASH_DEFL_BEGIN,
-      concatBytes(u32le(writeSize, numBlocks, blockSize, address), encFlag),
-      {
-        timeoutMs: beginTimeoutMs(writeSize),
-        what: `begin compressed write at ${hex32(address)}`,
-      },
-    );
-    const ratio = data.length / comp.length;
-    lastRatio = ratio;
-    for (let seq = 0; seq < numBlocks; seq++) {
-      throwIfAborted(signal);
-      const block = comp.subarray(seq * blockSize, (seq + 1) * blockSize);
-      await sendBlock(
-        session,
-        Op.FLASH_DEFL_DATA,
-        block,
-        seq,
-        timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, Math.min(data.length, block.length * ratio)) +
-          receiveMs(block.length + 24, baud),
-        `write compressed block ${seq} at ${hex32(address)}`,
-      );
-      wire += block.length;
-      progress(Math.min(data.length, Math.round((seq + 1) * blockSize * ratio)));
-    }
-  } else {
-    const numBlocks = Math.ceil(data.length / blockSize);
-    const eraseSize = loader.eraseSize(address, data.length);
-    await session.command(
-      Op.FLASH_BEGIN,
-      concatBytes(u32le(eraseSize, numBlocks, blockSize, address), encFlag),
-      {
-        timeoutMs: beginTimeoutMs(data.length),
-        what: `begin write at ${hex32(address)}`,
-      },
-    );
-    for (let seq = 0; seq < numBlocks; seq++) {
-      throwIfAborted(signal);
-      let block = data.subarray(seq * blockSize, (seq + 1) * blockSize);
-      if (block.length < blockSize) {
-        const padded = new Uint8Array(blockSize).fill(0xff);
-        padded.set(block);
-        block = padded;
-      }
-      await sendBlock(
-        session,
-        Op.FLASH_DATA,
-        block,
-        seq,
-        timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, block.length) +
-          receiveMs(block.length + 24, baud),
-        `write block ${seq} at ${hex32(address)}`,
-      );
-      wire += block.length;
-      progress(Math.min(data.length, (seq + 1) * blockSize));
-    }
-  }
-  if (loader.answersBeforeWriting) {
-    // The stub acknowledges a block before writing it; a final command is
-    // answered only once the last block is in flash (as esptool does). Allow
-    // for the uncompressed size of the last block.
-    const lastBlockBytes = Math.min(data.length, blockSize * Math.max(1, lastRatio));
-    await session.command(Op.READ_REG, u32le(CHIP_DETECT_MAGIC_REG_ADDR), {
-      timeoutMs: timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, lastBlockBytes * 2),
-      what: "wait for the last block to be written",
-    });
-  }
-  return wire;
-}
-
 /** Shortest run of all-0xFF sectors worth erasing instead of writing (16 sectors = 64 KiB). */
 export const ERASED_RUN_MIN = 0x10000;
 
@@ -424,7 +271,7 @@ async function changedSpans(
     throwIfAborted(signal);
     const piece = data.subarray(off, off + chunkSize);
     chunks++;
-    const chip = await flashMd5(session, address + off, piece.length);
+    const chip = await flashMd5(session, { address: address + off, size: piece.length });
     if (chip === md5Hex(piece)) continue;
     const blank = chip === blankMd5(piece.length);
     const last = spans[spans.length - 1];
@@ -516,7 +363,7 @@ export async function writeFlash(
         report.chunksWritten = spans.reduce((n, s) => n + Math.ceil(s.length / chunkSize), 0);
         if (report.chunksWritten < report.chunksTotal) report.action = "patched";
       } else {
-        const chip = await flashMd5(session, region.address, data.length);
+        const chip = await flashMd5(session, { address: region.address, size: data.length });
         spans = chip === md5
           ? []
           : [{ offset: 0, length: data.length, blank: chip === blankMd5(data.length) }];
@@ -572,18 +419,19 @@ export async function writeFlash(
       const label = `Writing ${name} at ${hex32(region.address + span.offset)}`;
       report.bytesOnWire += await writeSpan(
         session,
-        region.address + span.offset,
-        bytes,
-        compress,
-        (done) => emit("write", label, doneBefore + done),
-        options.signal,
+        { address: region.address + span.offset, data: bytes },
+        {
+          compress,
+          onProgress: (done) => emit("write", label, doneBefore + done),
+          signal: options.signal,
+        },
       );
       doneBefore += span.length;
       report.bytesWritten += span.length;
     }
     if (verify && canMd5) {
       emit("verify", `Verifying ${name}`, 0);
-      const actual = await flashMd5(session, region.address, data.length);
+      const actual = await flashMd5(session, { address: region.address, size: data.length });
       if (actual !== md5) throw new FlashVerifyError(name, region.address, md5, actual);
       report.verified = true;
       emit("verify", `Verifying ${name}`, data.length);
@@ -630,7 +478,7 @@ export async function verifyFlash(
     throwIfAborted(options.signal);
     const data = padTo4(r.data);
     const expected = md5Hex(data);
-    const actual = await flashMd5(session, r.address, data.length);
+    const actual = await flashMd5(session, { address: r.address, size: data.length });
     out.push({
       name: r.name ?? hex32(r.address),
       address: r.address,
