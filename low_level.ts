@@ -28,14 +28,16 @@ export { normalizeFlashSettings, parseFirmwareArg, readInputFile } from "./lib/d
 export {
   type CommandOptions,
   type CommandResult,
-  DEFAULT_COMMAND_TIMEOUT_MS,
+  type FrameVerdict,
   type LoaderConnectOptions,
   type LoaderEvent,
   LoaderSession,
-  RAM_BLOCK_SIZE,
+  type RetryOptions,
   ROM_BAUD,
   type SecurityInfo,
 } from "./lib/loader/session.ts";
+export { DEFAULT_COMMAND_TIMEOUT_MS } from "./lib/loader/exchange.ts";
+export { RAM_BLOCK_SIZE, type UploadStubOptions } from "./lib/loader/stub_upload.ts";
 export {
   closeSession,
   type CloseSessionOptions,

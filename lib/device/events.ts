@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { LoaderEvent } from "../loader/session.ts";
+import type { LoaderEvent } from "../loader/exchange.ts";
 import type { FlashProgress } from "../flash/progress.ts";
 import type { RegionReport } from "../flash/write.ts";
 

@@ -12,7 +12,8 @@ import { throwIfAborted } from "../errors.ts";
 import { checksum, concatBytes, Op, u32le } from "../protocol/packet.ts";
 import { LoaderStatusError, SPOILED_BLOCK_STATUSES } from "../protocol/status.ts";
 import { CHIP_DETECT_MAGIC_REG_ADDR } from "../chips/index.ts";
-import { DEFAULT_COMMAND_TIMEOUT_MS, type LoaderSession } from "../loader/session.ts";
+import type { LoaderSession } from "../loader/session.ts";
+import { DEFAULT_COMMAND_TIMEOUT_MS } from "../loader/exchange.ts";
 import { hex32 } from "./address.ts";
 import {
   ERASE_SECONDS_PER_MB,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { LoaderSession, RAM_BLOCK_SIZE } from "./session.ts";
+import { LoaderSession } from "./session.ts";
+import { RAM_BLOCK_SIZE } from "./stub_upload.ts";
 import { loadStubImage } from "./stub.ts";
 import { readChipInfo } from "./info.ts";
 import { FakeRom } from "./fake_rom_test_util.ts";

@@ -233,3 +233,23 @@ export const BAD_CHECKSUM_STATUSES: readonly number[] = [0x0107, 0xc100];
  * esptool retries a block on any failure.
  */
 export const SPOILED_BLOCK_STATUSES: readonly number[] = [...BAD_CHECKSUM_STATUSES, 0x0105, 0xc000];
+
+/** Reason byte of the ROM's "invalid message" status (esptool ROM_INVALID_RECV_MSG). */
+const ROM_INVALID_REASON = 0x05;
+/** The full status of an unsupported command, as {@link LoaderStatusError} reads it. */
+export const ROM_INVALID_MESSAGE = 0x0100 | ROM_INVALID_REASON;
+
+/**
+ * The ROM's answer to a command it does not know (failure flag, reason 0x05),
+ * which it sends under whatever opcode it answered before.
+ *
+ * @example
+ * ```ts
+ * import { isUnsupportedAnswer } from "./status.ts";
+ * console.log(isUnsupportedAnswer({ data: Uint8Array.of(1, 5, 0, 0) })); // true
+ * ```
+ */
+export function isUnsupportedAnswer(response: { data: Uint8Array }): boolean {
+  const d = response.data;
+  return d.length >= 2 && d[0] !== 0 && d[1] === ROM_INVALID_REASON;
+}
