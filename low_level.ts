@@ -59,8 +59,13 @@ export {
   type ConnectStrategiesOptions,
   customReset,
   hardReset,
+  // The monitor's former name for the same hard reset, kept for existing scripts.
+  hardReset as resetIntoApp,
   type HardResetOptions,
+  type HardResetOptions as ResetIntoAppOptions,
   hardResetStrategy,
+  isNoModemLines,
+  type ResetHooks,
   type ResetStrategy,
   unixTightReset,
   usbJtagSerialReset,
@@ -117,7 +122,7 @@ export {
   WebSerialPort,
   type WebSerialPortInfo,
 } from "./lib/transport/webserial.ts";
-export { openMonitor, resetIntoApp, type ResetIntoAppOptions } from "./lib/monitor/monitor.ts";
+export { openMonitor } from "./lib/monitor/monitor.ts";
 export {
   formatImageInfo,
   ImageFormatError,

@@ -117,6 +117,11 @@ export interface CloseSessionOptions {
   after?: After;
   /** Reset settings (`custom_hard_reset_sequence`). Default none. */
   resetConfig?: ResetConfig;
+  /**
+   * Called when `hard-reset` could not be done, with why (see
+   * `HardResetOptions.onSkipped`). Default none.
+   */
+  onResetSkipped?: (reason: unknown) => void;
 }
 
 /**
@@ -136,7 +141,10 @@ export async function closeSession(
   try {
     switch (after) {
       case "hard-reset":
-        await hardReset(session.transport, { config: options.resetConfig ?? {} });
+        await hardReset(session.transport, {
+          config: options.resetConfig ?? {},
+          onSkipped: options.onResetSkipped,
+        });
         break;
       case "soft-reset":
         await softReset(session);

@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  ExpectTimeoutError,
-  type MonitorLine,
-  openMonitor,
-  resetIntoApp,
-  stripAnsi,
-} from "./monitor.ts";
+import { ExpectTimeoutError, type MonitorLine, openMonitor, stripAnsi } from "./monitor.ts";
+import { hardReset, isNoModemLines } from "../loader/reset.ts";
 import { FakePort } from "./fake_port_test_util.ts";
 import { openSimPort } from "../sim/sim_port.ts";
 import { AbortedError, EsplineError, TimeoutError, TransportError } from "../errors.ts";
@@ -234,11 +229,14 @@ Deno.test("send() reaches the board (an echoing app answers)", async () => {
   assert.deepEqual(port.writes.map((w) => new TextDecoder().decode(w)), ["help\r\n", "v\r"]);
 });
 
-Deno.test("resetIntoApp drives EN low through RTS with IO0 released, then lets go", async () => {
+Deno.test("hardReset drives EN low through RTS with IO0 released, then lets go", async () => {
   const port = new FakePort();
-  assert.equal(await resetIntoApp(port), true);
+  assert.equal(await hardReset(port), true);
   assert.deepEqual(port.signals, [{ dtr: false, rts: true }, { rts: false }]);
-  assert.equal(await resetIntoApp(new FakePort({ modemLines: false })), false);
+  let why: unknown = null;
+  const noLines = new FakePort({ modemLines: false });
+  assert.equal(await hardReset(noLines, { onSkipped: (e) => why = e }), false);
+  assert.equal(isNoModemLines(why), true);
 });
 
 Deno.test("a port without modem lines: no reset, recorded, and the monitor still works", async () => {
