@@ -106,6 +106,7 @@ export {
   flashSizeFromJedec,
   formatFlashSize,
   formatMac,
+  type ImageFormatFacts,
   type MacCheckFailure,
   type MemoryRegion,
   type ReadReg,

@@ -36,7 +36,7 @@ for (const chip of CHIPS) {
   Deno.test(`${chip}: stub write (compressed) reads back identical and re-flash skips`, async () => {
     const { s } = await session(chip, true);
     try {
-      assert.ok(s.isStub);
+      assert.ok(s.loader.kind === "stub");
       const app = payload(100_000, 7);
       const boot = payload(20_000, 9);
       const r1 = await writeFlash(s, [{ address: 0x10000, data: app, name: "app.bin" }, {

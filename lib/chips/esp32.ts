@@ -14,6 +14,7 @@ import { extractBits, macCrc8 } from "./efuse.ts";
 import { readFlashVoltage } from "./flash_voltage.ts";
 import { ESP32_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /** Value at 0x40001000 on ESP32 (esptool targets/esp32.py MAGIC_VALUE). */
 const MAGIC_VALUE = 0x00f01d83;
@@ -194,6 +195,7 @@ export const ESP32: ChipFamily = {
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32",
   rom: ESP32_ROM,
+  image: ESP32_IMAGE,
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

@@ -23,6 +23,7 @@ import type {
   RomLoaderFacts,
   SpiRegisters,
 } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /** esptool v4.8.1 targets/esp32c2.py CHIP_DETECT_MAGIC_VALUE (same in esptool-js). */
 const MAGIC_VALUES = [0x6f51306f, 0x7c41a06f, 0x0c21e06f];
@@ -124,6 +125,8 @@ export const ESP32C2: ChipFamily = {
   stubNameForRevision: (revision) =>
     revision.major === 0 && revision.minor === 0 ? null : "esp32c2",
   rom: ROM,
+  // esptool targets/esp32c2.py FLASH_FREQUENCY
+  image: { ...ESP32_IMAGE, flashFreqs: { "60m": 0xf, "30m": 0x0, "20m": 0x1, "15m": 0x2 } },
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

@@ -15,6 +15,7 @@ import { readBitField, readSplitMac } from "./efuse.ts";
 import { spiMemRegisters } from "./spi_registers.ts";
 import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /** esptool v4.8.1 targets/esp32c3.py CHIP_DETECT_MAGIC_VALUE (same list in esptool-js). */
 const MAGIC_VALUES = [0x6921506f, 0x1b31506f, 0x4881606f, 0x4361606f];
@@ -115,6 +116,7 @@ export const ESP32C3: ChipFamily = {
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32c3",
   rom: LATER_ROM,
+  image: ESP32_IMAGE,
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

@@ -15,6 +15,7 @@ import { readBitField, readMacExt, readSplitMac } from "./efuse.ts";
 import { spiMemRegisters } from "./spi_registers.ts";
 import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /**
  * 0x1101406F: esptool v4.8.1 targets/esp32c5.py CHIP_DETECT_MAGIC_VALUE;
@@ -97,6 +98,8 @@ export const ESP32C5: ChipFamily = {
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32c5",
   rom: LATER_ROM,
+  // esptool targets/esp32c5.py FLASH_FREQUENCY
+  image: { ...ESP32_IMAGE, flashFreqs: { "80m": 0xf, "40m": 0x0, "20m": 0x2 } },
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

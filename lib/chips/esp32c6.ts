@@ -13,6 +13,7 @@ import { readBitField, readMacExt, readSplitMac } from "./efuse.ts";
 import { spiMemRegisters } from "./spi_registers.ts";
 import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /** esptool v4.8.1 targets/esp32c6.py CHIP_DETECT_MAGIC_VALUE (same in esptool-js). */
 const MAGIC_VALUES = [0x2ce0806f];
@@ -103,6 +104,8 @@ export const ESP32C6: ChipFamily = {
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32c6",
   rom: LATER_ROM,
+  // esptool targets/esp32c6.py FLASH_FREQUENCY; 80m is 0x0, esptool's workaround for the C6 ROM
+  image: { ...ESP32_IMAGE, flashFreqs: { "80m": 0x0, "40m": 0x0, "20m": 0x2 } },
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

@@ -14,6 +14,7 @@ import { readBitField, readMacExt, readSplitMac } from "./efuse.ts";
 import { spiMemRegisters } from "./spi_registers.ts";
 import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /** esptool v4.8.1 targets/esp32h2.py CHIP_DETECT_MAGIC_VALUE, plus 0x97E30068 from esptool-js magic2Chip. */
 const MAGIC_VALUES = [0xd7b73e80, 0x97e30068];
@@ -87,6 +88,8 @@ export const ESP32H2: ChipFamily = {
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32h2",
   rom: LATER_ROM,
+  // esptool targets/esp32h2.py FLASH_FREQUENCY
+  image: { ...ESP32_IMAGE, flashFreqs: { "48m": 0xf, "24m": 0x0, "16m": 0x1, "12m": 0x2 } },
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

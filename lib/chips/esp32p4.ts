@@ -13,6 +13,7 @@ import { readBitField, readSplitMac } from "./efuse.ts";
 import { spiMemRegisters } from "./spi_registers.ts";
 import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /**
  * 0x0, 0x0ADDBAD0: esptool v4.8.1 targets/esp32p4.py CHIP_DETECT_MAGIC_VALUE;
@@ -97,6 +98,7 @@ export const ESP32P4: ChipFamily = {
   stubNameForRevision: (revision) =>
     revision.major < NEW_STUB_MIN_MAJOR ? "esp32p4-rev1" : "esp32p4",
   rom: LATER_ROM,
+  image: ESP32_IMAGE,
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

@@ -14,6 +14,7 @@ import { readFlashVoltage } from "./flash_voltage.ts";
 import { spiMemRegisters } from "./spi_registers.ts";
 import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /** esptool targets/esp32s2.py MAGIC_VALUE. */
 const MAGIC_VALUE = 0x000007c6;
@@ -138,6 +139,7 @@ export const ESP32S2: ChipFamily = {
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32s2",
   rom: LATER_ROM,
+  image: ESP32_IMAGE,
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

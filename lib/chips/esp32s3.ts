@@ -15,6 +15,7 @@ import { readFlashVoltage } from "./flash_voltage.ts";
 import { spiMemRegisters } from "./spi_registers.ts";
 import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /** esptool v4.8.1 targets/esp32s3.py CHIP_DETECT_MAGIC_VALUE; esptool-js magic2Chip. */
 const MAGIC_VALUES = [0x00000009];
@@ -147,6 +148,7 @@ export const ESP32S3: ChipFamily = {
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32s3",
   rom: LATER_ROM,
+  image: ESP32_IMAGE,
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

@@ -13,6 +13,7 @@ import { readUartCrystalMhz } from "./crystal.ts";
 import { extractBits } from "./efuse.ts";
 import { ROM_FLASH_WRITE_SIZE } from "./rom_loader.ts";
 import type { ChipFamily, MemoryRegion, ReadReg, RomLoaderFacts, SpiRegisters } from "./types.ts";
+import { ESP8266_IMAGE } from "./image_format.ts";
 
 /** esptool targets/esp8266.py MAGIC_VALUE. */
 const MAGIC_VALUE = 0xfff0c101;
@@ -175,6 +176,7 @@ export const ESP8266: ChipFamily = {
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp8266",
   rom: ROM,
+  image: ESP8266_IMAGE,
   stubRunsUserCode: true,
   spi: SPI,
   memoryMap: MEMORY_MAP,

@@ -22,6 +22,7 @@ import type { ChipFamily } from "./types.ts";
 export type {
   ChipFamily,
   ChipRevision,
+  ImageFormatFacts,
   MacCheckFailure,
   MemoryRegion,
   ReadReg,

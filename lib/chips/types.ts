@@ -115,6 +115,22 @@ export interface RomLoaderFacts {
   baudRequest?(baud: number, crystalMhz: number): number;
 }
 
+/** What the chip's firmware image header looks like (see `image_format.ts`). */
+export interface ImageFormatFacts {
+  /**
+   * The header has the 16-byte extended header (chip id, revisions, the
+   * appended-SHA-256 flag): every chip but the ESP8266.
+   */
+  extendedHeader: boolean;
+  /** High nibble of header byte 3 for each `--flash-size` name, in esptool's order (FLASH_SIZES). */
+  flashSizes: Readonly<Record<string, number>>;
+  /**
+   * Low nibble of header byte 3 for each `--flash-freq` name, in esptool's
+   * order (FLASH_FREQUENCY); two names may share a nibble (ESP32-C6).
+   */
+  flashFreqs: Readonly<Record<string, number>>;
+}
+
 /** Everything espline knows about one chip family. */
 export interface ChipFamily {
   /** Short key used on the command line and in sim:// URLs: `esp32s3`. */
@@ -144,6 +160,8 @@ export interface ChipFamily {
   stubNameForRevision?(revision: ChipRevision): string | null;
   /** What the chip's ROM loader does and lacks (the flasher stub is the same on every chip). */
   rom: RomLoaderFacts;
+  /** What its firmware image header looks like. */
+  image: ImageFormatFacts;
   /**
    * Optional: the flasher stub for this chip answers RUN_USER_CODE, so a soft
    * reset works with the stub running (esptool soft_reset: ESP8266 only).

@@ -130,7 +130,7 @@ let createDevice: (
  * ```ts
  * import { connect, sessionOf } from "./device.ts";
  * await using dev = await connect("sim://esp32c3");
- * console.log(sessionOf(dev).isStub);
+ * console.log(sessionOf(dev).loader.kind);
  * ```
  */
 export function sessionOf(device: Device): LoaderSession {

@@ -39,7 +39,7 @@ function envStubDir(): string | undefined {
  * ```ts
  * import { openSession, closeSession } from "./open_session.ts";
  * const s = await openSession("sim://esp32c3", { baud: 921600 });
- * console.log(s.chip.name, s.isStub);
+ * console.log(s.chip.name, s.loader.kind);
  * await closeSession(s, { after: "no-reset" });
  * ```
  */

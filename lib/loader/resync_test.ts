@@ -100,7 +100,7 @@ Deno.test("a stub block spoiled on the wire (the ROM's invalid-message answer) i
   const s = await LoaderSession.connect(rom, { before: "no-reset", connectAttempts: 1 });
   rom.failures.set(Op.MEM_DATA, [0x05]);
   await s.runStub();
-  assert.ok(s.isStub);
+  assert.ok(s.loader.kind === "stub");
   const stub = await loadStubImage("esp32");
   const expected = [stub.text, stub.data].reduce(
     (n, seg) => n + (seg ? Math.ceil(seg.bytes.length / RAM_BLOCK_SIZE) : 0),

@@ -134,7 +134,7 @@ export class LoaderSession {
     }
     exchange.takeNoise();
     exchange.watchForReset = true;
-    session.#emit({ type: "connected", chip: session.chip.name, stub: session.isStub });
+    session.#emit({ type: "connected", chip: session.chip.name, stub: session.#stub });
     return session;
   }
 
@@ -144,14 +144,11 @@ export class LoaderSession {
     return this.#chip;
   }
 
-  /** True once the flasher stub runs (or was found running); false again after a chip reset. */
-  get isStub(): boolean {
-    return this.#stub;
-  }
-
   /**
    * What the loader answering now can do (the chip's ROM loader or the
    * flasher stub): what the flash operations ask instead of the chip's name.
+   * `loader.kind` says which one runs (`"stub"` once the flasher stub runs or
+   * was found running; `"rom"` again after a chip reset).
    */
   get loader(): LoaderCapabilities {
     this.#capabilities ??= loaderCapabilities(this.chip, this.#stub);
