@@ -83,6 +83,8 @@ export {
 } from "./lib/loader/identity.ts";
 export {
   checkRegions,
+  type RegionPosition,
+  type RegionStart,
   verifyFlash,
   type VerifyReport as RegionsVerifyReport,
   writeFlash,

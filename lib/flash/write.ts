@@ -41,8 +41,30 @@ export interface WriteFlashOptions {
   flashSize?: number;
   /** Progress sink. */
   onProgress?: (progress: FlashProgress) => void;
+  /** Called as each region's work begins, in address order. Default none. */
+  onRegionStart?: (region: RegionStart) => void;
+  /** Called with each region's report as soon as the region is done (written, patched or skipped). Default none. */
+  onRegion?: (report: RegionReport, position: RegionPosition) => void;
   /** Cancels between blocks. */
   signal?: AbortSignal;
+}
+
+/** Where a region stands in its write: the `index`-th (from 0) of `count`, in address order. */
+export interface RegionPosition {
+  /** Its place in address order, from 0. */
+  index: number;
+  /** Regions in the write. */
+  count: number;
+}
+
+/** A region whose work begins (see {@link WriteFlashOptions.onRegionStart}). */
+export interface RegionStart extends RegionPosition {
+  /** Region name (file name) or its address. */
+  name: string;
+  /** Flash address. */
+  address: number;
+  /** Bytes of data given (before padding to 4). */
+  size: number;
 }
 
 /** What happened to one region. */
@@ -322,11 +344,18 @@ export async function writeFlash(
   await session.spiAttach();
   if (options.eraseAll) await eraseFlash(session, { signal: options.signal });
   const reports: RegionReport[] = [];
-  for (const region of sorted) {
+  const count = sorted.length;
+  for (const [index, region] of sorted.entries()) {
+    const name = region.name ?? hex32(region.address);
+    const size = region.data.length;
+    options.onRegionStart?.({ name, address: region.address, size, index, count });
     throwIfAborted(options.signal);
     const t0 = performance.now();
     const data = padTo4(region.data);
-    const name = region.name ?? hex32(region.address);
+    const done = (report: RegionReport) => {
+      reports.push(report);
+      options.onRegion?.(report, { index, count });
+    };
     const md5 = md5Hex(data);
     const report: RegionReport = {
       name,
@@ -374,7 +403,7 @@ export async function writeFlash(
         report.verified = true;
         report.seconds = (performance.now() - t0) / 1000;
         emit("compare", `Comparing ${name} at ${hex32(region.address)}`, data.length);
-        reports.push(report);
+        done(report);
         continue;
       }
     }
@@ -437,7 +466,7 @@ export async function writeFlash(
       emit("verify", `Verifying ${name}`, data.length);
     }
     report.seconds = (performance.now() - t0) / 1000;
-    reports.push(report);
+    done(report);
   }
   return {
     regions: reports,
