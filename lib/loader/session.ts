@@ -125,7 +125,7 @@ export class LoaderSession {
     session.secureDownload = detected.securityInfo?.secureDownload ?? false;
     if (stubAnswered) {
       session.#setStub(true);
-      session.log("info", "flasher stub is already running; no upload needed");
+      session.log("info", "Stub flasher is already running. No upload is necessary.");
     } else {
       session.crystalMhz = await session.chip.readCrystalMhz(
         confirmedReader(session, "crystal"),

@@ -61,7 +61,7 @@ export async function uploadStub(
     );
   }
   const stub = await loadStubImage(stubName, { stubDir: options.stubDir });
-  session.log("info", "uploading stub flasher");
+  session.log("info", "Uploading stub flasher...");
   session.log("debug", `stub from ${stub.source}`);
   for (const seg of [stub.text, stub.data]) {
     if (!seg) continue;
@@ -85,7 +85,7 @@ export async function uploadStub(
       );
     }
   }
-  session.log("info", "running stub flasher");
+  session.log("info", "Running stub flasher...");
   const greeted = await session.exclusive(async () => {
     await session.writeFrame(
       encodeRequest(Op.MEM_END, u32le(stub.entry === 0 ? 1 : 0, stub.entry)),
