@@ -5,7 +5,7 @@ import { writeFlash } from "../lib/flash/write.ts";
 import { receiveMs } from "../lib/flash/timeouts.ts";
 import { readFlash } from "../lib/flash/read.ts";
 import { randomBytes } from "./support/rom_cli.ts";
-import { FakeRom } from "../lib/loader/fake_rom_test_util.ts";
+import { FakeRom } from "./support/fake_rom.ts";
 import { Op } from "../lib/protocol/packet.ts";
 
 for (const stub of [true, false]) {

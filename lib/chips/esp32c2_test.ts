@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ESP32C2 } from "./esp32c2.ts";
-import { fakeRegs } from "./fake_regs_test_util.ts";
+import { fakeRegs } from "../../tests/support/fake_regs.ts";
 import { formatMac } from "./index.ts";
 
 // esptool targets/esp32c2.py: EFUSE_BASE 0x60008800, BLOCK2 (MAC and revision) at +0x40.

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { EsplineError } from "../errors.ts";
 import { ESP8266 } from "./esp8266.ts";
-import { fakeRegs } from "./fake_regs_test_util.ts";
+import { fakeRegs } from "../../tests/support/fake_regs.ts";
 import { formatMac } from "./index.ts";
 
 // OTP words 0..3 at 0x3FF00050..0x3FF0005C (esptool targets/esp8266.py ESP_OTP_MAC*, get_efuses).

@@ -3,7 +3,7 @@ import { LoaderSession } from "./session.ts";
 import { RAM_BLOCK_SIZE } from "./stub_upload.ts";
 import { loadStubImage } from "./stub.ts";
 import { readChipInfo } from "./info.ts";
-import { FakeRom } from "./fake_rom_test_util.ts";
+import { FakeRom } from "../../tests/support/fake_rom.ts";
 import { Op, u32le } from "../protocol/packet.ts";
 import { slipEncode } from "../protocol/slip.ts";
 import { LoaderStatusError } from "../protocol/status.ts";
