@@ -58,7 +58,7 @@ externalTest({
     assert.match(mac, new RegExp(`^MAC: +${MAC}$`, "m"));
     // This connect found the stub still running: its clocks say nothing of the crystal, and
     // espline says so instead of guessing (the estimate through the stub's divider read 48MHz).
-    assert.match(mac, /flasher stub is already running/);
+    assert.match(mac, /Stub flasher is already running/);
     assert.match(mac, /^Crystal frequency: +unknown \(the flasher stub was already running/m);
 
     const text = textBytes(40000, 3);
