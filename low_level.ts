@@ -13,7 +13,7 @@
  * import { connect } from "./mod.ts";
  * import { flashMd5, sessionOf } from "./low_level.ts";
  * await using dev = await connect("sim://esp32c3");
- * console.log(await flashMd5(sessionOf(dev), 0x10000, 0x1000));
+ * console.log(await flashMd5(sessionOf(dev), { address: 0x10000, size: 0x1000 }));
  * ```
  *
  * @module
@@ -28,14 +28,16 @@ export { normalizeFlashSettings, parseFirmwareArg, readInputFile } from "./lib/d
 export {
   type CommandOptions,
   type CommandResult,
-  DEFAULT_COMMAND_TIMEOUT_MS,
+  type FrameVerdict,
   type LoaderConnectOptions,
   type LoaderEvent,
   LoaderSession,
-  RAM_BLOCK_SIZE,
+  type RetryOptions,
   ROM_BAUD,
   type SecurityInfo,
 } from "./lib/loader/session.ts";
+export { DEFAULT_COMMAND_TIMEOUT_MS } from "./lib/loader/exchange.ts";
+export { RAM_BLOCK_SIZE, type UploadStubOptions } from "./lib/loader/stub_upload.ts";
 export {
   closeSession,
   type CloseSessionOptions,
@@ -57,12 +59,18 @@ export {
   type ConnectStrategiesOptions,
   customReset,
   hardReset,
+  // The monitor's former name for the same hard reset, kept for existing scripts.
+  hardReset as resetIntoApp,
   type HardResetOptions,
+  type HardResetOptions as ResetIntoAppOptions,
   hardResetStrategy,
+  isNoModemLines,
+  type ResetHooks,
   type ResetStrategy,
   unixTightReset,
   usbJtagSerialReset,
 } from "./lib/loader/reset.ts";
+export { type LoaderCapabilities, loaderCapabilities } from "./lib/loader/capabilities.ts";
 export { readChipInfo, type ReadChipInfoOptions, readFlashInfo } from "./lib/loader/info.ts";
 export {
   confirmedReader,
@@ -75,6 +83,8 @@ export {
 } from "./lib/loader/identity.ts";
 export {
   checkRegions,
+  type RegionPosition,
+  type RegionStart,
   verifyFlash,
   type VerifyReport as RegionsVerifyReport,
   writeFlash,
@@ -87,7 +97,8 @@ export {
   type EraseOptions as EraseFlashOptions,
   eraseRegion,
 } from "./lib/flash/erase.ts";
-export { detectFlashSize, flashMd5 } from "./lib/flash/common.ts";
+export { flashMd5, type FlashSpan } from "./lib/flash/md5.ts";
+export { detectFlashSize } from "./lib/flash/flash_size.ts";
 export {
   chipByImageId,
   chipByKey,
@@ -97,9 +108,11 @@ export {
   flashSizeFromJedec,
   formatFlashSize,
   formatMac,
+  type ImageFormatFacts,
   type MacCheckFailure,
   type MemoryRegion,
   type ReadReg,
+  type RomLoaderFacts,
   type SpiRegisters,
 } from "./lib/chips/index.ts";
 export { openTransport, type OpenTransportOptions } from "./lib/transport/open.ts";
@@ -112,7 +125,7 @@ export {
   WebSerialPort,
   type WebSerialPortInfo,
 } from "./lib/transport/webserial.ts";
-export { openMonitor, resetIntoApp, type ResetIntoAppOptions } from "./lib/monitor/monitor.ts";
+export { openMonitor } from "./lib/monitor/monitor.ts";
 export {
   formatImageInfo,
   ImageFormatError,

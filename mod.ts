@@ -61,8 +61,8 @@ export type {
   RegionDoneEvent,
   RegionStartEvent,
 } from "./lib/device/events.ts";
-export type { LoaderEvent } from "./lib/loader/session.ts";
-export type { FlashProgress } from "./lib/flash/common.ts";
+export type { LoaderEvent } from "./lib/loader/exchange.ts";
+export type { FlashProgress } from "./lib/flash/progress.ts";
 export type { ChipInfo, FlashInfo } from "./lib/loader/info.ts";
 export {
   BoardChangedError,

@@ -154,7 +154,13 @@ async function parallel(data: Uint8Array, baud: number, boards: number): Promise
 
 if (import.meta.main && Deno.args.includes("--rom")) {
   // The side-by-side with esptool on the genuine ROM (same as `deno task bench:rom`).
-  const { romBenchOptions, runRomBench } = await import("./rom_bench.ts");
+  const { ROM_BENCH_USAGE, romBenchOptions, runRomBench, wantsHelp } = await import(
+    "./rom_bench.ts"
+  );
+  if (wantsHelp(Deno.args)) {
+    console.log(ROM_BENCH_USAGE);
+    Deno.exit(0);
+  }
   await runRomBench(romBenchOptions(Deno.args));
 } else if (import.meta.main) {
   const { values } = parseArgs({

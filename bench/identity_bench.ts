@@ -25,8 +25,25 @@ if (import.meta.main) {
       corrupt: { type: "string", default: "0.03" },
       seed: { type: "string", default: "90000" },
       parallel: { type: "string", default: "10" },
+      help: { type: "boolean", short: "h" },
     },
   });
+  if (args.values.help) {
+    console.log(
+      `How often a wrong identity reaches the caller, over seeded connects to corrupting virtual chips.
+
+usage: deno run -A bench/identity_bench.ts [--connects N] [--chip KEY] [--corrupt RATE] [--seed N] [--parallel N]
+
+  --connects N    connects (default 500)
+  --chip KEY      virtual chip (default esp32c6)
+  --corrupt RATE  share of frames corrupted (default 0.03)
+  --seed N        first seed; connect i uses seed + i (default 90000)
+  --parallel N    connects at once (default 10)
+
+Wrong values that reach the caller must be 0.`,
+    );
+    Deno.exit(0);
+  }
   const connects = Number(args.values.connects);
   const t0 = performance.now();
   const r = await measureIdentity({

@@ -133,8 +133,22 @@ if (import.meta.main) {
       boards: { type: "string", default: "200" },
       serials: { type: "string", default: "250" },
       repeat: { type: "string", default: "3" },
+      help: { type: "boolean", short: "h" },
     },
   });
+  if (values.help) {
+    console.log(`Journal cost on SQLite and PostgreSQL: ms per board, boards/s, serial numbers/s.
+
+usage: deno task bench:journal [--boards N] [--serials N] [--repeat N]
+
+  --boards N     boards per measurement (default 200)
+  --serials N    serial numbers per station process, 4 processes (default 250)
+  --repeat N     runs per per-board figure, the median is reported (default 3)
+
+PostgreSQL: the server in ${PG_URL_ENV}, else a throwaway cluster from Debian's
+binaries (skipped when they are not installed).`);
+    Deno.exit(0);
+  }
   const boards = Number(values.boards);
   const serials = Number(values.serials);
   const sizes = { boards, serials, repeat: Number(values.repeat) };

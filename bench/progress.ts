@@ -143,3 +143,8 @@ export class Progress {
     }
   }
 }
+
+if (import.meta.main) {
+  console.log(`bench/progress.ts is a module, not a program: the progress line of the
+benchmark, the soak and the fuzzer (see deno task bench --help, soak --help, fuzz --help).`);
+}

@@ -254,6 +254,24 @@ export async function runRomBench(options: RomBenchOptions = {}): Promise<RomBen
   return cells;
 }
 
+/** What `--help` prints (also for `deno task bench --rom --help`). */
+export const ROM_BENCH_USAGE =
+  `espline against esptool 5.3.1 on the genuine ESP32 ROM in the emulator.
+
+usage: deno task bench:rom [--runs N] [--bauds BAUD,…] [--images random,app] [--stub esptool|legacy]
+
+  --runs N        runs per cell, the median is reported (default 3)
+  --bauds …       baud rates (default 115200,921600)
+  --images …      random (256 KiB at 0x10000) and/or app (a 1 MiB merged image at 0x0); default both
+  --stub KIND     espline's stub: esptool (esptool 5's, the default) or legacy (esptool-js's)
+
+Needs ../shared/emulator, ../shared/reference (esptool) and ../shared/fixtures.`;
+
+/** Whether the command line asks for the usage text. */
+export function wantsHelp(args: string[]): boolean {
+  return args.includes("--help") || args.includes("-h");
+}
+
 /** Parse the bench's command-line flags (also used by `deno task bench --rom`). */
 export function romBenchOptions(args: string[]): RomBenchOptions {
   const { values } = parseArgs({
@@ -277,5 +295,9 @@ export function romBenchOptions(args: string[]): RomBenchOptions {
 }
 
 if (import.meta.main) {
+  if (wantsHelp(Deno.args)) {
+    console.log(ROM_BENCH_USAGE);
+    Deno.exit(0);
+  }
   await runRomBench(romBenchOptions(Deno.args));
 }

@@ -166,3 +166,8 @@ export async function writeDemoBuild(
   );
   return files;
 }
+
+if (import.meta.main) {
+  console.log(`scripts/demo_firmware.ts is a module, not a program: the firmware set of the demo
+and the README examples (see deno task demo --help).`);
+}

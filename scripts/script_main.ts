@@ -96,3 +96,8 @@ export async function openStationJournal(
     );
   }
 }
+
+if (import.meta.main) {
+  console.log(`scripts/script_main.ts is a module, not a program: the entry-point helper of the
+scripts in this folder (see deno run -A scripts/provision.ts --help).`);
+}

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { openSimPort } from "../lib/sim/sim_port.ts";
 import { LoaderSession } from "../lib/loader/session.ts";
-import { receiveMs, writeFlash } from "../lib/flash/write.ts";
+import { writeFlash } from "../lib/flash/write.ts";
+import { receiveMs } from "../lib/flash/timeouts.ts";
 import { readFlash } from "../lib/flash/read.ts";
 import { randomBytes } from "./support/rom_cli.ts";
-import { FakeRom } from "../lib/loader/fake_rom_test_util.ts";
+import { FakeRom } from "./support/fake_rom.ts";
 import { Op } from "../lib/protocol/packet.ts";
 
 for (const stub of [true, false]) {
@@ -17,7 +18,7 @@ for (const stub of [true, false]) {
       const r = await writeFlash(s, [{ address: 0x20000, data, name: "random.bin" }]);
       // Deflating random bytes makes them longer; raw blocks carry exactly the data
       // (the last block padded to the block size).
-      const block = stub ? 0x4000 : s.chip.romFlashWriteSize;
+      const block = stub ? 0x4000 : s.chip.rom.flashWriteSize;
       assert.equal(r.bytesOnWire, Math.ceil(data.length / block) * block);
       assert.ok(r.verified);
       assert.deepEqual(await readFlash(s, { address: 0x20000, size: data.length }), data);

@@ -111,11 +111,11 @@ Deno.test("the stub upload greets, and SYNC later detects an already-running stu
   const port = openSimPort({ chip: "esp32s3" });
   const s = await LoaderSession.connect(port);
   await s.runStub();
-  assert.equal(s.isStub, true);
+  assert.equal(s.loader.kind, "stub");
   // A second session on the same line finds the stub already running (esptool's --after no-reset-stub).
   const again = await LoaderSession.connect(port);
   try {
-    assert.equal(again.isStub, true);
+    assert.equal(again.loader.kind, "stub");
   } finally {
     await again.close();
   }

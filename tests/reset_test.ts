@@ -127,7 +127,7 @@ Deno.test("hard reset boots the application, on a bridge and (longer form) on US
   const port = openSimPort({ chip: "esp32s3", usb: "usb-jtag" });
   try {
     assert.equal(port.chip.mode, "download");
-    await hardReset(port, { config: {} });
+    assert.equal(await hardReset(port, { config: {} }), true);
     await new Promise((r) => setTimeout(r, 30));
     assert.equal(port.chip.mode, "app");
   } finally {
@@ -137,16 +137,47 @@ Deno.test("hard reset boots the application, on a bridge and (longer form) on US
     ...recording(openSimPort({ chip: "esp32" })).t,
     setSignals: () => Promise.reject(new TransportError("E_NO_MODEM_LINES", "pty")),
   };
-  await hardReset(noLines, { config: {} }); // resolves: a pty cannot reset, that is not an error
+  // Resolves false: a pty cannot reset, that is not an error; onSkipped says why.
+  const skipped: unknown[] = [];
+  assert.equal(await hardReset(noLines, { config: {}, onSkipped: (e) => skipped.push(e) }), false);
+  assert.equal((skipped[0] as TransportError).code, "E_NO_MODEM_LINES");
   await noLines.close();
+});
+
+Deno.test("hardReset: a port that goes away once EN was driven still counts as reset", async () => {
+  const base = recording(openSimPort({ chip: "esp32" })).t;
+  let calls = 0;
+  const vanishing = {
+    ...base,
+    setSignals: (s: SerialSignals) =>
+      ++calls === 1
+        ? base.setSignals(s)
+        : Promise.reject(new TransportError("E_PORT_GONE", "gone")),
+  };
+  let skipped = false;
+  assert.equal(await hardReset(vanishing, { onSkipped: () => skipped = true }), true);
+  assert.equal(skipped, false);
+  // A port that fails before any line changed did not reset anything.
+  const dead = {
+    ...base,
+    setSignals: () => Promise.reject(new TransportError("E_PORT_GONE", "gone")),
+  };
+  assert.equal(await hardReset(dead, { onSkipped: () => skipped = true }), false);
+  assert.equal(skipped, true);
+  await base.close();
 });
 
 Deno.test("custom_hard_reset_sequence from the config replaces the hard reset pulse", async () => {
   const port = openSimPort({ chip: "esp32" });
   try {
     const { t, calls } = recording(port);
-    await hardReset(t, { config: { customHardResetSequence: "R1|W0.01|R0" } });
+    let heldAfter = -1;
+    await hardReset(t, {
+      config: { customHardResetSequence: "R1|W0.01|R0" },
+      onHeld: () => heldAfter = calls.length, // before the last step lets EN go
+    });
     assert.deepEqual(calls, ["R1", "R0"]);
+    assert.equal(heldAfter, 1);
   } finally {
     await port.close();
   }

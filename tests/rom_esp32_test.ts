@@ -26,7 +26,7 @@ import { LoaderSession } from "../lib/loader/session.ts";
 import { Op, u32le } from "../lib/protocol/packet.ts";
 import { LoaderStatusError } from "../lib/protocol/status.ts";
 import { TimeoutError } from "../lib/errors.ts";
-import { flashMd5, md5Hex } from "../lib/flash/common.ts";
+import { flashMd5, md5Hex } from "../lib/flash/md5.ts";
 
 const needs = [emulator()];
 const MAC = DEFAULT_ROM_MAC.esp32; // 24:0a:c4:12:34:56, with a correct CRC in the eFuse
@@ -58,7 +58,7 @@ externalTest({
     assert.match(mac, new RegExp(`^MAC: +${MAC}$`, "m"));
     // This connect found the stub still running: its clocks say nothing of the crystal, and
     // espline says so instead of guessing (the estimate through the stub's divider read 48MHz).
-    assert.match(mac, /flasher stub is already running/);
+    assert.match(mac, /Stub flasher is already running/);
     assert.match(mac, /^Crystal frequency: +unknown \(the flasher stub was already running/m);
 
     const text = textBytes(40000, 3);
@@ -245,7 +245,10 @@ externalTest({
       }).then(() => null, (e) => e);
       assert.ok(late instanceof TimeoutError, String(late));
       assert.equal(await s.readReg(0x40001000), magic);
-      assert.equal(await flashMd5(s, 0, 0x1000), md5Hex(new Uint8Array(0x1000).fill(0xff)));
+      assert.equal(
+        await flashMd5(s, { address: 0, size: 0x1000 }),
+        md5Hex(new Uint8Array(0x1000).fill(0xff)),
+      );
     } finally {
       await s.close();
     }

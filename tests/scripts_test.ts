@@ -134,6 +134,24 @@ Deno.test("provision.ts: an ESP32 bootloader on an ESP32-C3 fails at preflight, 
   }
 });
 
+Deno.test("every bench and script answers --help with its usage, without running", async () => {
+  const files = [
+    ...[...Deno.readDirSync(new URL("../bench/", import.meta.url))].map((e) => `bench/${e.name}`),
+    ...[...Deno.readDirSync(new URL("../scripts/", import.meta.url))].map((e) =>
+      `scripts/${e.name}`
+    ),
+  ].filter((f) => f.endsWith(".ts") && !f.endsWith("_test.ts")).sort();
+  const answers = await Promise.all(files.map(async (file) => {
+    const t0 = performance.now();
+    return { file, ...(await runDeno(file, ["--help"])), ms: performance.now() - t0 };
+  }));
+  for (const a of answers) {
+    assert.equal(a.code, 0, `${a.file}: ${a.out}`);
+    assert.match(a.out, /usage: |is a module, not a program/, a.file);
+    assert.ok(a.ms < 30_000, `${a.file} took ${a.ms} ms: it ran instead of answering`);
+  }
+});
+
 Deno.test("scripts answer --help and turn usage mistakes into one line", async () => {
   for (const script of ["provision.ts", "log_macs.ts", "recover.ts"]) {
     const help = await runScript(script, ["--help"]);

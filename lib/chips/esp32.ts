@@ -8,14 +8,13 @@
  * @module
  */
 
-import {
-  extractBits,
-  macCrc8,
-  readFlashVoltage,
-  readUartCrystalMhz,
-  withRevision,
-} from "./efuse.ts";
+import { readUartCrystalMhz } from "./crystal.ts";
+import { withRevision } from "./description.ts";
+import { extractBits, macCrc8 } from "./efuse.ts";
+import { readFlashVoltage } from "./flash_voltage.ts";
+import { ESP32_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /** Value at 0x40001000 on ESP32 (esptool targets/esp32.py MAGIC_VALUE). */
 const MAGIC_VALUE = 0x00f01d83;
@@ -23,8 +22,6 @@ const MAGIC_VALUE = 0x00f01d83;
 const IMAGE_CHIP_ID = 0;
 /** Second-stage bootloader offset (esptool targets/esp32.py BOOTLOADER_FLASH_OFFSET). */
 const BOOTLOADER_FLASH_OFFSET = 0x1000;
-/** ROM FLASH_DATA block size (esptool loader.py FLASH_WRITE_SIZE). */
-const ROM_FLASH_WRITE_SIZE = 0x400;
 
 /** SPI flash controller base (esptool targets/esp32.py SPI_REG_BASE). */
 const SPI_REG_BASE = 0x3ff42000;
@@ -197,9 +194,8 @@ export const ESP32: ChipFamily = {
   securityInfoHasChipId: false,
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32",
-  romFlashWriteSize: ROM_FLASH_WRITE_SIZE,
-  romSupportsCompressed: true,
-  romReadFlash: true,
+  rom: ESP32_ROM,
+  image: ESP32_IMAGE,
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ESP32 } from "./esp32.ts";
-import { fakeRegs } from "./fake_regs_test_util.ts";
+import { fakeRegs } from "../../tests/support/fake_regs.ts";
 import { formatMac } from "./index.ts";
 import { macCrc8 } from "./efuse.ts";
 

@@ -10,14 +10,20 @@
  * @module
  */
 
-import {
-  readBitField,
-  readSplitMac,
-  readUartCrystalMhz,
-  spiMemRegisters,
-  withRevision,
-} from "./efuse.ts";
-import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { readUartCrystalMhz } from "./crystal.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readSplitMac } from "./efuse.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
+import { LATER_ROM } from "./rom_loader.ts";
+import type {
+  ChipFamily,
+  ChipRevision,
+  MemoryRegion,
+  ReadReg,
+  RomLoaderFacts,
+  SpiRegisters,
+} from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /** esptool v4.8.1 targets/esp32c2.py CHIP_DETECT_MAGIC_VALUE (same in esptool-js). */
 const MAGIC_VALUES = [0x6f51306f, 0x7c41a06f, 0x0c21e06f];
@@ -25,8 +31,6 @@ const MAGIC_VALUES = [0x6f51306f, 0x7c41a06f, 0x0c21e06f];
 const IMAGE_CHIP_ID = 12;
 /** Inherited from ESP32C3ROM (esptool targets/esp32c3.py BOOTLOADER_FLASH_OFFSET). */
 const BOOTLOADER_FLASH_OFFSET = 0x0;
-/** ROM FLASH_DATA block size (esptool loader.py FLASH_WRITE_SIZE). */
-const ROM_FLASH_WRITE_SIZE = 0x400;
 
 /** Inherited from ESP32C3ROM (esptool targets/esp32c3.py SPI_REG_BASE). */
 const SPI_REG_BASE = 0x60002000;
@@ -50,6 +54,24 @@ const MINOR = { address: EFUSE_BLOCK2_ADDR + 4 * 1, shift: 16, width: 4 };
 const MAJOR = { address: EFUSE_BLOCK2_ADDR + 4 * 1, shift: 20, width: 2 };
 /** get_pkg_version: BLOCK2 word 1 bits 22..24. */
 const PKG_VERSION = { address: EFUSE_BLOCK2_ADDR + 4 * 1, shift: 22, width: 3 };
+
+/** The crystal the ESP32-C2 ROM assumes when it sets a baud rate, MHz (esptool targets/esp32c2.py change_baud). */
+const ROM_ASSUMED_CRYSTAL_MHZ = 40;
+/** The other crystal a C2 board may carry, which the ROM's baud divider does not allow for, MHz. */
+const CRYSTAL_26_MHZ = 26;
+
+/**
+ * The C2 ROM loader: the later chips', except that it sets baud rates as if
+ * the crystal were 40 MHz, so on a 26 MHz board it is asked for a scaled rate
+ * (esptool ESP32C2ROM.change_baud; the stub knows its crystal).
+ */
+const ROM: RomLoaderFacts = {
+  ...LATER_ROM,
+  baudRequest: (baud, crystalMhz) =>
+    crystalMhz === CRYSTAL_26_MHZ
+      ? Math.floor((baud * ROM_ASSUMED_CRYSTAL_MHZ) / CRYSTAL_26_MHZ)
+      : baud,
+};
 
 /** esptool targets/esp32c2.py get_chip_description. */
 const PACKAGE_NAMES: Record<number, string> = { 0: "ESP32-C2", 1: "ESP32-C2" };
@@ -102,9 +124,9 @@ export const ESP32C2: ChipFamily = {
   stubName: "esp32c2",
   stubNameForRevision: (revision) =>
     revision.major === 0 && revision.minor === 0 ? null : "esp32c2",
-  romFlashWriteSize: ROM_FLASH_WRITE_SIZE,
-  romSupportsCompressed: true,
-  romReadFlash: true, // READ_FLASH_SLOW: esptool ESP32ROM.read_flash_slow, inherited by this ROM class; served by the genuine ESP32-C3 ROM
+  rom: ROM,
+  // esptool targets/esp32c2.py FLASH_FREQUENCY
+  image: { ...ESP32_IMAGE, flashFreqs: { "60m": 0xf, "30m": 0x0, "20m": 0x1, "15m": 0x2 } },
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ESP32C2 } from "./esp32c2.ts";
-import { fakeRegs } from "./fake_regs_test_util.ts";
+import { fakeRegs } from "../../tests/support/fake_regs.ts";
 import { formatMac } from "./index.ts";
 
 // esptool targets/esp32c2.py: EFUSE_BASE 0x60008800, BLOCK2 (MAC and revision) at +0x40.
@@ -44,4 +44,11 @@ Deno.test("ESP32-C2 v0.0 has no flasher stub", () => {
   assert.equal(ESP32C2.stubNameForRevision?.({ major: 0, minor: 0 }), null);
   assert.equal(ESP32C2.stubNameForRevision?.({ major: 1, minor: 0 }), "esp32c2");
   assert.equal(ESP32C2.stubNameForRevision?.({ major: 0, minor: 1 }), "esp32c2");
+});
+
+Deno.test("the ESP32-C2 ROM is asked for a scaled baud rate on a 26 MHz board only", () => {
+  // esptool ESP32C2ROM.change_baud: baud * 40 // 26 when the crystal is 26 MHz.
+  assert.equal(ESP32C2.rom.baudRequest?.(921600, 26), 1417846);
+  assert.equal(ESP32C2.rom.baudRequest?.(460800, 26), 708923);
+  assert.equal(ESP32C2.rom.baudRequest?.(921600, 40), 921600);
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ESP32C3 } from "./esp32c3.ts";
-import { fakeRegs } from "./fake_regs_test_util.ts";
+import { fakeRegs } from "../../tests/support/fake_regs.ts";
 import { formatMac } from "./index.ts";
 
 // From esptool targets/esp32c3.py: EFUSE_BASE 0x60008800, BLOCK1 at +0x44.

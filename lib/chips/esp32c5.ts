@@ -9,15 +9,13 @@
  * @module
  */
 
-import {
-  readBitField,
-  readMacExt,
-  readSplitMac,
-  readUartCrystalMhz,
-  spiMemRegisters,
-  withRevision,
-} from "./efuse.ts";
+import { readUartCrystalMhz } from "./crystal.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readMacExt, readSplitMac } from "./efuse.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
+import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /**
  * 0x1101406F: esptool v4.8.1 targets/esp32c5.py CHIP_DETECT_MAGIC_VALUE;
@@ -29,8 +27,6 @@ const MAGIC_VALUES = [0x1101406f, 0x63e1406f, 0x5fd1406f, 0x30e1706f];
 const IMAGE_CHIP_ID = 23;
 /** esptool targets/esp32c5.py BOOTLOADER_FLASH_OFFSET. */
 const BOOTLOADER_FLASH_OFFSET = 0x2000;
-/** ROM FLASH_DATA block size (esptool loader.py FLASH_WRITE_SIZE). */
-const ROM_FLASH_WRITE_SIZE = 0x400;
 /** Inherited from ESP32C3ROM (esptool targets/esp32c3.py UART_CLKDIV_REG). */
 const UART_CLKDIV_REG = 0x60000014;
 /** Inherited from ESP32ROM (esptool targets/esp32.py XTAL_CLK_DIVIDER). */
@@ -101,9 +97,9 @@ export const ESP32C5: ChipFamily = {
   securityInfoHasChipId: true,
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32c5",
-  romFlashWriteSize: ROM_FLASH_WRITE_SIZE,
-  romSupportsCompressed: true,
-  romReadFlash: true, // READ_FLASH_SLOW: esptool ESP32ROM.read_flash_slow, inherited by this ROM class; served by the genuine ESP32-C3 ROM
+  rom: LATER_ROM,
+  // esptool targets/esp32c5.py FLASH_FREQUENCY
+  image: { ...ESP32_IMAGE, flashFreqs: { "80m": 0xf, "40m": 0x0, "20m": 0x2 } },
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ESP32C5 } from "./esp32c5.ts";
-import { fakeRegs } from "./fake_regs_test_util.ts";
+import { fakeRegs } from "../../tests/support/fake_regs.ts";
 import { formatMac } from "./index.ts";
 
 // esptool targets/esp32c5.py: EFUSE_BASE 0x600B4800, BLOCK1 at +0x44.

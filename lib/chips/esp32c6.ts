@@ -8,8 +8,12 @@
  * @module
  */
 
-import { readBitField, readMacExt, readSplitMac, spiMemRegisters, withRevision } from "./efuse.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readMacExt, readSplitMac } from "./efuse.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
+import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /** esptool v4.8.1 targets/esp32c6.py CHIP_DETECT_MAGIC_VALUE (same in esptool-js). */
 const MAGIC_VALUES = [0x2ce0806f];
@@ -17,8 +21,6 @@ const MAGIC_VALUES = [0x2ce0806f];
 const IMAGE_CHIP_ID = 13;
 /** esptool targets/esp32c6.py BOOTLOADER_FLASH_OFFSET. */
 const BOOTLOADER_FLASH_OFFSET = 0x0;
-/** ROM FLASH_DATA block size (esptool loader.py FLASH_WRITE_SIZE). */
-const ROM_FLASH_WRITE_SIZE = 0x400;
 /** Fixed crystal (esptool targets/esp32c6.py get_crystal_freq). */
 const XTAL_MHZ = 40;
 
@@ -101,9 +103,9 @@ export const ESP32C6: ChipFamily = {
   securityInfoHasChipId: true,
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32c6",
-  romFlashWriteSize: ROM_FLASH_WRITE_SIZE,
-  romSupportsCompressed: true,
-  romReadFlash: true, // READ_FLASH_SLOW: esptool ESP32ROM.read_flash_slow, inherited by this ROM class; served by the genuine ESP32-C3 ROM
+  rom: LATER_ROM,
+  // esptool targets/esp32c6.py FLASH_FREQUENCY; 80m is 0x0, esptool's workaround for the C6 ROM
+  image: { ...ESP32_IMAGE, flashFreqs: { "80m": 0x0, "40m": 0x0, "20m": 0x2 } },
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ESP32C6 } from "./esp32c6.ts";
-import { fakeRegs } from "./fake_regs_test_util.ts";
+import { fakeRegs } from "../../tests/support/fake_regs.ts";
 import { formatMac } from "./index.ts";
 
 // esptool targets/esp32c6.py: EFUSE_BASE 0x600B0800, BLOCK1 at +0x44.

@@ -9,8 +9,12 @@
  * @module
  */
 
-import { readBitField, readMacExt, readSplitMac, spiMemRegisters, withRevision } from "./efuse.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readMacExt, readSplitMac } from "./efuse.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
+import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /** esptool v4.8.1 targets/esp32h2.py CHIP_DETECT_MAGIC_VALUE, plus 0x97E30068 from esptool-js magic2Chip. */
 const MAGIC_VALUES = [0xd7b73e80, 0x97e30068];
@@ -18,8 +22,6 @@ const MAGIC_VALUES = [0xd7b73e80, 0x97e30068];
 const IMAGE_CHIP_ID = 16;
 /** Inherited from ESP32C6ROM (esptool targets/esp32c6.py BOOTLOADER_FLASH_OFFSET). */
 const BOOTLOADER_FLASH_OFFSET = 0x0;
-/** ROM FLASH_DATA block size (esptool loader.py FLASH_WRITE_SIZE). */
-const ROM_FLASH_WRITE_SIZE = 0x400;
 /** Fixed 32 MHz crystal (esptool targets/esp32h2.py get_crystal_freq). */
 const XTAL_MHZ = 32;
 
@@ -85,9 +87,9 @@ export const ESP32H2: ChipFamily = {
   securityInfoHasChipId: true,
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32h2",
-  romFlashWriteSize: ROM_FLASH_WRITE_SIZE,
-  romSupportsCompressed: true,
-  romReadFlash: true, // READ_FLASH_SLOW: esptool ESP32ROM.read_flash_slow, inherited by this ROM class; served by the genuine ESP32-C3 ROM
+  rom: LATER_ROM,
+  // esptool targets/esp32h2.py FLASH_FREQUENCY
+  image: { ...ESP32_IMAGE, flashFreqs: { "48m": 0xf, "24m": 0x0, "16m": 0x1, "12m": 0x2 } },
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

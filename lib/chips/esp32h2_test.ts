@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ESP32H2 } from "./esp32h2.ts";
-import { fakeRegs } from "./fake_regs_test_util.ts";
+import { fakeRegs } from "../../tests/support/fake_regs.ts";
 import { formatMac } from "./index.ts";
 
 // esptool targets/esp32h2.py inherits EFUSE_BASE 0x600B0800 (BLOCK1 at +0x44) from esp32c6.py.

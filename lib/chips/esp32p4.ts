@@ -8,8 +8,12 @@
  * @module
  */
 
-import { readBitField, readSplitMac, spiMemRegisters, withRevision } from "./efuse.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readSplitMac } from "./efuse.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
+import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /**
  * 0x0, 0x0ADDBAD0: esptool v4.8.1 targets/esp32p4.py CHIP_DETECT_MAGIC_VALUE;
@@ -20,8 +24,6 @@ const MAGIC_VALUES = [0x00000000, 0x0addbad0, 0x07039ad9];
 const IMAGE_CHIP_ID = 18;
 /** First two sectors are reserved (esptool targets/esp32p4.py BOOTLOADER_FLASH_OFFSET). */
 const BOOTLOADER_FLASH_OFFSET = 0x2000;
-/** ROM FLASH_DATA block size (esptool loader.py FLASH_WRITE_SIZE). */
-const ROM_FLASH_WRITE_SIZE = 0x400;
 /** Fixed crystal (esptool targets/esp32p4.py get_crystal_freq). */
 const XTAL_MHZ = 40;
 /** Revisions below v3.0 need the older stub (esptool targets/esp32p4.py stub_json_name: `< 300`). */
@@ -95,9 +97,8 @@ export const ESP32P4: ChipFamily = {
   stubName: "esp32p4",
   stubNameForRevision: (revision) =>
     revision.major < NEW_STUB_MIN_MAJOR ? "esp32p4-rev1" : "esp32p4",
-  romFlashWriteSize: ROM_FLASH_WRITE_SIZE,
-  romSupportsCompressed: true,
-  romReadFlash: true, // READ_FLASH_SLOW: esptool ESP32ROM.read_flash_slow, inherited by this ROM class; served by the genuine ESP32-C3 ROM
+  rom: LATER_ROM,
+  image: ESP32_IMAGE,
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

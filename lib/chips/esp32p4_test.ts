@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ESP32P4 } from "./esp32p4.ts";
-import { fakeRegs } from "./fake_regs_test_util.ts";
+import { fakeRegs } from "../../tests/support/fake_regs.ts";
 import { formatMac } from "./index.ts";
 
 // esptool targets/esp32p4.py: EFUSE_BASE 0x5012D000, BLOCK1 at +0x44.

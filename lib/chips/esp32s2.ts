@@ -8,14 +8,13 @@
  * @module
  */
 
-import {
-  readBitField,
-  readFlashVoltage,
-  readSplitMac,
-  spiMemRegisters,
-  withRevision,
-} from "./efuse.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readSplitMac } from "./efuse.ts";
+import { readFlashVoltage } from "./flash_voltage.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
+import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /** esptool targets/esp32s2.py MAGIC_VALUE. */
 const MAGIC_VALUE = 0x000007c6;
@@ -23,8 +22,6 @@ const MAGIC_VALUE = 0x000007c6;
 const IMAGE_CHIP_ID = 2;
 /** Inherited from ESP32ROM (esptool targets/esp32.py BOOTLOADER_FLASH_OFFSET). */
 const BOOTLOADER_FLASH_OFFSET = 0x1000;
-/** ROM FLASH_DATA block size (esptool loader.py FLASH_WRITE_SIZE). */
-const ROM_FLASH_WRITE_SIZE = 0x400;
 /** Fixed crystal (esptool targets/esp32s2.py get_crystal_freq). */
 const XTAL_MHZ = 40;
 
@@ -141,9 +138,8 @@ export const ESP32S2: ChipFamily = {
   securityInfoHasChipId: false,
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32s2",
-  romFlashWriteSize: ROM_FLASH_WRITE_SIZE,
-  romSupportsCompressed: true,
-  romReadFlash: true, // READ_FLASH_SLOW: esptool ESP32ROM.read_flash_slow, inherited by this ROM class; served by the genuine ESP32-C3 ROM
+  rom: LATER_ROM,
+  image: ESP32_IMAGE,
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

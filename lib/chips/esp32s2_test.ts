@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ESP32S2 } from "./esp32s2.ts";
-import { fakeRegs } from "./fake_regs_test_util.ts";
+import { fakeRegs } from "../../tests/support/fake_regs.ts";
 import { formatMac } from "./index.ts";
 
 // esptool targets/esp32s2.py: EFUSE_BASE 0x3F41A000, BLOCK1 at +0x44, BLOCK2 at +0x5C.

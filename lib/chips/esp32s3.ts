@@ -9,14 +9,13 @@
  * @module
  */
 
-import {
-  readBitField,
-  readFlashVoltage,
-  readSplitMac,
-  spiMemRegisters,
-  withRevision,
-} from "./efuse.ts";
+import { withRevision } from "./description.ts";
+import { readBitField, readSplitMac } from "./efuse.ts";
+import { readFlashVoltage } from "./flash_voltage.ts";
+import { spiMemRegisters } from "./spi_registers.ts";
+import { LATER_ROM } from "./rom_loader.ts";
 import type { ChipFamily, ChipRevision, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { ESP32_IMAGE } from "./image_format.ts";
 
 /** esptool v4.8.1 targets/esp32s3.py CHIP_DETECT_MAGIC_VALUE; esptool-js magic2Chip. */
 const MAGIC_VALUES = [0x00000009];
@@ -24,8 +23,6 @@ const MAGIC_VALUES = [0x00000009];
 const IMAGE_CHIP_ID = 9;
 /** esptool targets/esp32s3.py BOOTLOADER_FLASH_OFFSET. */
 const BOOTLOADER_FLASH_OFFSET = 0x0;
-/** ROM FLASH_DATA block size (esptool loader.py FLASH_WRITE_SIZE). */
-const ROM_FLASH_WRITE_SIZE = 0x400;
 /** Fixed crystal (esptool targets/esp32s3.py get_crystal_freq). */
 const XTAL_MHZ = 40;
 
@@ -150,9 +147,8 @@ export const ESP32S3: ChipFamily = {
   securityInfoHasChipId: true,
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp32s3",
-  romFlashWriteSize: ROM_FLASH_WRITE_SIZE,
-  romSupportsCompressed: true,
-  romReadFlash: true, // READ_FLASH_SLOW: esptool ESP32ROM.read_flash_slow, inherited by this ROM class; served by the genuine ESP32-C3 ROM
+  rom: LATER_ROM,
+  image: ESP32_IMAGE,
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

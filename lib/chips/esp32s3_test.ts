@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ESP32S3 } from "./esp32s3.ts";
-import { fakeRegs } from "./fake_regs_test_util.ts";
+import { fakeRegs } from "../../tests/support/fake_regs.ts";
 import { formatMac } from "./index.ts";
 
 // From esptool targets/esp32s3.py: EFUSE_BASE 0x60007000, BLOCK1 at +0x44, BLOCK2 at +0x5C.

@@ -9,15 +9,55 @@
  */
 
 import { EsplineError } from "../errors.ts";
-import { extractBits, readUartCrystalMhz } from "./efuse.ts";
-import type { ChipFamily, MemoryRegion, ReadReg, SpiRegisters } from "./types.ts";
+import { readUartCrystalMhz } from "./crystal.ts";
+import { extractBits } from "./efuse.ts";
+import { ROM_FLASH_WRITE_SIZE } from "./rom_loader.ts";
+import type { ChipFamily, MemoryRegion, ReadReg, RomLoaderFacts, SpiRegisters } from "./types.ts";
+import { ESP8266_IMAGE } from "./image_format.ts";
 
 /** esptool targets/esp8266.py MAGIC_VALUE. */
 const MAGIC_VALUE = 0xfff0c101;
 /** esptool targets/esp8266.py BOOTLOADER_FLASH_OFFSET. */
 const BOOTLOADER_FLASH_OFFSET = 0x0;
-/** ROM FLASH_DATA block size (esptool loader.py FLASH_WRITE_SIZE; ESP8266ROM keeps the default). */
-const ROM_FLASH_WRITE_SIZE = 0x400;
+
+/** Erase sector of the SPI flash (esptool loader.py FLASH_SECTOR_SIZE). */
+const FLASH_SECTOR_SIZE = 0x1000;
+/** Sectors in one 64 KiB erase block (esptool ESP8266ROM.get_erase_size sectors_per_block). */
+const SECTORS_PER_BLOCK = 16;
+
+/**
+ * Erase size to tell the ESP8266 ROM for `size` bytes at `offset`: its
+ * FLASH_BEGIN miscounts the sectors it erases, so it is asked for fewer
+ * (esptool ESP8266ROM.get_erase_size, "workaround for the bootloader erase
+ * bug"; the stub has no such bug).
+ */
+function romEraseSize(offset: number, size: number): number {
+  const numSectors = Math.ceil(size / FLASH_SECTOR_SIZE);
+  const startSector = Math.floor(offset / FLASH_SECTOR_SIZE);
+  let headSectors = SECTORS_PER_BLOCK - (startSector % SECTORS_PER_BLOCK);
+  if (numSectors < headSectors) headSectors = numSectors;
+  if (numSectors < 2 * headSectors) return Math.floor((numSectors + 1) / 2) * FLASH_SECTOR_SIZE;
+  return (numSectors - headSectors) * FLASH_SECTOR_SIZE;
+}
+
+/**
+ * The ESP8266 ROM loader (esptool targets/esp8266.py ESP8266ROM): no
+ * compressed writes, no flash reads, no MD5s, no SPI_ATTACH (a zero-length
+ * FLASH_BEGIN attaches the flash) or SPI_SET_PARAMS, the short FLASH_BEGIN,
+ * and an erase that needs {@link romEraseSize}, so it cannot stand in for an
+ * erase-region command either.
+ */
+const ROM: RomLoaderFacts = {
+  flashWriteSize: ROM_FLASH_WRITE_SIZE,
+  compressedWrites: false,
+  readFlashSlow: false,
+  beginTakesEncryptFlag: false,
+  spiAttach: false,
+  setFlashParams: false,
+  md5: false,
+  eraseRegion: false,
+  eraseSize: romEraseSize,
+};
 
 /** esptool targets/esp8266.py SPI_REG_BASE. */
 const SPI_REG_BASE = 0x60000200;
@@ -124,7 +164,7 @@ const MEMORY_MAP: MemoryRegion[] = [
  * @example
  * ```ts
  * import { ESP8266 } from "./esp8266.ts";
- * console.log(ESP8266.romSupportsCompressed); // false
+ * console.log(ESP8266.rom.compressedWrites); // false
  * ```
  */
 export const ESP8266: ChipFamily = {
@@ -135,9 +175,9 @@ export const ESP8266: ChipFamily = {
   securityInfoHasChipId: false,
   bootloaderOffset: BOOTLOADER_FLASH_OFFSET,
   stubName: "esp8266",
-  romFlashWriteSize: ROM_FLASH_WRITE_SIZE,
-  romSupportsCompressed: false,
-  romReadFlash: false,
+  rom: ROM,
+  image: ESP8266_IMAGE,
+  stubRunsUserCode: true,
   spi: SPI,
   memoryMap: MEMORY_MAP,
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { EsplineError } from "../errors.ts";
 import { ESP8266 } from "./esp8266.ts";
-import { fakeRegs } from "./fake_regs_test_util.ts";
+import { fakeRegs } from "../../tests/support/fake_regs.ts";
 import { formatMac } from "./index.ts";
 
 // OTP words 0..3 at 0x3FF00050..0x3FF0005C (esptool targets/esp8266.py ESP_OTP_MAC*, get_efuses).
@@ -74,8 +74,27 @@ Deno.test("ESP8266 crystal: the UART runs from twice the crystal", async () => {
 
 Deno.test("ESP8266 static facts", () => {
   assert.equal(ESP8266.imageChipId, null);
-  assert.equal(ESP8266.romSupportsCompressed, false);
+  assert.equal(ESP8266.rom.compressedWrites, false);
+  assert.equal(ESP8266.rom.md5, false);
+  assert.equal(ESP8266.rom.spiAttach, false);
+  assert.equal(ESP8266.stubRunsUserCode, true);
   assert.equal(ESP8266.spi.mosiDlen, undefined);
   assert.equal(ESP8266.spi.w0, 0x60000240);
   assert.equal(ESP8266.bootloaderOffset, 0);
+});
+
+Deno.test("the ESP8266 ROM is told the erase sizes esptool tells it (its FLASH_BEGIN erase bug)", () => {
+  // Values printed by esptool 5.3.1's ESP8266ROM.get_erase_size for the same arguments.
+  const cases: [offset: number, size: number, erase: number][] = [
+    [0x0, 0x1000, 0x1000],
+    [0x0, 0x10000, 0x8000],
+    [0x0, 0x100000, 0xf0000],
+    [0x1000, 0x3000, 0x2000],
+    [0xf000, 0x2000, 0x1000],
+    [0x10000, 0x40000, 0x30000],
+    [0x3000, 0x1800, 0x1000],
+  ];
+  for (const [offset, size, erase] of cases) {
+    assert.equal(ESP8266.rom.eraseSize?.(offset, size), erase, `${offset.toString(16)}+${size}`);
+  }
 });

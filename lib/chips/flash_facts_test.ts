@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { fakeRegs } from "./fake_regs_test_util.ts";
+import { fakeRegs } from "../../tests/support/fake_regs.ts";
 import { chipByKey, CHIPS } from "./index.ts";
 
 Deno.test("ESP8266 chip ID: OTP word 0's top byte under word 1's low 24 bits (esptool chip_id)", async () => {

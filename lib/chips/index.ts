@@ -22,9 +22,11 @@ import type { ChipFamily } from "./types.ts";
 export type {
   ChipFamily,
   ChipRevision,
+  ImageFormatFacts,
   MacCheckFailure,
   MemoryRegion,
   ReadReg,
+  RomLoaderFacts,
   SpiRegisters,
 } from "./types.ts";
 export { ESP32, ESP32C2, ESP32C3, ESP32C5, ESP32C6, ESP32H2, ESP32P4, ESP32S2, ESP32S3, ESP8266 };

@@ -140,8 +140,14 @@ Deno.test("bootloader offsets per family match esptool", () => {
     "esp32p4",
   ]);
   for (const chip of CHIPS) {
-    assert.equal(chip.romFlashWriteSize, 0x400, chip.name);
-    assert.equal(chip.romSupportsCompressed, chip.key !== "esp8266", chip.name);
+    assert.equal(chip.rom.flashWriteSize, 0x400, chip.name);
+    assert.equal(chip.rom.compressedWrites, chip.key !== "esp8266", chip.name);
+    // The 20-byte FLASH_BEGIN: every ROM but the ESP8266's and the ESP32's (esptool flash_begin).
+    assert.equal(
+      chip.rom.beginTakesEncryptFlag,
+      chip.key !== "esp8266" && chip.key !== "esp32",
+      chip.name,
+    );
     for (const region of chip.memoryMap) assert.ok(region.end > region.start, region.name);
   }
 });

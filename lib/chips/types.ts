@@ -64,6 +64,73 @@ export interface FlashVoltage {
   source: "RTC_CNTL" | "eFuse" | "a strapping pin";
 }
 
+/**
+ * What one chip's ROM serial loader does and lacks, as esptool's per-chip ROM
+ * classes tell it (ESP8266ROM's overrides, SUPPORTS_ENCRYPTED_FLASH,
+ * ESP32C2ROM.change_baud …). The loader session turns these into the
+ * capabilities of whatever loader it talks to (lib/loader/capabilities.ts);
+ * nothing else asks which chip it is.
+ */
+export interface RomLoaderFacts {
+  /** Largest FLASH_DATA block the ROM accepts (esptool FLASH_WRITE_SIZE). */
+  flashWriteSize: number;
+  /** The ROM inflates FLASH_DEFL_* data (not the ESP8266's). */
+  compressedWrites: boolean;
+  /**
+   * The ROM serves READ_FLASH_SLOW (64 bytes per command): every ESP32-family
+   * ROM (esptool ESP32ROM.read_flash_slow, which all later ROM classes
+   * inherit; the genuine ESP32 and ESP32-C3 ROMs answer it), not the ESP8266's.
+   */
+  readFlashSlow: boolean;
+  /**
+   * FLASH_BEGIN and FLASH_DEFL_BEGIN take a fifth word, "encrypted" (esptool
+   * flash_begin: every ROM but the ESP8266's and the ESP32's).
+   */
+  beginTakesEncryptFlag: boolean;
+  /**
+   * The ROM has SPI_ATTACH. Without it (ESP8266) a zero-length FLASH_BEGIN
+   * attaches the flash (esptool ESP8266ROM.flash_spi_attach).
+   */
+  spiAttach: boolean;
+  /** The ROM has SPI_SET_PARAMS (esptool ESP8266ROM.flash_set_parameters skips it). */
+  setFlashParams: boolean;
+  /** The ROM computes flash MD5s, SPI_FLASH_MD5 (esptool flash_md5sum: not the ESP8266's). */
+  md5: boolean;
+  /**
+   * FLASH_BEGIN's erase can stand in for an erase-region command: not on the
+   * ESP8266, whose ROM erases amounts that depend on the offset.
+   */
+  eraseRegion: boolean;
+  /**
+   * Optional: the erase size to put in FLASH_BEGIN for `size` bytes at
+   * `offset`, where the ROM miscounts (esptool ESP8266ROM.get_erase_size).
+   * Absent: `size`.
+   */
+  eraseSize?(offset: number, size: number): number;
+  /**
+   * Optional: the rate to ask CHANGE_BAUDRATE for so the UART ends up at
+   * `baud` with a `crystalMhz` crystal, where the ROM assumes another crystal
+   * (esptool ESP32C2ROM.change_baud). Absent: `baud`.
+   */
+  baudRequest?(baud: number, crystalMhz: number): number;
+}
+
+/** What the chip's firmware image header looks like (see `image_format.ts`). */
+export interface ImageFormatFacts {
+  /**
+   * The header has the 16-byte extended header (chip id, revisions, the
+   * appended-SHA-256 flag): every chip but the ESP8266.
+   */
+  extendedHeader: boolean;
+  /** High nibble of header byte 3 for each `--flash-size` name, in esptool's order (FLASH_SIZES). */
+  flashSizes: Readonly<Record<string, number>>;
+  /**
+   * Low nibble of header byte 3 for each `--flash-freq` name, in esptool's
+   * order (FLASH_FREQUENCY); two names may share a nibble (ESP32-C6).
+   */
+  flashFreqs: Readonly<Record<string, number>>;
+}
+
 /** Everything espline knows about one chip family. */
 export interface ChipFamily {
   /** Short key used on the command line and in sim:// URLs: `esp32s3`. */
@@ -91,12 +158,15 @@ export interface ChipFamily {
    * `stubName` holds for every revision.
    */
   stubNameForRevision?(revision: ChipRevision): string | null;
-  /** Largest FLASH_DATA block the ROM accepts. */
-  romFlashWriteSize: number;
-  /** Whether the ROM implements FLASH_DEFL_* (false on ESP8266). */
-  romSupportsCompressed: boolean;
-  /** Whether the ROM serves READ_FLASH_SLOW (64 bytes per command): every ESP32-family ROM (esptool ESP32ROM.read_flash_slow, which all later ROM classes inherit; the genuine ESP32 and ESP32-C3 ROMs answer it), not the ESP8266. */
-  romReadFlash: boolean;
+  /** What the chip's ROM loader does and lacks (the flasher stub is the same on every chip). */
+  rom: RomLoaderFacts;
+  /** What its firmware image header looks like. */
+  image: ImageFormatFacts;
+  /**
+   * Optional: the flasher stub for this chip answers RUN_USER_CODE, so a soft
+   * reset works with the stub running (esptool soft_reset: ESP8266 only).
+   */
+  stubRunsUserCode?: boolean;
   /** SPI controller registers for raw flash commands (JEDEC id, status). */
   spi: SpiRegisters;
   /** Address map regions. */

@@ -10,7 +10,7 @@
 import type { CommandContext, CommandSpec } from "./command.ts";
 import { connect, type Device, type DeviceInfo, sessionOf } from "../device/device.ts";
 import type { DeviceEvent, RegionDoneEvent, RegionStartEvent } from "../device/events.ts";
-import { hex32 } from "../flash/common.ts";
+import { hex32 } from "../flash/address.ts";
 import type { LoaderSession } from "../loader/session.ts";
 import type { ChipInfo } from "../loader/info.ts";
 import { formatFlashSize } from "../chips/index.ts";

@@ -11,7 +11,7 @@ import { EsplineError, UsageError } from "../errors.ts";
 import type { CommandContext, CommandSpec, OptionSpec } from "./command.ts";
 import { withDevice } from "./cmd_device.ts";
 import type { FlashRegion } from "../flash/write.ts";
-import { hex32 } from "../flash/common.ts";
+import { hex32 } from "../flash/address.ts";
 import { formatFlashSize } from "../chips/index.ts";
 import {
   FLASH_FREQ_CHOICES,

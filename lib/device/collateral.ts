@@ -39,7 +39,8 @@
 
 import { EsplineError } from "../errors.ts";
 import type { LoaderSession } from "../loader/session.ts";
-import { FLASH_SECTOR_SIZE, flashMd5, hex32, md5Hex } from "../flash/common.ts";
+import { FLASH_SECTOR_SIZE, hex32 } from "../flash/address.ts";
+import { flashMd5, md5Hex } from "../flash/md5.ts";
 import { type FlashRegion, padTo4, splitErasedRuns } from "../flash/write.ts";
 
 /** An address range of the flash. */
@@ -156,7 +157,7 @@ export function checkAfterWrite(
   }
   if (policy === "always") return "after every write, as asked";
   if (policy === "recovered") return null;
-  if (!write.session.isStub) {
+  if (write.session.loader.erasesAtBegin) {
     return "after a write through the ROM loader, which erases each begin's unchecked size up front";
   }
   const erasesRun = write.regions.some((r) => {
@@ -184,7 +185,7 @@ export interface SnapshotOptions {
 
 /** The chip's MD5 of a range: the one call into lib/flash's MD5. */
 function chipMd5(session: LoaderSession, r: FlashRange): Promise<string> {
-  return flashMd5(session, r.address, r.size);
+  return flashMd5(session, { address: r.address, size: r.size });
 }
 
 /**

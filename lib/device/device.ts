@@ -32,7 +32,7 @@ import {
 } from "../loader/identity.ts";
 import { formatMac } from "../chips/index.ts";
 import type { FlashVoltage } from "../chips/types.ts";
-import { hardReset } from "../loader/reset.ts";
+import { hardReset, isNoModemLines } from "../loader/reset.ts";
 import { LoaderStatusError } from "../protocol/status.ts";
 import type { Transport } from "../transport/transport.ts";
 import { type Monitor, type MonitorOptions, openMonitor } from "../monitor/monitor.ts";
@@ -114,21 +114,6 @@ export interface DeviceInfo extends ChipInfo {
   port: string;
 }
 
-/**
- * Why `transport` cannot drive the reset lines, or null when it can. The
- * probe releases RTS (EN high), the state the lines already hold while the
- * loader runs, so it changes nothing on a port that has them.
- */
-async function modemLinesMissing(transport: Transport): Promise<string | null> {
-  try {
-    await transport.setSignals({ rts: false });
-    return null;
-  } catch (e) {
-    if (e instanceof TransportError && e.code === "E_NO_MODEM_LINES") return e.message;
-    return null; // another trouble: the reset itself will meet it (and be forgiven there)
-  }
-}
-
 let sessionGetter: (device: Device) => LoaderSession;
 let createDevice: (
   session: LoaderSession,
@@ -145,7 +130,7 @@ let createDevice: (
  * ```ts
  * import { connect, sessionOf } from "./device.ts";
  * await using dev = await connect("sim://esp32c3");
- * console.log(sessionOf(dev).isStub);
+ * console.log(sessionOf(dev).loader.kind);
  * ```
  */
 export function sessionOf(device: Device): LoaderSession {
@@ -582,21 +567,21 @@ export class Device {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#session) {
-      let how = after;
-      if (after === "hard-reset") {
-        const why = await modemLinesMissing(this.#session.transport);
-        if (why) {
+      await closeSession(this.#session, {
+        after,
+        resetConfig: this.#options.resetConfig,
+        onResetSkipped: (reason) => {
+          if (!isNoModemLines(reason)) return; // the port failed: nothing the person can act on
           this.#emit({
             type: "notice",
             level: "warn",
             code: "E_RESET_SKIPPED",
-            message: `Hard reset skipped: ${why}; the chip stays in its loader until it is ` +
-              "reset by hand (EN/RST button or power)",
+            message:
+              `Hard reset skipped: ${reason.message}; the chip stays in its loader until it ` +
+              "is reset by hand (EN/RST button or power)",
           });
-          how = "no-reset";
-        }
-      }
-      await closeSession(this.#session, { after: how, resetConfig: this.#options.resetConfig });
+        },
+      });
     } else if (this.#detachedTransport) await this.#detachedTransport.close();
   }
 

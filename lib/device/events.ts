@@ -8,8 +8,8 @@
  * @module
  */
 
-import type { LoaderEvent } from "../loader/session.ts";
-import type { FlashProgress } from "../flash/common.ts";
+import type { LoaderEvent } from "../loader/exchange.ts";
+import type { FlashProgress } from "../flash/progress.ts";
 import type { RegionReport } from "../flash/write.ts";
 
 /** Something the person should know about a write: a setting applied, a partition found, a warning. */

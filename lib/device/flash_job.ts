@@ -34,7 +34,6 @@ import {
   checkRegions,
   type FlashRegion,
   FlashVerifyError,
-  type RegionReport,
   verifyFlash,
   writeFlash,
   type WriteFlashOptions,
@@ -42,7 +41,9 @@ import {
 } from "../flash/write.ts";
 import { eraseFlash } from "../flash/erase.ts";
 import { readFlash } from "../flash/read.ts";
-import { detectFlashSize, type FlashProgress, hex32 } from "../flash/common.ts";
+import { hex32 } from "../flash/address.ts";
+import { detectFlashSize } from "../flash/flash_size.ts";
+import type { FlashProgress } from "../flash/progress.ts";
 import { formatFlashSize } from "../chips/index.ts";
 import { patchFlashParams } from "../image/flash_params.ts";
 import { preflight, type PreflightIssue } from "../image/preflight.ts";
@@ -516,57 +517,28 @@ function cancelledWrite(
 }
 
 /**
- * Write the regions one at a time, in address order, so each one's facts
- * leave as it completes (`region-start`, `region-done` events), then sum
- * them up as one report.
+ * Write the regions in one write, in address order, so each one's facts
+ * leave as it completes (`region-start`, `region-done` events).
  */
 async function writeRegions(
   host: JobHost,
   regions: FlashRegion[],
-  options: Omit<WriteFlashOptions, "onProgress" | "eraseAll">,
+  options: Omit<WriteFlashOptions, "onProgress" | "onRegionStart" | "onRegion" | "eraseAll">,
 ): Promise<WriteReport> {
-  const started = performance.now();
   const session = host.session;
-  const sorted = [...regions].sort((a, b) => a.address - b.address);
-  const inflates = session.isStub || session.chip.romSupportsCompressed;
-  const reports: RegionReport[] = [];
-  let verify = options.verify;
-  for (const [index, region] of sorted.entries()) {
-    const name = region.name ?? hex32(region.address);
-    const count = sorted.length;
-    host.emit({
-      type: "region-start",
-      name,
-      address: region.address,
-      size: region.data.length,
-      index,
-      count,
-    });
-    const one = await writeFlash(session, [region], {
-      ...options,
-      verify,
-      onProgress: (p) => host.emit(p),
-    });
-    const r = one.regions[0];
-    reports.push(r);
-    host.emit({
-      type: "region-done",
-      ...r,
-      compressed: (options.compress ?? true) && inflates && r.bytesOnWire < r.bytesWritten,
-      index,
-      count,
-    });
-    // A loader that cannot compute MD5s (ESP8266 ROM) says so once, not per region.
-    if (verify !== false && !r.verified && r.action !== "skipped") verify = false;
-  }
-  return {
-    regions: reports,
-    bytesWritten: reports.reduce((n, r) => n + r.bytesWritten, 0),
-    bytesOnWire: reports.reduce((n, r) => n + r.bytesOnWire, 0),
-    skipped: reports.filter((r) => r.action === "skipped").length,
-    verified: reports.every((r) => r.verified),
-    seconds: (performance.now() - started) / 1000,
-  };
+  const inflates = session.loader.compressedWrites;
+  return await writeFlash(session, regions, {
+    ...options,
+    onProgress: (p) => host.emit(p),
+    onRegionStart: (region) => host.emit({ type: "region-start", ...region }),
+    onRegion: (r, position) =>
+      host.emit({
+        type: "region-done",
+        ...r,
+        compressed: (options.compress ?? true) && inflates && r.bytesOnWire < r.bytesWritten,
+        ...position,
+      }),
+  });
 }
 
 /** Run the write job (see the module notes) on `host`'s chip. */

@@ -12,7 +12,9 @@ import { throwIfAborted, UsageError } from "../errors.ts";
 import type { LoaderSession } from "../loader/session.ts";
 import { readFlash } from "../flash/read.ts";
 import { checkEraseRegion, eraseFlash, eraseRegion } from "../flash/erase.ts";
-import { detectFlashSize, type FlashProgress, hex32 } from "../flash/common.ts";
+import { hex32 } from "../flash/address.ts";
+import { detectFlashSize } from "../flash/flash_size.ts";
+import type { FlashProgress } from "../flash/progress.ts";
 import { formatFlashSize } from "../chips/index.ts";
 import {
   findPartition,

@@ -7,14 +7,8 @@
 import { EsplineError, throwIfAborted, UsageError } from "../errors.ts";
 import { concatBytes, Op, u32le } from "../protocol/packet.ts";
 import type { LoaderSession } from "../loader/session.ts";
-import {
-  CHIP_ERASE_TIMEOUT_MS,
-  ERASE_SECONDS_PER_MB,
-  FLASH_SECTOR_SIZE,
-  hex32,
-  romTakesEncryptFlag,
-  timeoutForSize,
-} from "./common.ts";
+import { FLASH_SECTOR_SIZE, hex32 } from "./address.ts";
+import { CHIP_ERASE_TIMEOUT_MS, ERASE_SECONDS_PER_MB, timeoutForSize } from "./timeouts.ts";
 
 /** Options for the erase operations. */
 export interface EraseOptions {
@@ -40,7 +34,7 @@ export async function eraseFlash(
   options: EraseOptions = {},
 ): Promise<void> {
   throwIfAborted(options.signal);
-  if (!session.isStub) {
+  if (!session.loader.eraseFlash) {
     throw new EsplineError(
       "E_NEEDS_STUB",
       "erase-flash needs the flasher stub (the ROM loader has no chip-erase command); run without --no-stub, " +
@@ -88,21 +82,22 @@ export async function eraseRegion(
   throwIfAborted(options.signal);
   await session.spiAttach();
   const timeoutMs = timeoutForSize(ERASE_SECONDS_PER_MB, region.size);
-  if (session.isStub) {
+  const loader = session.loader;
+  if (loader.eraseRegion === "command") {
     await session.command(Op.ERASE_REGION, u32le(region.address, region.size), {
       timeoutMs,
       what: `erase region ${hex32(region.address)}+${hex32(region.size)}`,
     });
     return;
   }
-  if (session.chip.key === "esp8266") {
+  if (loader.eraseRegion === null) {
     throw new EsplineError(
       "E_NEEDS_STUB",
-      "erase-region on the ESP8266 needs the flasher stub (its ROM erases unpredictable amounts); run without --no-stub",
+      `erase-region on the ${session.chip.name} needs the flasher stub (its ROM erases unpredictable amounts); run without --no-stub`,
     );
   }
-  const blockSize = session.chip.romFlashWriteSize;
-  const encFlag = romTakesEncryptFlag(session) ? u32le(0) : new Uint8Array(0);
+  const blockSize = loader.flashWriteSize;
+  const encFlag = loader.beginTakesEncryptFlag ? u32le(0) : new Uint8Array(0);
   await session.command(
     Op.FLASH_BEGIN,
     concatBytes(

@@ -7,8 +7,10 @@
 
 import { EsplineError, throwIfAborted, TimeoutError, UsageError } from "../errors.ts";
 import { encodeRequest, Op, u32le } from "../protocol/packet.ts";
-import type { LoaderSession } from "../loader/session.ts";
-import { FLASH_SECTOR_SIZE, type FlashProgress, hex32, md5Hex } from "./common.ts";
+import type { FrameVerdict, LoaderSession } from "../loader/session.ts";
+import { FLASH_SECTOR_SIZE, hex32 } from "./address.ts";
+import { md5Hex } from "./md5.ts";
+import type { FlashProgress } from "./progress.ts";
 
 /** Options for {@link readFlash}. */
 export interface ReadFlashOptions {
@@ -24,6 +26,14 @@ export interface ReadFlashOptions {
 
 /** Bytes per READ_FLASH_SLOW command (ESP32 ROM). */
 const ROM_READ_CHUNK = 64;
+/** How long each frame of a streamed read may take, ms (esptool DEFAULT_TIMEOUT). */
+const READ_FRAME_TIMEOUT_MS = 3000;
+/** First byte of a response frame (serial-protocol: direction 0x01). */
+const RESPONSE_DIRECTION = 0x01;
+/** The stub's READ_FLASH answer: 8-byte header, then the status byte and the error byte. */
+const READ_ANSWER_STATUS = 8;
+/** Shortest READ_FLASH answer: header plus the two status bytes. */
+const READ_ANSWER_MIN = READ_ANSWER_STATUS + 2;
 
 /**
  * Read `size` bytes of flash at `address`.
@@ -31,7 +41,7 @@ const ROM_READ_CHUNK = 64;
  * @example
  * ```ts
  * import { readFlash } from "./read.ts";
- * import type { LoaderSession } from "../loader/session.ts";
+ * import type { FrameVerdict, LoaderSession } from "../loader/session.ts";
  * async function backup(s: LoaderSession) {
  *   await Deno.writeFile("boot.bin", await readFlash(s, { address: 0x1000, size: 0x7000 }));
  * }
@@ -53,7 +63,9 @@ export async function readFlash(
   const label = `Reading ${hex32(address)}+${size}`;
   const emit = (done: number) =>
     options.onProgress?.({ type: "progress", stage: "read", label, address, done, total: size });
-  if (!session.isStub) return await readFlashRom(session, address, size, emit, options.signal);
+  if (session.loader.readFlash !== "stream") {
+    return await readFlashRom(session, address, size, emit, options.signal);
+  }
   const blockSize = options.blockSize ?? FLASH_SECTOR_SIZE;
   const inFlight = options.maxInFlight ?? 64;
   return await session.exclusive(() =>
@@ -79,25 +91,29 @@ async function readStream(
   await session.writeFrame(
     encodeRequest(Op.READ_FLASH, u32le(address, size, blockSize, inFlight)),
   );
-  const out = new Uint8Array(size);
-  let got = 0;
-  let answered = false;
-  while (!answered) {
-    const frame = await session.readFrame(3000);
-    if (!frame) throw new TimeoutError(`no answer to READ_FLASH at ${hex32(address)}`);
-    if (frame.length >= 10 && frame[0] === 0x01 && frame[1] === Op.READ_FLASH) {
-      if (frame[8] !== 0) {
+  // The stub answers the command before it streams; frames before the answer are skipped.
+  const answered = await session.awaitFrame(
+    READ_FRAME_TIMEOUT_MS,
+    (frame): FrameVerdict<true> => {
+      if (frame.length < READ_ANSWER_MIN || frame[0] !== RESPONSE_DIRECTION) return { skip: true };
+      if (frame[1] !== Op.READ_FLASH) return { skip: true };
+      if (frame[READ_ANSWER_STATUS] !== 0) {
         throw new EsplineError(
           "E_READ_FAILED",
-          `the chip refused to read ${hex32(address)}+${size} (status 0x${frame[9].toString(16)})`,
+          `the chip refused to read ${hex32(address)}+${size} (status 0x${
+            frame[READ_ANSWER_STATUS + 1].toString(16)
+          })`,
         );
       }
-      answered = true;
-    }
-  }
+      return { take: true };
+    },
+  );
+  if (!answered) throw new TimeoutError(`no answer to READ_FLASH at ${hex32(address)}`);
+  const out = new Uint8Array(size);
+  let got = 0;
   while (got < size) {
     throwIfAborted(signal);
-    const frame = await session.readFrame(3000);
+    const frame = await session.readFrame(READ_FRAME_TIMEOUT_MS);
     if (!frame) {
       throw new TimeoutError(
         `flash read stalled at ${hex32(address + got)} (${got} of ${size} bytes)`,
@@ -122,7 +138,7 @@ async function readStream(
     await session.writeFrame(u32le(got));
     emit(got);
   }
-  const digest = await session.readFrame(3000);
+  const digest = await session.readFrame(READ_FRAME_TIMEOUT_MS);
   if (!digest || digest.length !== 16) {
     throw new EsplineError(
       "E_READ_CORRUPT",
@@ -149,7 +165,7 @@ async function readFlashRom(
   emit: (done: number) => void,
   signal?: AbortSignal,
 ): Promise<Uint8Array> {
-  if (!session.chip.romReadFlash) {
+  if (session.loader.readFlash !== "slow") {
     throw new EsplineError(
       "E_NEEDS_STUB",
       `the ${session.chip.name} ROM cannot read flash; run without --no-stub`,

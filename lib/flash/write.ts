@@ -6,27 +6,14 @@
  * @module
  */
 
-import { zlibSync } from "fflate";
 import { EsplineError, throwIfAborted, UsageError } from "../errors.ts";
-import { checksum, concatBytes, Op, u32le } from "../protocol/packet.ts";
-import { LoaderStatusError } from "../protocol/status.ts";
-import { CHIP_DETECT_MAGIC_REG_ADDR } from "../chips/index.ts";
-import { type LoaderSession, SPOILED_BLOCK_STATUSES } from "../loader/session.ts";
-
-import {
-  detectFlashSize,
-  ERASE_SECONDS_PER_MB,
-  ERASE_WRITE_SECONDS_PER_MB,
-  FLASH_SECTOR_SIZE,
-  flashMd5,
-  type FlashProgress,
-  hex32,
-  md5Hex,
-  romTakesEncryptFlag,
-  STUB_FLASH_WRITE_SIZE,
-  timeoutForSize,
-} from "./common.ts";
+import type { LoaderSession } from "../loader/session.ts";
+import { FLASH_SECTOR_SIZE, hex32 } from "./address.ts";
+import { detectFlashSize } from "./flash_size.ts";
+import { flashMd5, md5Hex } from "./md5.ts";
+import type { FlashProgress } from "./progress.ts";
 import { eraseFlash, eraseRegion } from "./erase.ts";
+import { writeSpan } from "./write_span.ts";
 
 /** One piece of data to put at one flash address. */
 export interface FlashRegion {
@@ -54,8 +41,30 @@ export interface WriteFlashOptions {
   flashSize?: number;
   /** Progress sink. */
   onProgress?: (progress: FlashProgress) => void;
+  /** Called as each region's work begins, in address order. Default none. */
+  onRegionStart?: (region: RegionStart) => void;
+  /** Called with each region's report as soon as the region is done (written, patched or skipped). Default none. */
+  onRegion?: (report: RegionReport, position: RegionPosition) => void;
   /** Cancels between blocks. */
   signal?: AbortSignal;
+}
+
+/** Where a region stands in its write: the `index`-th (from 0) of `count`, in address order. */
+export interface RegionPosition {
+  /** Its place in address order, from 0. */
+  index: number;
+  /** Regions in the write. */
+  count: number;
+}
+
+/** A region whose work begins (see {@link WriteFlashOptions.onRegionStart}). */
+export interface RegionStart extends RegionPosition {
+  /** Region name (file name) or its address. */
+  name: string;
+  /** Flash address. */
+  address: number;
+  /** Bytes of data given (before padding to 4). */
+  size: number;
 }
 
 /** What happened to one region. */
@@ -185,157 +194,6 @@ export function checkRegions(regions: FlashRegion[], flashSize?: number): FlashR
   return sorted;
 }
 
-/** Erase size the ESP8266 ROM needs to be told to erase `size` at `offset` (esptool ESP8266ROM.get_erase_size: works around a ROM bug). */
-export function esp8266RomEraseSize(offset: number, size: number): number {
-  const sectorsPerBlock = 16;
-  const numSectors = Math.ceil(size / FLASH_SECTOR_SIZE);
-  const startSector = Math.floor(offset / FLASH_SECTOR_SIZE);
-  let headSectors = sectorsPerBlock - (startSector % sectorsPerBlock);
-  if (numSectors < headSectors) headSectors = numSectors;
-  if (numSectors < 2 * headSectors) return Math.floor((numSectors + 1) / 2) * FLASH_SECTOR_SIZE;
-  return (numSectors - headSectors) * FLASH_SECTOR_SIZE;
-}
-
-const BLOCK_ATTEMPTS = 3;
-
-/** Bits on the wire per byte (start bit, 8 data bits, stop bit). */
-const BITS_PER_BYTE = 10;
-/**
- * How much slower than the line a loader may take in a block: the legacy
- * stub on the emulated ESP32 reads its input at about 40 % of the line rate
- * (16 KiB blocks take 3.1 s at 115200), so the block answer can come well
- * after the wire time. Three times the wire time covers it.
- */
-const RECEIVE_SLACK = 3;
-
-/** Time the loader may need to receive `bytes` at the session's baud rate, ms, with slack. */
-export function receiveMs(bytes: number, baud: number): number {
-  return Math.ceil((bytes * BITS_PER_BYTE * 1000 * RECEIVE_SLACK) / baud);
-}
-
-async function sendBlock(
-  session: LoaderSession,
-  op: number,
-  block: Uint8Array,
-  seq: number,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const payload = concatBytes(u32le(block.length, seq, 0, 0), block);
-  const chk = checksum(block);
-  for (let attempt = 1;; attempt++) {
-    try {
-      await session.command(op, payload, { checksum: chk, timeoutMs, what });
-      return;
-    } catch (e) {
-      const retryable = e instanceof LoaderStatusError && SPOILED_BLOCK_STATUSES.includes(e.status);
-      if (!retryable || attempt >= BLOCK_ATTEMPTS) throw e;
-      session.log("debug", `${what}: ${(e as Error).message}; retrying block ${seq}`);
-    }
-  }
-}
-
-/** Write one contiguous span (already padded) and return the payload bytes sent. */
-async function writeSpan(
-  session: LoaderSession,
-  address: number,
-  data: Uint8Array,
-  compress: boolean,
-  progress: (done: number) => void,
-  signal?: AbortSignal,
-): Promise<number> {
-  const blockSize = session.isStub ? STUB_FLASH_WRITE_SIZE : session.chip.romFlashWriteSize;
-  const encFlag = romTakesEncryptFlag(session) ? u32le(0) : new Uint8Array(0);
-  let wire = 0;
-  let lastRatio = 1;
-  const baud = session.transport.baud;
-  // zlib format (header + Adler-32), as esptool sends it (zlib.compress level 9).
-  const comp = compress ? zlibSync(data, { level: 9 }) : null;
-  if (comp && comp.length >= data.length) {
-    // Incompressible (random, encrypted, already compressed): sending it raw
-    // is shorter on the wire and spares the chip the inflating (as esptool).
-    session.log(
-      "debug",
-      `${hex32(address)}: ${data.length} bytes do not compress (${comp.length}); writing them raw`,
-    );
-  }
-  if (comp && comp.length < data.length) {
-    const numBlocks = Math.ceil(comp.length / blockSize);
-    const eraseBlocks = Math.ceil(data.length / blockSize);
-    // The stub wants the uncompressed byte count; the ROM wants it rounded up to whole blocks.
-    const writeSize = session.isStub ? data.length : eraseBlocks * blockSize;
-    await session.command(
-      Op.FLASH_DEFL_BEGIN,
-      concatBytes(u32le(writeSize, numBlocks, blockSize, address), encFlag),
-      {
-        timeoutMs: session.isStub ? 3000 : timeoutForSize(ERASE_SECONDS_PER_MB, writeSize),
-        what: `begin compressed write at ${hex32(address)}`,
-      },
-    );
-    const ratio = data.length / comp.length;
-    lastRatio = ratio;
-    for (let seq = 0; seq < numBlocks; seq++) {
-      throwIfAborted(signal);
-      const block = comp.subarray(seq * blockSize, (seq + 1) * blockSize);
-      await sendBlock(
-        session,
-        Op.FLASH_DEFL_DATA,
-        block,
-        seq,
-        timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, Math.min(data.length, block.length * ratio)) +
-          receiveMs(block.length + 24, baud),
-        `write compressed block ${seq} at ${hex32(address)}`,
-      );
-      wire += block.length;
-      progress(Math.min(data.length, Math.round((seq + 1) * blockSize * ratio)));
-    }
-  } else {
-    const numBlocks = Math.ceil(data.length / blockSize);
-    const eraseSize = !session.isStub && session.chip.key === "esp8266"
-      ? esp8266RomEraseSize(address, data.length)
-      : data.length;
-    await session.command(
-      Op.FLASH_BEGIN,
-      concatBytes(u32le(eraseSize, numBlocks, blockSize, address), encFlag),
-      {
-        timeoutMs: session.isStub ? 3000 : timeoutForSize(ERASE_SECONDS_PER_MB, data.length),
-        what: `begin write at ${hex32(address)}`,
-      },
-    );
-    for (let seq = 0; seq < numBlocks; seq++) {
-      throwIfAborted(signal);
-      let block = data.subarray(seq * blockSize, (seq + 1) * blockSize);
-      if (block.length < blockSize) {
-        const padded = new Uint8Array(blockSize).fill(0xff);
-        padded.set(block);
-        block = padded;
-      }
-      await sendBlock(
-        session,
-        Op.FLASH_DATA,
-        block,
-        seq,
-        timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, block.length) +
-          receiveMs(block.length + 24, baud),
-        `write block ${seq} at ${hex32(address)}`,
-      );
-      wire += block.length;
-      progress(Math.min(data.length, (seq + 1) * blockSize));
-    }
-  }
-  if (session.isStub) {
-    // The stub acknowledges a block before writing it; a final command is
-    // answered only once the last block is in flash (as esptool does). Allow
-    // for the uncompressed size of the last block.
-    const lastBlockBytes = Math.min(data.length, blockSize * Math.max(1, lastRatio));
-    await session.command(Op.READ_REG, u32le(CHIP_DETECT_MAGIC_REG_ADDR), {
-      timeoutMs: timeoutForSize(ERASE_WRITE_SECONDS_PER_MB, lastBlockBytes * 2),
-      what: "wait for the last block to be written",
-    });
-  }
-  return wire;
-}
-
 /** Shortest run of all-0xFF sectors worth erasing instead of writing (16 sectors = 64 KiB). */
 export const ERASED_RUN_MIN = 0x10000;
 
@@ -435,7 +293,7 @@ async function changedSpans(
     throwIfAborted(signal);
     const piece = data.subarray(off, off + chunkSize);
     chunks++;
-    const chip = await flashMd5(session, address + off, piece.length);
+    const chip = await flashMd5(session, { address: address + off, size: piece.length });
     if (chip === md5Hex(piece)) continue;
     const blank = chip === blankMd5(piece.length);
     const last = spans[spans.length - 1];
@@ -471,26 +329,33 @@ export async function writeFlash(
   const started = performance.now();
   const flashSize = options.flashSize ?? await detectFlashSize(session);
   const sorted = checkRegions(regions, flashSize);
-  const romNoInflate = !session.isStub && !session.chip.romSupportsCompressed;
-  const compress = (options.compress ?? true) && !romNoInflate;
-  const canMd5 = session.isStub || session.chip.key !== "esp8266";
+  const loader = session.loader;
+  const compress = (options.compress ?? true) && loader.compressedWrites;
+  const canMd5 = loader.md5 !== null;
   const verify = options.verify ?? true;
   const skip = (options.skipUnchanged ?? true) && canMd5;
   const chunkSize = options.diffChunkSize ?? 0x10000;
   if (verify && !canMd5) {
     session.log(
       "warn",
-      "the ESP8266 ROM cannot compute MD5s: the write will not be verified (run with the stub)",
+      `the ${session.chip.name} ROM cannot compute MD5s: the write will not be verified (run with the stub)`,
     );
   }
   await session.spiAttach();
   if (options.eraseAll) await eraseFlash(session, { signal: options.signal });
   const reports: RegionReport[] = [];
-  for (const region of sorted) {
+  const count = sorted.length;
+  for (const [index, region] of sorted.entries()) {
+    const name = region.name ?? hex32(region.address);
+    const size = region.data.length;
+    options.onRegionStart?.({ name, address: region.address, size, index, count });
     throwIfAborted(options.signal);
     const t0 = performance.now();
     const data = padTo4(region.data);
-    const name = region.name ?? hex32(region.address);
+    const done = (report: RegionReport) => {
+      reports.push(report);
+      options.onRegion?.(report, { index, count });
+    };
     const md5 = md5Hex(data);
     const report: RegionReport = {
       name,
@@ -527,7 +392,7 @@ export async function writeFlash(
         report.chunksWritten = spans.reduce((n, s) => n + Math.ceil(s.length / chunkSize), 0);
         if (report.chunksWritten < report.chunksTotal) report.action = "patched";
       } else {
-        const chip = await flashMd5(session, region.address, data.length);
+        const chip = await flashMd5(session, { address: region.address, size: data.length });
         spans = chip === md5
           ? []
           : [{ offset: 0, length: data.length, blank: chip === blankMd5(data.length) }];
@@ -538,12 +403,12 @@ export async function writeFlash(
         report.verified = true;
         report.seconds = (performance.now() - t0) / 1000;
         emit("compare", `Comparing ${name} at ${hex32(region.address)}`, data.length);
-        reports.push(report);
+        done(report);
         continue;
       }
     }
     let doneBefore = 0;
-    const canEraseRegion = session.isStub || session.chip.key !== "esp8266";
+    const canEraseRegion = loader.eraseRegion !== null;
     const pieces = spans.flatMap((span) => {
       // On blank flash, whole 0xFF sectors of the data are already in place:
       // neither written nor erased.
@@ -583,24 +448,25 @@ export async function writeFlash(
       const label = `Writing ${name} at ${hex32(region.address + span.offset)}`;
       report.bytesOnWire += await writeSpan(
         session,
-        region.address + span.offset,
-        bytes,
-        compress,
-        (done) => emit("write", label, doneBefore + done),
-        options.signal,
+        { address: region.address + span.offset, data: bytes },
+        {
+          compress,
+          onProgress: (done) => emit("write", label, doneBefore + done),
+          signal: options.signal,
+        },
       );
       doneBefore += span.length;
       report.bytesWritten += span.length;
     }
     if (verify && canMd5) {
       emit("verify", `Verifying ${name}`, 0);
-      const actual = await flashMd5(session, region.address, data.length);
+      const actual = await flashMd5(session, { address: region.address, size: data.length });
       if (actual !== md5) throw new FlashVerifyError(name, region.address, md5, actual);
       report.verified = true;
       emit("verify", `Verifying ${name}`, data.length);
     }
     report.seconds = (performance.now() - t0) / 1000;
-    reports.push(report);
+    done(report);
   }
   return {
     regions: reports,
@@ -641,7 +507,7 @@ export async function verifyFlash(
     throwIfAborted(options.signal);
     const data = padTo4(r.data);
     const expected = md5Hex(data);
-    const actual = await flashMd5(session, r.address, data.length);
+    const actual = await flashMd5(session, { address: r.address, size: data.length });
     out.push({
       name: r.name ?? hex32(r.address),
       address: r.address,

@@ -20,7 +20,7 @@ import { openTransport } from "../transport/open.ts";
 import { setupSession } from "../loader/open_session.ts";
 import { readIdentity } from "../loader/identity.ts";
 import { readFlash } from "../flash/read.ts";
-import { flashMd5, md5Hex } from "../flash/common.ts";
+import { flashMd5, md5Hex } from "../flash/md5.ts";
 import { MAX_SUBNEGOTIATION_BYTES, openRfc2217, TelnetParser } from "../transport/rfc2217.ts";
 import type { FuzzTarget } from "./harness.ts";
 
@@ -216,8 +216,8 @@ export const sessionTarget: FuzzTarget = {
       sessionProgress.connected++;
       await readIdentity(s);
       await s.flashId();
-      if (s.isStub || chip !== "esp8266") await flashMd5(s, 0x8000, 0x1000);
-      if (s.isStub || chip !== "esp8266") {
+      if (s.loader.md5) await flashMd5(s, { address: 0x8000, size: 0x1000 });
+      if (s.loader.readFlash) {
         await readFlash(s, { address: 0x8000, size: 0x300 }, { blockSize: 0x100 });
       }
       sessionProgress.finished++;

@@ -23,38 +23,6 @@ export const FLASH_MODE_BYTES: Readonly<Record<string, number>> = {
   dout: 3,
 };
 
-/** High nibble of header byte 3 on ESP8266 (esptool ESP8266ROM.FLASH_SIZES). */
-const ESP8266_SIZES: Record<string, number> = {
-  "512KB": 0x00,
-  "256KB": 0x10,
-  "1MB": 0x20,
-  "2MB": 0x30,
-  "4MB": 0x40,
-  "2MB-C1": 0x50,
-  "4MB-C1": 0x60,
-  "8MB": 0x80,
-  "16MB": 0x90,
-};
-/** High nibble of header byte 3 on ESP32 and later (esptool ESP32ROM.FLASH_SIZES). */
-const ESP32_SIZES: Record<string, number> = {
-  "1MB": 0x00,
-  "2MB": 0x10,
-  "4MB": 0x20,
-  "8MB": 0x30,
-  "16MB": 0x40,
-  "32MB": 0x50,
-  "64MB": 0x60,
-  "128MB": 0x70,
-};
-/** Low nibble of header byte 3 (esptool targets' FLASH_FREQUENCY). */
-const FREQS: Record<string, Record<string, number>> = {
-  default: { "80m": 0xf, "40m": 0x0, "26m": 0x1, "20m": 0x2 }, // ESP8266, ESP32, S2, S3, C3, P4
-  esp32c2: { "60m": 0xf, "30m": 0x0, "20m": 0x1, "15m": 0x2 },
-  esp32c5: { "80m": 0xf, "40m": 0x0, "20m": 0x2 },
-  esp32c6: { "80m": 0x0, "40m": 0x0, "20m": 0x2 }, // 80m is 0x0: esptool's workaround for the C6 ROM
-  esp32h2: { "48m": 0xf, "24m": 0x0, "16m": 0x1, "12m": 0x2 },
-};
-
 /** `--flash-mode` choices (esptool): an SPI mode, or `keep` the image's. */
 export const FLASH_MODE_CHOICES = ["keep", "qio", "qout", "dio", "dout"] as const;
 /** An SPI flash mode for the bootloader header, or `keep`. */
@@ -119,16 +87,16 @@ export interface PatchResult {
 /** The values a chip accepts for `--flash-freq` and `--flash-size`. */
 export function flashParamChoices(chip: ChipFamily): { freqs: string[]; sizes: string[] } {
   return {
-    freqs: Object.keys(FREQS[chip.key] ?? FREQS.default),
-    sizes: Object.keys(chip.key === "esp8266" ? ESP8266_SIZES : ESP32_SIZES),
+    freqs: Object.keys(chip.image.flashFreqs),
+    sizes: Object.keys(chip.image.flashSizes),
   };
 }
 
 /** Offset where the image's data ends (where an appended SHA-256 starts), or null if it does not parse. */
-function imageDataLength(image: Uint8Array, esp8266: boolean): number | null {
+function imageDataLength(image: Uint8Array, extendedHeader: boolean): number | null {
   const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
   const segments = image[1];
-  let off = esp8266 ? 8 : 24; // 8-byte header (+16-byte extended header on ESP32 and later)
+  let off = extendedHeader ? 24 : 8; // 8-byte header (+16-byte extended header on ESP32 and later)
   let sum = 0xef; // esptool ESP_CHECKSUM_MAGIC
   for (let i = 0; i < segments; i++) {
     if (off + 8 > image.length) return null;
@@ -180,8 +148,8 @@ export function patchFlashParams(
       `the file at ${hex} doesn't look like an image file, so its flash settings were not changed`,
     );
   }
-  const esp8266 = chip.key === "esp8266";
-  const dataLength = imageDataLength(image, esp8266);
+  const extendedHeader = chip.image.extendedHeader;
+  const dataLength = imageDataLength(image, extendedHeader);
   if (dataLength === null) {
     return unchanged(
       `the file at ${hex} is not a valid ${chip.name} image, so its flash settings were not changed`,
@@ -194,7 +162,7 @@ export function patchFlashParams(
     if (!(mode in FLASH_MODE_BYTES)) throw new RangeError(`unknown flash mode ${mode}`);
     modeByte = FLASH_MODE_BYTES[mode];
   }
-  const freqs = FREQS[chip.key] ?? FREQS.default;
+  const freqs = chip.image.flashFreqs;
   if (freq !== "keep") {
     if (!(freq in freqs)) {
       throw new RangeError(
@@ -203,7 +171,7 @@ export function patchFlashParams(
     }
     freqNibble = freqs[freq];
   }
-  const sizes = esp8266 ? ESP8266_SIZES : ESP32_SIZES;
+  const sizes = chip.image.flashSizes;
   if (size !== "keep") {
     if (!(size in sizes)) {
       throw new RangeError(
@@ -225,7 +193,7 @@ export function patchFlashParams(
     );
   }
   // Extended header byte 15 (image offset 23): a SHA-256 of the image data is appended.
-  const shaAppended = !esp8266 && image[8 + 15] === 1;
+  const shaAppended = extendedHeader && image[8 + 15] === 1;
   if (changed && shaAppended) {
     if (dataLength + 32 > out.length) {
       notes.push(

@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { EsplineError } from "../errors.ts";
 import { chipByImageId, chipByKey, CHIPS } from "../chips/index.ts";
 import type { ChipFamily } from "../chips/types.ts";
-import { flashParamChoices, IMAGE_MAGIC } from "./flash_params.ts";
+import { IMAGE_MAGIC } from "./flash_params.ts";
 
 /** The image is not one espline can read. */
 export class ImageFormatError extends EsplineError {
@@ -101,26 +101,15 @@ function cstr(bytes: Uint8Array): string {
 }
 
 function sizeName(chip: ChipFamily, nibble: number): string {
-  const sizes = flashParamChoices(chip).sizes;
-  const table = chip.key === "esp8266"
-    ? [0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x80, 0x90]
-    : [0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70];
-  const i = table.indexOf(nibble);
-  return i >= 0 ? sizes[i] : `unknown (0x${nibble.toString(16)})`;
+  const name = Object.entries(chip.image.flashSizes).find(([, v]) => v === nibble)?.[0];
+  return name ?? `unknown (0x${nibble.toString(16)})`;
 }
 
 function freqName(chip: ChipFamily, nibble: number): string {
-  const freqs = flashParamChoices(chip).freqs;
-  // Each chip's table lists names with their nibbles; find the first with this value.
-  const values: Record<string, Record<string, number>> = {
-    esp32c2: { "60m": 0xf, "30m": 0x0, "20m": 0x1, "15m": 0x2 },
-    esp32c5: { "80m": 0xf, "40m": 0x0, "20m": 0x2 },
-    esp32c6: { "80m": 0x0, "40m": 0x0, "20m": 0x2 },
-    esp32h2: { "48m": 0xf, "24m": 0x0, "16m": 0x1, "12m": 0x2 },
-  };
-  const map = values[chip.key] ?? { "80m": 0xf, "40m": 0x0, "26m": 0x1, "20m": 0x2 };
-  // esptool prints the name whose value matches; for C6 0x0 it is "40m" (80m is an alias).
-  const name = freqs.filter((f) => map[f] === nibble);
+  // Each chip's table lists names with their nibbles; esptool prints the name whose value
+  // matches, and for the C6's 0x0 it is "40m" (80m is an alias).
+  const names = Object.entries(chip.image.flashFreqs).filter(([, v]) => v === nibble);
+  const name = names.map(([n]) => n);
   return name.length ? name[name.length > 1 ? 1 : 0] : `unknown (0x${nibble.toString(16)})`;
 }
 
@@ -159,7 +148,7 @@ export function parseImage(data: Uint8Array, options: { chip?: string } = {}): I
   }
   const chip = options.chip && options.chip !== "auto" ? chipByKey(options.chip) : detectChip(data);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const esp8266 = chip.key === "esp8266";
+  const esp8266 = !chip.image.extendedHeader;
   const segCount = data[1];
   let off = 8;
   let extended: ImageInfo["extended"] = null;

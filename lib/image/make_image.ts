@@ -73,7 +73,7 @@ function u32(view: DataView, offset: number, value: number): void {
  */
 export function makeImage(options: MakeImageOptions): Uint8Array {
   const { chip, segments } = options;
-  const esp8266 = chip.imageChipId === null;
+  const esp8266 = !chip.image.extendedHeader;
   const headerSize = esp8266 ? 8 : 24;
   const padded = segments.map((s) => {
     const data = new Uint8Array(Math.ceil(s.data.length / 4) * 4);

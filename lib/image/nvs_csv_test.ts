@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { nvsErrorCode } from "./nvs_test_util.ts";
+import { nvsErrorCode } from "../../tests/support/nvs.ts";
 import {
   decodeBase64Py,
   decodeHex2bin,

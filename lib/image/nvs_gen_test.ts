@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { nvsErrorCode } from "./nvs_test_util.ts";
+import { nvsErrorCode } from "../../tests/support/nvs.ts";
 import { crc32 } from "node:zlib";
 import { buildNvs, nvsLayout, nvsRowsFromData, parseNvsSize } from "./nvs_gen.ts";
 import { type NvsRow, parseNvsCsv } from "./nvs_csv.ts";

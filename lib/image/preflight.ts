@@ -55,7 +55,7 @@ export function preflight(
       });
     }
     const d = r.data;
-    if (d.length < 24 || d[0] !== IMAGE_MAGIC || chip.key === "esp8266") continue;
+    if (d.length < 24 || d[0] !== IMAGE_MAGIC || !chip.image.extendedHeader) continue;
     const imageChipId = d[12] | (d[13] << 8);
     const reservedClear = d.subarray(19, 23).every((b) => b === 0);
     const imageChip = reservedClear ? chipByImageId(imageChipId) : null;

@@ -17,7 +17,8 @@
 import { UsageError } from "../errors.ts";
 import { chipByKey } from "../chips/index.ts";
 import type { ResetConfig } from "./reset.ts";
-import { DEFAULT_CONNECT_ATTEMPTS, ROM_BAUD } from "./session.ts";
+import { DEFAULT_CONNECT_ATTEMPTS } from "./connect.ts";
+import { ROM_BAUD } from "./baud.ts";
 
 /** esptool's `--before` choices: how to put the chip into download mode. */
 export const BEFORE_CHOICES = [

@@ -114,7 +114,7 @@ export async function readChipInfo(
   // Measured at connect time, before the stub or a baud change moved the UART divider. When a
   // stub was already running at connect, chips that estimate it from the divider cannot tell.
   const crystalMhz = session.crystalMhz ??
-    (session.isStub && chip.crystalFromUart
+    (session.loader.kind === "stub" && chip.crystalFromUart
       ? null
       : await chip.readCrystalMhz(rd, session.transport.baud));
   return {
@@ -127,7 +127,7 @@ export async function readChipInfo(
     mac,
     chipId: session.securityInfo?.chipId ?? null,
     secureDownload: session.secureDownload,
-    stub: session.isStub,
+    stub: session.loader.kind === "stub",
   };
 }
 

@@ -39,7 +39,7 @@ function envStubDir(): string | undefined {
  * ```ts
  * import { openSession, closeSession } from "./open_session.ts";
  * const s = await openSession("sim://esp32c3", { baud: 921600 });
- * console.log(s.chip.name, s.isStub);
+ * console.log(s.chip.name, s.loader.kind);
  * await closeSession(s, { after: "no-reset" });
  * ```
  */
@@ -117,6 +117,11 @@ export interface CloseSessionOptions {
   after?: After;
   /** Reset settings (`custom_hard_reset_sequence`). Default none. */
   resetConfig?: ResetConfig;
+  /**
+   * Called when `hard-reset` could not be done, with why (see
+   * `HardResetOptions.onSkipped`). Default none.
+   */
+  onResetSkipped?: (reason: unknown) => void;
 }
 
 /**
@@ -136,7 +141,10 @@ export async function closeSession(
   try {
     switch (after) {
       case "hard-reset":
-        await hardReset(session.transport, { config: options.resetConfig ?? {} });
+        await hardReset(session.transport, {
+          config: options.resetConfig ?? {},
+          onSkipped: options.onResetSkipped,
+        });
         break;
       case "soft-reset":
         await softReset(session);
@@ -191,13 +199,14 @@ export async function watchdogReset(
 
 /** Restart into the application by command (esptool soft_reset). */
 async function softReset(session: LoaderSession): Promise<void> {
-  if (!session.isStub) {
+  const loader = session.loader;
+  if (loader.softReset === "flash-end") {
     // ROM: a zero-length FLASH_BEGIN then FLASH_END with "run user code" (reboot = 0 means run).
-    await session.command(Op.FLASH_BEGIN, u32le(0, 0, session.chip.romFlashWriteSize, 0), {
+    await session.command(Op.FLASH_BEGIN, u32le(0, 0, loader.flashWriteSize, 0), {
       what: "soft reset",
     });
     await session.command(Op.FLASH_END, u32le(0), { what: "soft reset" });
-  } else if (session.chip.key === "esp8266") {
+  } else if (loader.softReset === "run-user-code") {
     await session.writeFrame(new Uint8Array([0x00, Op.RUN_USER_CODE, 0, 0, 0, 0, 0, 0]));
   } else {
     throw new EsplineError(

@@ -9,17 +9,26 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
+import { EsplineError, UsageError } from "../errors.ts";
 import { type Before, parseBefore } from "./connect_options.ts";
 import type { PortInfo, SerialSignals, Transport } from "../transport/transport.ts";
 import { delay } from "../transport/transport.ts";
+
+/** What a caller may hook into while a reset sequence runs. */
+export interface ResetHooks {
+  /**
+   * Called while the chip is held in reset, just before it is let go: output
+   * seen after this belongs to the new boot. Default none.
+   */
+  onHeld?: () => void;
+}
 
 /** A named reset sequence. */
 export interface ResetStrategy {
   /** Name for logs. */
   name: string;
   /** Run it on a transport. */
-  run(transport: Transport): Promise<void>;
+  run(transport: Transport, hooks?: ResetHooks): Promise<void>;
 }
 
 /** esptool DEFAULT_RESET_DELAY: how long IO0 is held low after EN rises, ms. */
@@ -145,9 +154,10 @@ export function usbJtagSerialReset(): ResetStrategy {
 export function hardResetStrategy(usesUsb = false): ResetStrategy {
   return {
     name: usesUsb ? "hard-reset(usb)" : "hard-reset",
-    async run(t) {
+    async run(t, hooks) {
       await set(t, { dtr: false, rts: true }); // IO0 high, EN low
       await delay(usesUsb ? HARD_RESET_USB_MS : HARD_RESET_MS);
+      hooks?.onHeld?.();
       await set(t, { rts: false }); // EN high: the application boots
       if (usesUsb) await delay(HARD_RESET_USB_MS);
     },
@@ -161,7 +171,8 @@ type Step = (t: Transport) => Promise<void>;
  * Parse esptool's custom reset sequence: steps separated by `|`, each a
  * letter and an argument: `D0`/`D1` DTR, `R0`/`R1` RTS, `U0,1` both at once
  * (DTR,RTS; `U01` is accepted too), `W0.1` wait in seconds. esptool's classic
- * reset is `D0|R1|W0.1|D1|R0|W0.05|D0`.
+ * reset is `D0|R1|W0.1|D1|R0|W0.05|D0`. A hook's `onHeld` runs before the
+ * last step (a hard-reset sequence ends by letting EN go).
  *
  * @throws {UsageError} naming the bad step and what would be valid.
  * @example
@@ -200,8 +211,11 @@ export function customReset(sequence: string): ResetStrategy {
   });
   return {
     name: `custom(${text})`,
-    async run(t) {
-      for (const s of steps) await s(t);
+    async run(t, hooks) {
+      for (let i = 0; i < steps.length; i++) {
+        if (i === steps.length - 1) hooks?.onHeld?.();
+        await steps[i](t);
+      }
     },
   };
 }
@@ -380,7 +394,7 @@ export function connectStrategies(
 }
 
 /** Options for {@link hardReset}. */
-export interface HardResetOptions {
+export interface HardResetOptions extends ResetHooks {
   /** Use the longer USB form. Default: the port is Espressif's USB-Serial/JTAG (303a:1001). */
   usesUsb?: boolean;
   /**
@@ -388,34 +402,78 @@ export interface HardResetOptions {
    * once by the program with {@link readResetConfig}. Default none.
    */
   config?: ResetConfig;
+  /**
+   * Called when the reset could not be done, with the reason: the
+   * transport's `E_NO_MODEM_LINES` error (see {@link isNoModemLines}) or the
+   * port's own failure. Default none.
+   */
+  onSkipped?: (reason: unknown) => void;
 }
 
 /**
- * Hard reset after a command (esptool hard_reset): a configured
- * `custom_hard_reset_sequence`, else {@link hardResetStrategy}. Ports without
- * modem lines cannot do it; that is not an error (the board keeps running
- * what it runs).
+ * Whether `error` is a transport's refusal to drive DTR/RTS (a pty, raw TCP,
+ * a bridge without the lines).
  *
+ * @example
+ * ```ts
+ * import { isNoModemLines } from "./reset.ts";
+ * console.log(isNoModemLines(new Error("x"))); // false
+ * ```
+ */
+export function isNoModemLines(error: unknown): error is EsplineError {
+  return error instanceof EsplineError && error.code === "E_NO_MODEM_LINES";
+}
+
+/**
+ * Hard-reset the board into its application (esptool hard_reset): a
+ * configured `custom_hard_reset_sequence`, else {@link hardResetStrategy}
+ * (EN pulsed low through RTS with IO0 released). The one hard reset every
+ * caller uses: after a command, `Device.reset("app")`, the monitor.
+ *
+ * It never throws for the port's sake: a port without modem lines cannot
+ * reset the board (it keeps running what it runs), and a port that goes
+ * away once EN was driven is a USB chip re-enumerating after its reset.
+ *
+ * @returns true when the reset lines were driven; false when they could not
+ *   be (`onSkipped` says why).
  * @example
  * ```ts
  * import { hardReset } from "./reset.ts";
  * import { openSimPort } from "../sim/sim_port.ts";
  * const port = openSimPort({ chip: "esp32" });
- * await hardReset(port, { config: {} });
+ * console.log(await hardReset(port, { config: {} })); // true: the app boots
  * await port.close();
  * ```
  */
-export async function hardReset(t: Transport, options: HardResetOptions = {}): Promise<void> {
+export async function hardReset(t: Transport, options: HardResetOptions = {}): Promise<boolean> {
   const usesUsb = options.usesUsb ??
     (t.info.vid === ESPRESSIF_VID && t.info.pid === USB_JTAG_SERIAL_PID);
   const cfg = options.config ?? {};
   const strategy = cfg.customHardResetSequence
     ? customReset(cfg.customHardResetSequence) // validated by readResetConfig
     : hardResetStrategy(usesUsb);
+  let driven = false;
+  // Notes whether a line change went through, so a failure after it still counts as a reset.
+  const watched = new Proxy(t, {
+    get(target, prop) {
+      if (prop === "setSignals") {
+        return async (signals: SerialSignals) => {
+          await target.setSignals(signals);
+          driven = true;
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
   try {
-    await strategy.run(t);
-  } catch {
-    // No modem lines (pty, raw socket), or the port went away as a USB chip
-    // re-enumerated: the command itself already succeeded.
+    await strategy.run(watched, { onHeld: options.onHeld });
+    return true;
+  } catch (e) {
+    if (!driven || isNoModemLines(e)) {
+      options.onSkipped?.(e);
+      return false;
+    }
+    return true; // the port went away after EN was driven: a USB chip re-enumerating
   }
 }

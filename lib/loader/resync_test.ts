@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { LoaderSession, RAM_BLOCK_SIZE } from "./session.ts";
+import { LoaderSession } from "./session.ts";
+import { RAM_BLOCK_SIZE } from "./stub_upload.ts";
 import { loadStubImage } from "./stub.ts";
 import { readChipInfo } from "./info.ts";
-import { FakeRom } from "./fake_rom_test_util.ts";
+import { FakeRom } from "../../tests/support/fake_rom.ts";
 import { Op, u32le } from "../protocol/packet.ts";
 import { slipEncode } from "../protocol/slip.ts";
 import { LoaderStatusError } from "../protocol/status.ts";
@@ -99,7 +100,7 @@ Deno.test("a stub block spoiled on the wire (the ROM's invalid-message answer) i
   const s = await LoaderSession.connect(rom, { before: "no-reset", connectAttempts: 1 });
   rom.failures.set(Op.MEM_DATA, [0x05]);
   await s.runStub();
-  assert.ok(s.isStub);
+  assert.ok(s.loader.kind === "stub");
   const stub = await loadStubImage("esp32");
   const expected = [stub.text, stub.data].reduce(
     (n, seg) => n + (seg ? Math.ceil(seg.bytes.length / RAM_BLOCK_SIZE) : 0),

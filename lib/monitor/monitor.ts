@@ -22,8 +22,8 @@
  */
 
 import { AbortedError, EsplineError, TimeoutError } from "../errors.ts";
-import { ESPRESSIF_VID, USB_JTAG_SERIAL_PID } from "../loader/reset.ts";
-import { delay, type Transport } from "../transport/transport.ts";
+import { hardReset, isNoModemLines, type ResetConfig } from "../loader/reset.ts";
+import type { Transport } from "../transport/transport.ts";
 
 /** Line speed the monitor uses unless told otherwise (ESP-IDF's console default). */
 export const DEFAULT_MONITOR_BAUD = 115200;
@@ -59,6 +59,11 @@ export interface MonitorOptions {
    * reset and {@link Monitor.resetWorked} is false. Default true.
    */
   reset?: boolean;
+  /**
+   * Reset settings for that reset (`custom_hard_reset_sequence` replaces the
+   * pulse), read once by the program with `readResetConfig`. Default none.
+   */
+  resetConfig?: ResetConfig;
   /** Line speed; `transport.setBaud` is called when the port is at another speed. Default 115200. */
   baud?: number;
   /** Append `ISO-time text` lines to this file, each written as soon as the line ends. Default none. */
@@ -161,61 +166,6 @@ const ANSI_RE = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[
  */
 export function stripAnsi(text: string): string {
   return text.replace(ANSI_RE, "");
-}
-
-/** esptool reset.py HardReset: EN held low this long through a USB-UART bridge, ms. */
-const HARD_RESET_HOLD_MS = 100;
-/** esptool reset.py HardReset(uses_usb): EN held low, and the wait after, on the chip's own USB, ms. */
-const HARD_RESET_USB_MS = 200;
-
-/** Options for {@link resetIntoApp}. */
-export interface ResetIntoAppOptions {
-  /**
-   * Hold and settle longer (200 ms each), as esptool does for chips on their
-   * own USB. Default: the port is Espressif's USB-Serial/JTAG (303a:1001).
-   */
-  usesUsb?: boolean;
-  /**
-   * Called while the chip is held in reset, just before it is let go:
-   * output seen after this belongs to the new boot. Default none.
-   */
-  onHeld?: () => void;
-}
-
-/**
- * Hard-reset the board into its application through the auto-reset circuit:
- * RTS asserted (EN low) with DTR released (IO0 high) for about 100 ms, then
- * released, so the chip boots from flash (esptool's HardReset sequence).
- *
- * @returns true when the lines were driven; false when the port has no modem
- * lines (a pty, raw TCP): the board then keeps running what it runs.
- * @throws {TransportError} when the port itself fails.
- * @example
- * ```ts
- * import { resetIntoApp } from "./monitor.ts";
- * import { openSimPort } from "../sim/sim_port.ts";
- * const port = openSimPort({ chip: "esp32" });
- * console.log(await resetIntoApp(port)); // true: the app boots
- * await port.close();
- * ```
- */
-export async function resetIntoApp(
-  transport: Transport,
-  options: ResetIntoAppOptions = {},
-): Promise<boolean> {
-  const usesUsb = options.usesUsb ??
-    (transport.info.vid === ESPRESSIF_VID && transport.info.pid === USB_JTAG_SERIAL_PID);
-  try {
-    await transport.setSignals({ dtr: false, rts: true }); // IO0 high, EN low: held in reset
-  } catch (e) {
-    if (e instanceof EsplineError && e.code === "E_NO_MODEM_LINES") return false;
-    throw e;
-  }
-  await delay(usesUsb ? HARD_RESET_USB_MS : HARD_RESET_HOLD_MS);
-  options.onHeld?.();
-  await transport.setSignals({ rts: false }); // EN high: the application boots
-  if (usesUsb) await delay(HARD_RESET_USB_MS);
-  return true;
 }
 
 /** A RegExp that matches like `pattern` but keeps no state between calls. */
@@ -628,7 +578,7 @@ export class Monitor {
   }
 
   /**
-   * Hard-reset the board into its application again ({@link resetIntoApp}).
+   * Hard-reset the board into its application again (the loader's `hardReset`).
    * When it worked, the output printed before it no longer counts as unread,
    * so the next `expect()` waits for the new boot's lines.
    *
@@ -646,14 +596,19 @@ export class Monitor {
    * ```
    */
   async reset(): Promise<boolean> {
-    this.resetWorked = await resetIntoApp(this.transport, {
+    let failure: unknown = null;
+    this.resetWorked = await hardReset(this.transport, {
+      config: this.#options.resetConfig,
       onHeld: () => {
         if (this.#closing) return;
         // The chip is held in reset: what arrived so far belongs to the old boot.
         this.#flushPartial();
         this.#cursor = this.#seq;
       },
+      onSkipped: (reason) => failure = reason,
     });
+    // No modem lines is an answer (false); a port that failed is an error.
+    if (!this.resetWorked && failure !== null && !isNoModemLines(failure)) throw failure;
     return this.resetWorked;
   }
 

@@ -1,110 +1,12 @@
 import assert from "node:assert/strict";
-import {
-  ExpectTimeoutError,
-  type MonitorLine,
-  openMonitor,
-  resetIntoApp,
-  stripAnsi,
-} from "./monitor.ts";
-import { FakePort } from "./fake_port_test_util.ts";
-import { openSimPort } from "../sim/sim_port.ts";
+import { ExpectTimeoutError, type MonitorLine, openMonitor, stripAnsi } from "./monitor.ts";
+import { hardReset, isNoModemLines } from "../loader/reset.ts";
+import { FakePort } from "../../tests/support/fake_port.ts";
 import { AbortedError, EsplineError, TimeoutError, TransportError } from "../errors.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const texts = (lines: MonitorLine[]) => lines.map((l) => l.text);
 const rejection = <T>(p: Promise<T>): Promise<unknown> => p.then(() => null, (e) => e);
-
-const APP = ["I (10) boot: custom app", "I (20) main: sensor ok", "ready> "];
-
-// ---------------------------------------------------------------- virtual chip
-
-Deno.test("reset into the app: the boot lines of a virtual board arrive in order", async () => {
-  const port = openSimPort({ chip: "esp32", mac: "02:aa:bb:cc:dd:01", appOutput: APP });
-  try {
-    await using mon = await openMonitor(port);
-    assert.equal(mon.resetWorked, true);
-    const { match, line } = await mon.expect(/main: sensor (\w+)/, { timeoutMs: 3000 });
-    assert.equal(match[1], "ok");
-    assert.equal(line.text, "I (20) main: sensor ok");
-    const h = texts(mon.history());
-    // The download-mode banner from power-on, then the app's own lines after the reset.
-    assert.ok(h.indexOf("waiting for download") < h.indexOf("I (10) boot: custom app"));
-    assert.equal(port.chip.mode, "app");
-  } finally {
-    await port.close();
-  }
-});
-
-Deno.test("the first expect() after open finds the boot banner even if it arrived before the call", async () => {
-  const port = openSimPort({ chip: "esp32s3", appOutput: APP });
-  try {
-    await using mon = await openMonitor(port);
-    // Let the whole boot arrive before asking for its first line.
-    for await (const l of mon.lines()) if (l.text === "ready> ") break;
-    const { line } = await mon.expect("custom app", { timeoutMs: 10 });
-    assert.equal(line.text, "I (10) boot: custom app");
-    // ... and the next expect sees what followed that match.
-    await mon.expect(/sensor ok/, { timeoutMs: 10 });
-  } finally {
-    await port.close();
-  }
-});
-
-Deno.test("after a match, earlier lines are only found with since: 'start'; 'now' waits for new ones", async () => {
-  const port = openSimPort({ chip: "esp32c3", appOutput: APP });
-  try {
-    await using mon = await openMonitor(port);
-    await mon.expect(/ready>/, { timeoutMs: 3000 });
-    const err = await rejection(mon.expect(/custom app/, { timeoutMs: 30 }));
-    assert.ok(err instanceof ExpectTimeoutError);
-    const again = await mon.expect(/custom app/, { since: "start", timeoutMs: 10 });
-    assert.equal(again.line.text, "I (10) boot: custom app");
-    // "now" ignores the history even though the line is there.
-    const now = await rejection(mon.expect(/ready>/, { since: "now", timeoutMs: 30 }));
-    assert.ok(now instanceof ExpectTimeoutError);
-  } finally {
-    await port.close();
-  }
-});
-
-Deno.test("reset() re-prints the boot output and expect() waits for the new boot, not the old lines", async () => {
-  const port = openSimPort({ chip: "esp32", appOutput: APP });
-  try {
-    await using mon = await openMonitor(port);
-    const first = await mon.expect(/custom app/, { timeoutMs: 3000 });
-    assert.equal(await mon.reset(), true);
-    const second = await mon.expect(/custom app/, { timeoutMs: 3000 });
-    assert.notEqual(second.line, first.line);
-    assert.equal(texts(mon.history()).filter((t) => t === "I (10) boot: custom app").length, 2);
-  } finally {
-    await port.close();
-  }
-});
-
-Deno.test("a board on Espressif's USB-Serial/JTAG is reset into its app too", async () => {
-  const port = openSimPort({ chip: "esp32c3", usb: "usb-jtag", appOutput: APP });
-  try {
-    await using mon = await openMonitor(port);
-    await mon.expect(/ready>/, { timeoutMs: 3000 });
-    assert.equal(port.chip.mode, "app");
-  } finally {
-    await port.close();
-  }
-});
-
-Deno.test("reset: false leaves a board already running its app alone", async () => {
-  const port = openSimPort({ chip: "esp32", startMode: "app", appOutput: APP });
-  try {
-    await using mon = await openMonitor(port, { reset: false });
-    assert.equal(mon.resetWorked, false);
-    await mon.expect(/ready>/, { timeoutMs: 3000 });
-    assert.equal(texts(mon.history()).filter((t) => t.includes("custom app")).length, 1);
-  } finally {
-    await port.close();
-  }
-});
-
-// ---------------------------------------------------------------- line splitting
 
 Deno.test("lines split across chunks, on \\r\\n split between chunks, lone \\r and empty lines", async () => {
   const port = new FakePort();
@@ -234,11 +136,14 @@ Deno.test("send() reaches the board (an echoing app answers)", async () => {
   assert.deepEqual(port.writes.map((w) => new TextDecoder().decode(w)), ["help\r\n", "v\r"]);
 });
 
-Deno.test("resetIntoApp drives EN low through RTS with IO0 released, then lets go", async () => {
+Deno.test("hardReset drives EN low through RTS with IO0 released, then lets go", async () => {
   const port = new FakePort();
-  assert.equal(await resetIntoApp(port), true);
+  assert.equal(await hardReset(port), true);
   assert.deepEqual(port.signals, [{ dtr: false, rts: true }, { rts: false }]);
-  assert.equal(await resetIntoApp(new FakePort({ modemLines: false })), false);
+  let why: unknown = null;
+  const noLines = new FakePort({ modemLines: false });
+  assert.equal(await hardReset(noLines, { onSkipped: (e) => why = e }), false);
+  assert.equal(isNoModemLines(why), true);
 });
 
 Deno.test("a port without modem lines: no reset, recorded, and the monitor still works", async () => {

@@ -222,3 +222,34 @@ export function checkStatus(
   if (s0 !== 0) throw new LoaderStatusError(op, (s0 << 8) | s1, what);
   return data.subarray(0, payloadLength);
 }
+
+/** A bad data checksum: the ROM's 0x0107, the stub's 0xC100 (esptool util.py). */
+export const BAD_CHECKSUM_STATUSES: readonly number[] = [0x0107, 0xc100];
+/**
+ * Answers that mean a data block was spoiled on the wire and not used, so the
+ * same block can be sent again: a bad checksum, and a frame whose length came
+ * out wrong because bytes were lost (ROM 0x0105 "invalid message", stub
+ * 0xC000 "bad data length"; seen from the emulated ROMs on a loaded host).
+ * esptool retries a block on any failure.
+ */
+export const SPOILED_BLOCK_STATUSES: readonly number[] = [...BAD_CHECKSUM_STATUSES, 0x0105, 0xc000];
+
+/** Reason byte of the ROM's "invalid message" status (esptool ROM_INVALID_RECV_MSG). */
+const ROM_INVALID_REASON = 0x05;
+/** The full status of an unsupported command, as {@link LoaderStatusError} reads it. */
+export const ROM_INVALID_MESSAGE = 0x0100 | ROM_INVALID_REASON;
+
+/**
+ * The ROM's answer to a command it does not know (failure flag, reason 0x05),
+ * which it sends under whatever opcode it answered before.
+ *
+ * @example
+ * ```ts
+ * import { isUnsupportedAnswer } from "./status.ts";
+ * console.log(isUnsupportedAnswer({ data: Uint8Array.of(1, 5, 0, 0) })); // true
+ * ```
+ */
+export function isUnsupportedAnswer(response: { data: Uint8Array }): boolean {
+  const d = response.data;
+  return d.length >= 2 && d[0] !== 0 && d[1] === ROM_INVALID_REASON;
+}

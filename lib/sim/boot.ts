@@ -185,9 +185,9 @@ export function renderAppLines(lines: readonly string[], options: RenderAppLines
 /** Boot from flash after a reset (the ROM banner is already out). */
 export function bootFromFlash(ctx: BootContext): BootScript {
   const f = ctx.facts;
-  if (f.key === "esp8266") return bootEsp8266(ctx);
+  if (f.bootRom === "esp8266") return bootEsp8266(ctx);
   const image = readImage(ctx.flash, f.bootloaderOffset);
-  const esp32 = f.key === "esp32";
+  const esp32 = f.bootRom === "esp32";
   if (!("segments" in image)) {
     if (esp32) {
       const text = `flash read err, ${f.bootloaderOffset.toString(16)}\r\nets_main.c 371 \r\n`;

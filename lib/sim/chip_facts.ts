@@ -13,6 +13,8 @@
  */
 
 import { simUsage } from "./sim_error.ts";
+import { esp8266RomEraseSectors } from "./nor_flash.ts";
+import { ESP8266_ROM_BAUD_26MHZ } from "./protocol.ts";
 
 /** Chips the virtual chip can impersonate. */
 export type SimChipKey =
@@ -146,6 +148,8 @@ export interface ChipFacts {
   maxRevision: SimRevision;
   /** UARTDEV_BUF_NO (ROM .bss byte naming the console in use), where esptool reads it. */
   uartNoReg?: number;
+  /** UARTDEV_BUF_NO where it moves with the wafer revision (ESP32-P4); replaces {@link uartNoReg}. */
+  uartNoRegForRevision?: (rev: SimRevision) => number;
   /** Value of UARTDEV_BUF_NO when the USB-Serial/JTAG console is in use; undefined: chip has none. */
   uartNoUsbJtag?: number;
   /** First three MAC bytes used when no MAC is configured (an Espressif OUI). */
@@ -177,6 +181,26 @@ export interface ChipFacts {
    * Models ROMs that compute the divider from an assumed crystal.
    */
   romBaudAfterChange(requested: number, crystalMhz: number): number;
+  /**
+   * Baud the ROM boots at with a `crystalMhz` crystal, where it is not 115200
+   * (the ESP8266 on a 26 MHz crystal: 74880).
+   */
+  romBootBaud?: (crystalMhz: number) => number | undefined;
+  /** Whose ROM boots from flash: the ESP8266's, the ESP32's or the later chips' (ESP32-S2 on). */
+  bootRom: "esp8266" | "esp32" | "later";
+  /** The ROM's FLASH_BEGIN attaches the SPI flash (the ESP8266 ROM has no SPI_ATTACH). */
+  flashBeginAttaches?: boolean;
+  /**
+   * The sectors (first, count) the ROM's FLASH_BEGIN erases for `size` bytes
+   * at `offset`, where it is not the sectors the range covers (the ESP8266
+   * ROM's erase-size bug).
+   */
+  romEraseSectors?: (offset: number, size: number) => [number, number];
+  /**
+   * The SPI controller sends a user command's address from the top of the
+   * 32-bit register (esptool SPI_ADDR_REG_MSB: ESP8266, ESP32).
+   */
+  spiAddrFromMsb?: boolean;
 }
 
 const ROM_OPS_ESP8266 = new Set([0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a]);
@@ -326,6 +350,11 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
       return regs;
     },
     romBaudAfterChange: identity,
+    romBootBaud: (crystalMhz) => crystalMhz === 26 ? ESP8266_ROM_BAUD_26MHZ : undefined,
+    bootRom: "esp8266",
+    flashBeginAttaches: true,
+    romEraseSectors: esp8266RomEraseSectors,
+    spiAddrFromMsb: true,
   },
   esp32: {
     key: "esp32",
@@ -392,6 +421,8 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
       return regs;
     },
     romBaudAfterChange: identity,
+    bootRom: "esp32",
+    spiAddrFromMsb: true,
   },
   esp32s2: {
     key: "esp32s2",
@@ -431,6 +462,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
       return regs;
     },
     romBaudAfterChange: identity,
+    bootRom: "later",
   },
   esp32s3: {
     key: "esp32s3",
@@ -473,6 +505,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
       return regs;
     },
     romBaudAfterChange: identity,
+    bootRom: "later",
   },
   esp32c2: {
     key: "esp32c2",
@@ -513,6 +546,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
     },
     // The C2 ROM computes the divider assuming a 40 MHz crystal (esptool targets/esp32c2.py change_baud).
     romBaudAfterChange: (requested, crystalMhz) => Math.round((requested * crystalMhz) / 40),
+    bootRom: "later",
   },
   esp32c3: {
     key: "esp32c3",
@@ -556,6 +590,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
       return regs;
     },
     romBaudAfterChange: identity,
+    bootRom: "later",
   },
   esp32c5: {
     key: "esp32c5",
@@ -597,6 +632,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
       return regs;
     },
     romBaudAfterChange: identity,
+    bootRom: "later",
   },
   esp32c6: {
     key: "esp32c6",
@@ -636,6 +672,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
       return regs;
     },
     romBaudAfterChange: identity,
+    bootRom: "later",
   },
   esp32h2: {
     key: "esp32h2",
@@ -676,6 +713,7 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
       return regs;
     },
     romBaudAfterChange: identity,
+    bootRom: "later",
   },
   esp32p4: {
     key: "esp32p4",
@@ -718,6 +756,8 @@ const FACTS: Record<SimChipKey, ChipFacts> = {
       return regs;
     },
     romBaudAfterChange: identity,
+    bootRom: "later",
+    uartNoRegForRevision: p4UartNoReg,
   },
 };
 

@@ -8,12 +8,7 @@
  * @module
  */
 
-import {
-  CHIP_DETECT_MAGIC_REG_ADDR,
-  type ChipFacts,
-  p4UartNoReg,
-  type SimRevision,
-} from "./chip_facts.ts";
+import { CHIP_DETECT_MAGIC_REG_ADDR, type ChipFacts, type SimRevision } from "./chip_facts.ts";
 import type { NorFlash } from "./nor_flash.ts";
 import { putU32 } from "./protocol.ts";
 
@@ -94,7 +89,7 @@ export class Registers {
     if (addr === f.uartClkdivReg) {
       return uartClkdiv(f.xtalClkDivider * this.#ctx.crystalMhz * 1e6, this.#ctx.uartBaud());
     }
-    const uartNoReg = f.key === "esp32p4" ? p4UartNoReg(this.#ctx.revision) : f.uartNoReg;
+    const uartNoReg = f.uartNoRegForRevision?.(this.#ctx.revision) ?? f.uartNoReg;
     if (addr === uartNoReg) {
       return this.#ctx.usb === "usb-jtag" ? (f.uartNoUsbJtag ?? 0) : 0;
     }
@@ -143,8 +138,7 @@ export class Registers {
     if (usr & SPI_USR_ADDR) {
       const addrBits = ((usr1 >>> 26) & 0x3f) + 1;
       // ESP8266/ESP32 send from the MSB of the 32-bit register (esptool SPI_ADDR_REG_MSB).
-      const key = this.#ctx.facts.key;
-      if (key === "esp8266" || key === "esp32") {
+      if (this.#ctx.facts.spiAddrFromMsb) {
         addr = addrBits >= 32 ? addr : addr >>> (32 - addrBits);
       }
     }

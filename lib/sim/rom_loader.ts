@@ -31,7 +31,7 @@ import { createHash } from "node:crypto";
 import type { RomHabits } from "./chip_facts.ts";
 import { InflateWriter } from "./inflate_writer.ts";
 import type { LoaderHost } from "./loader_host.ts";
-import { esp8266RomEraseSectors, FLASH_SECTOR_SIZE } from "./nor_flash.ts";
+import { FLASH_SECTOR_SIZE } from "./nor_flash.ts";
 import {
   type HandleResult,
   NO_DELAY,
@@ -358,7 +358,7 @@ export class RomLoader {
     if (offset % FLASH_SECTOR_SIZE !== 0 || offset + eraseSize > this.#flashSize) {
       return this.#fail(op, ROM_ERR.FAILED_TO_ACT);
     }
-    if (facts.key === "esp8266") this.#attached = true;
+    if (facts.flashBeginAttaches) this.#attached = true;
     const defl = op === OP.FLASH_DEFL_BEGIN;
     const write: RomWrite = {
       kind: defl ? "defl" : "plain",
@@ -370,7 +370,7 @@ export class RomLoader {
     let ms = 0;
     if (eraseSize > 0) {
       // The ROM erases the whole region up front.
-      const [first, count] = facts.key === "esp8266" ? esp8266RomEraseSectors(offset, eraseSize) : [
+      const [first, count] = facts.romEraseSectors ? facts.romEraseSectors(offset, eraseSize) : [
         offset / FLASH_SECTOR_SIZE,
         Math.ceil((offset + eraseSize) / FLASH_SECTOR_SIZE) - offset / FLASH_SECTOR_SIZE,
       ];

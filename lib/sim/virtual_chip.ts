@@ -36,7 +36,7 @@ import {
 import { Loader } from "./loader.ts";
 import type { LoaderEffect, LoaderHost } from "./loader_host.ts";
 import { NorFlash } from "./nor_flash.ts";
-import { ESP8266_ROM_BAUD_26MHZ, type HandleResult, ROM_DEFAULT_BAUD } from "./protocol.ts";
+import { type HandleResult, ROM_DEFAULT_BAUD } from "./protocol.ts";
 import { Registers } from "./registers.ts";
 import { AutoResetCircuit, type ResetLogic, UsbJtagResetLogic } from "./reset_circuit.ts";
 import { type BootEnd, bootFromFlash } from "./boot.ts";
@@ -488,9 +488,7 @@ export class VirtualChip {
       ? f.rstWatchdog
       : f.rstSoftware;
     const rom = f.romBuild?.(this.revision) ?? "";
-    const romBaud = f.key === "esp8266" && this.crystalMhz === 26
-      ? ESP8266_ROM_BAUD_26MHZ
-      : ROM_DEFAULT_BAUD;
+    const romBaud = f.romBootBaud?.(this.crystalMhz) ?? ROM_DEFAULT_BAUD;
     if (mode === "download") {
       this.#mode = "download";
       this.#loader = new Loader(this.#host, {

@@ -15,9 +15,9 @@
  * @module
  */
 
-import { SlipDecoder, slipEncode } from "../protocol/slip.ts";
-import { concatBytes } from "../protocol/packet.ts";
-import type { Transport } from "../transport/transport.ts";
+import { SlipDecoder, slipEncode } from "../../lib/protocol/slip.ts";
+import { concatBytes } from "../../lib/protocol/packet.ts";
+import type { Transport } from "../../lib/transport/transport.ts";
 
 /** Options for {@link FakeRom}. */
 export interface FakeRomOptions {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ReadReg } from "./types.ts";
+import type { ReadReg } from "../../lib/chips/types.ts";
 
 /**
  * Build a {@link ReadReg} over `words` (address → 32-bit value). Every address
@@ -14,7 +14,7 @@ import type { ReadReg } from "./types.ts";
  *
  * @example
  * ```ts
- * import { fakeRegs } from "./fake_regs_test_util.ts";
+ * import { fakeRegs } from "./fake_regs.ts";
  * const { readReg } = fakeRegs(new Map([[0x40001000, 0x00f01d83]]));
  * await readReg(0x40001000); // 0x00f01d83
  * ```

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { NvsInputError } from "./nvs_format.ts";
+import { NvsInputError } from "../../lib/image/nvs_format.ts";
 
 /** Run `fn`, which must throw an {@link NvsInputError}, and return its code. */
 export function nvsErrorCode(fn: () => unknown): string {

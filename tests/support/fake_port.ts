@@ -6,8 +6,8 @@
  * @module
  */
 
-import { TransportError } from "../errors.ts";
-import type { PortInfo, SerialSignals, Transport } from "../transport/transport.ts";
+import { TransportError } from "../../lib/errors.ts";
+import type { PortInfo, SerialSignals, Transport } from "../../lib/transport/transport.ts";
 
 /** Options for {@link FakePort}. */
 export interface FakePortOptions {
@@ -26,7 +26,7 @@ export interface FakePortOptions {
  *
  * @example
  * ```ts
- * import { FakePort } from "./fake_port_test_util.ts";
+ * import { FakePort } from "./fake_port.ts";
  * const port = new FakePort();
  * port.push("hello\r\n");
  * console.log(await port.read(10));

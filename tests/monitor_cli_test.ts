@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { runCli } from "../cli/main.ts";
-import { monitorCommand, type MonitorKeyboard } from "../cli/cmd_monitor.ts";
-import type { CommandContext, OptionValues } from "../cli/command.ts";
-import { HumanOutput, JsonOutput, type OutputSinks } from "../cli/output.ts";
-import { EsplineError, TransportError, UsageError } from "../errors.ts";
-import { FakePort } from "./fake_port_test_util.ts";
+import { runCli } from "../lib/cli/main.ts";
+import { monitorCommand, type MonitorKeyboard } from "../lib/cli/cmd_monitor.ts";
+import type { CommandContext, OptionValues } from "../lib/cli/command.ts";
+import { HumanOutput, JsonOutput, type OutputSinks } from "../lib/cli/output.ts";
+import { EsplineError, TransportError, UsageError } from "../lib/errors.ts";
+import { FakePort } from "./support/fake_port.ts";
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
