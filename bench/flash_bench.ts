@@ -6,6 +6,7 @@
  *     deno task bench --quick         # 1 MiB at 921600 only
  *     deno task bench --sizes 1 --bauds 921600,460800
  *     deno task bench --rom           # espline vs esptool on the genuine ROM (bench/rom_bench.ts)
+ *     deno task bench --journal       # the journal's cost per board only (bench/journal_bench.ts)
  *
  * Prints, for a forced full write (`--no-skip`): seconds, effective kbit/s,
  * the compression ratio and the ratio of the time to the wire limit
@@ -14,7 +15,9 @@
  * re-flash an unchanged image as a share of the full write, and the wall
  * time of 8 boards written in parallel against one. A progress line with
  * the time left runs on stderr (the whole benchmark took 11 minutes on two
- * shared cores; `--quick` about half a minute).
+ * shared cores; `--quick` about half a minute). The default run ends with
+ * the journal benchmark (SQLite and PostgreSQL: cost per board, serial
+ * numbers per second with four station processes), as `--journal` alone.
  *
  * @module
  */
@@ -152,7 +155,19 @@ async function parallel(data: Uint8Array, baud: number, boards: number): Promise
   return (performance.now() - t0) / 1000;
 }
 
-if (import.meta.main && Deno.args.includes("--rom")) {
+/** Run the journal benchmark (bench/journal_bench.ts) as a child process, its output here. */
+async function journalBench(args: string[]): Promise<void> {
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("./journal_bench.ts", import.meta.url).pathname, ...args],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (code !== 0) Deno.exit(code);
+}
+
+if (import.meta.main && Deno.args.includes("--journal")) {
+  await journalBench(Deno.args.filter((a) => a !== "--journal"));
+} else if (import.meta.main && Deno.args.includes("--rom")) {
   // The side-by-side with esptool on the genuine ROM (same as `deno task bench:rom`).
   const { ROM_BENCH_USAGE, romBenchOptions, runRomBench, wantsHelp } = await import(
     "./rom_bench.ts"
@@ -177,14 +192,18 @@ if (import.meta.main && Deno.args.includes("--rom")) {
     console.log(`Flash throughput against the virtual chip, paced at the baud rate.
 
 usage: deno task bench [--quick] [--sizes MIB,…] [--bauds BAUD,…] [--boards N]
+       deno task bench --journal [journal bench options]   (the journal part only)
+       deno task bench --rom [rom bench options]           (espline vs esptool on the genuine ROM)
 
   --quick         1 MiB at 921600 only (about half a minute)
   --sizes 1,4     payload sizes in MiB (default 1,4)
   --bauds …       baud rates (default 115200,460800,921600)
   --boards N      boards written in parallel at the end (default 8)
 
-The whole default run took 11 minutes on two shared cores; a line on stderr
-shows how far it is and about how long is left.`);
+The default run ends with the journal benchmark (cost per board on SQLite
+and PostgreSQL, serial numbers per second with 4 station processes; half a
+minute). The whole default run took 11 minutes on two shared cores; a line on
+stderr shows how far it is and about how long is left.`);
     Deno.exit(0);
   }
   const sizes = (values.sizes ?? (values.quick ? "1" : "1,4")).split(",").map(Number);
@@ -254,4 +273,8 @@ shows how far it is and about how long is left.`);
       (many / one).toFixed(2)
     }x (target < 1.3x)`,
   );
+  if (!values.quick && !values.sizes && !values.bauds) {
+    console.log("");
+    await journalBench([]);
+  }
 }

@@ -640,7 +640,7 @@ if (import.meta.main) {
 
 usage: deno task soak [--runs N] [--seed N] [--parallel N] [--kind K …] [--verbose]
 
-  --runs N       runs (default 200; 1000 take about 5 minutes on two shared cores)
+  --runs N       runs (default 200; 1000 take about 6 minutes on two shared cores)
   --seed N       first seed; run i uses seed + i and its kind follows from it (default 1),
                  so a bad run replays with --seed S --runs 1
   --parallel N   runs at once (default 8)

@@ -106,6 +106,8 @@ Deno.test("custom sequences: each bad step is a usage error naming the step and 
     ["Wfast", /the wait must be a number of seconds/],
     ["W-1", /the wait must be a number of seconds/],
     ["W", /the wait must be a number of seconds/],
+    ["D0|W1e9", /step 2 "W1e9": a wait of 1e9 s is longer than 10 s/],
+    ["W10.5", /a wait of 10.5 s is longer than 10 s/],
     ["U1", /U needs DTR,RTS as two bits, e.g. U1,0/],
     ["", /custom reset sequence is empty/],
   ];
@@ -268,6 +270,13 @@ Deno.test("config files: the first with an [esptool] section wins; keys as espto
       () => readResetConfig(dir),
       (e) =>
         e instanceof UsageError && e.message.startsWith(`${dir}/espline.cfg: reset_delay = "soon"`),
+    );
+    await Deno.writeTextFile(`${dir}/espline.cfg`, "[esptool]\nreset_delay = 50\n");
+    assert.throws(
+      () => readResetConfig(dir),
+      (e) =>
+        e instanceof UsageError &&
+        e.message.startsWith(`${dir}/espline.cfg: reset_delay = 50 is longer than 10 s`),
     );
     await Deno.writeTextFile(`${dir}/espline.cfg`, "[esptool]\ncustom_reset_sequence = D0|Q1\n");
     assert.throws(

@@ -164,6 +164,13 @@ export function hardResetStrategy(usesUsb = false): ResetStrategy {
   };
 }
 
+/**
+ * The longest wait a reset step or `reset_delay` may ask for, in seconds.
+ * Reset timing is tenths of a second; a longer wait is a mistake (`W100`
+ * for `W0.1`) that would otherwise hold every connect for that long.
+ */
+export const MAX_RESET_WAIT_S = 10;
+
 /** One parsed step of a custom sequence. */
 type Step = (t: Transport) => Promise<void>;
 
@@ -198,6 +205,12 @@ export function customReset(sequence: string): ResetStrategy {
       const s = Number(arg);
       if (!arg || !Number.isFinite(s) || s < 0) {
         throw new UsageError(`${where}: the wait must be a number of seconds, e.g. W0.1`);
+      }
+      if (s > MAX_RESET_WAIT_S) {
+        throw new UsageError(
+          `${where}: a wait of ${arg} s is longer than ${MAX_RESET_WAIT_S} s; reset waits are ` +
+            "fractions of a second (W0.1 is 100 ms)",
+        );
       }
       return () => delay(s * 1000);
     }
@@ -324,6 +337,12 @@ export function readResetConfig(dir = ".", options: ReadResetConfigOptions = {})
       if (!d || !Number.isFinite(n) || n < 0) {
         throw new UsageError(
           `${path}: reset_delay = "${d}" is not a number of seconds (e.g. reset_delay = 0.1)`,
+        );
+      }
+      if (n > MAX_RESET_WAIT_S) {
+        throw new UsageError(
+          `${path}: reset_delay = ${d} is longer than ${MAX_RESET_WAIT_S} s; it is the time IO0 is ` +
+            "held after reset, in seconds (e.g. reset_delay = 0.1)",
         );
       }
       out.resetDelaySeconds = n;
