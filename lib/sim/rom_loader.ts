@@ -340,7 +340,7 @@ export class RomLoader {
   // ----------------------------------------------------------------- flash
 
   #needsAttach(): boolean {
-    return this.#host.facts.key !== "esp8266" && !this.#attached;
+    return !this.#host.facts.flashBeginAttaches && !this.#attached;
   }
 
   #flashBegin(op: number, size: number): HandleResult {
