@@ -1,20 +1,10 @@
 import assert from "node:assert/strict";
+import { cliCapture } from "./support/cli_capture.ts";
 import { runCli } from "../lib/cli/main.ts";
-import type { OutputSinks } from "../lib/cli/output.ts";
 import { SIM_CHIP_KEYS } from "../lib/sim/chip_facts.ts";
 import { externalTest, fixtures, FIXTURES_DIR, readFixture } from "./support/external.ts";
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const sinks: OutputSinks = {
-    stdout: (t) => (out += t),
-    stderr: (t) => (err += t),
-    isTerminal: false,
-  };
-  const code = await runCli(args, { sinks });
-  return { code, out, err };
-}
+const cli = (args: string[]) => cliCapture(args);
 
 const CHIPS = SIM_CHIP_KEYS;
 

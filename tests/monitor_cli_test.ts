@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runCli } from "../lib/cli/main.ts";
+import { cliCapture } from "./support/cli_capture.ts";
 import { monitorCommand, type MonitorKeyboard } from "../lib/cli/cmd_monitor.ts";
 import type { CommandContext, OptionValues } from "../lib/cli/command.ts";
 import { HumanOutput, JsonOutput, type OutputSinks } from "../lib/cli/output.ts";
@@ -8,17 +8,7 @@ import { FakePort } from "./support/fake_port.ts";
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const sinks: OutputSinks = {
-    stdout: (t) => (out += t),
-    stderr: (t) => (err += t),
-    isTerminal: false,
-  };
-  const code = await runCli(args, { sinks });
-  return { code, out, err };
-}
+const cli = (args: string[]) => cliCapture(args);
 
 /** A command context over captured output; `seen(re)` resolves once stdout matches. */
 function context(options: OptionValues, init: { json?: boolean; signal?: AbortSignal } = {}) {

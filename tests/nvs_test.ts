@@ -3,9 +3,8 @@
  * nvs-gen / nvs-info commands, through files and a virtual chip.
  */
 
+import { cliCapture } from "./support/cli_capture.ts";
 import assert from "node:assert/strict";
-import { runCli } from "../lib/cli/main.ts";
-import type { OutputSinks } from "../lib/cli/output.ts";
 import { loadNvsCsv } from "../lib/image/nvs_csv.ts";
 import { buildNvs, parseNvsSize } from "../lib/image/nvs_gen.ts";
 import { NvsInputError } from "../lib/image/nvs_format.ts";
@@ -144,17 +143,7 @@ Deno.test("nvs fixture too_small: espline says the size that fits, and it does",
 // ---------------------------------------------------------------------------
 // The CLI
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const sinks: OutputSinks = {
-    stdout: (t) => (out += t),
-    stderr: (t) => (err += t),
-    isTerminal: false,
-  };
-  const code = await runCli(args, { sinks });
-  return { code, out, err };
-}
+const cli = (args: string[]) => cliCapture(args);
 
 Deno.test("nvs-gen writes the generator's bytes, with --size in any spelling or in the generator's order", async () => {
   const dir = await Deno.makeTempDir();

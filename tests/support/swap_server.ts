@@ -14,8 +14,8 @@
  * @module
  */
 
-import { SlipDecoder, slipEncode } from "../../lib/protocol/slip.ts";
 import { VirtualChip, type VirtualChipOptions } from "../../lib/sim/virtual_chip.ts";
+import { serveFrames } from "./frame_server.ts";
 
 /** Options for {@link serveSwappable}. */
 export interface SwapServerOptions {
@@ -49,101 +49,21 @@ export function serveSwappable(options: SwapServerOptions): SwapServer {
   const second = new VirtualChip(options.second);
   let current = first;
   let swapped = false;
-  let frameIndex = 0;
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  const conns = new Set<Deno.Conn>();
-  let closed = false;
-  // No line speed over a socket: each chip is always heard at its own UART rate.
-  for (const chip of [first, second]) chip.onBaudChange((baud) => chip.setHostBaud(baud));
-
-  const serve = async (conn: Deno.Conn) => {
-    conns.add(conn);
-    let writing = Promise.resolve();
-    const send = (bytes: Uint8Array) => {
-      writing = writing.then(async () => {
-        try {
-          for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
-        } catch {
-          // the client went away
-        }
-      });
-    };
-    let chip = current;
-    let off = chip.onTransmit(send);
-    const decoder = new SlipDecoder();
-    const buf = new Uint8Array(65536);
-    try {
-      reading: for (;;) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        for (const frame of decoder.push(buf.subarray(0, n))) {
-          if (!swapped && options.swapWhen(frame, frameIndex++)) {
-            swapped = true;
-            current = second;
-            if (options.mode === "drop") break reading;
-          }
-          if (chip !== current) {
-            off();
-            chip = current;
-            off = chip.onTransmit(send);
-          }
-          chip.setHostBaud(chip.uartBaud);
-          chip.receive(slipEncode(frame));
-        }
-      }
-    } catch {
-      // connection reset
+  const server = serveFrames([first, second], (frame, index) => {
+    if (!swapped && options.swapWhen(frame, index)) {
+      swapped = true;
+      current = second;
+      if (options.mode === "drop") return "drop";
     }
-    off();
-    await writing;
-    conns.delete(conn);
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
-  };
-
-  const accepting = (async () => {
-    const running = new Set<Promise<void>>();
-    try {
-      for await (const conn of listener) {
-        if (closed) {
-          conn.close();
-          break;
-        }
-        const p = serve(conn);
-        running.add(p);
-        p.finally(() => running.delete(p));
-      }
-    } catch {
-      // listener closed
-    }
-    await Promise.all([...running]);
-  })();
-
+    return { chip: current, frame };
+  }, () => current);
   return {
-    url: `socket://127.0.0.1:${port}`,
+    url: server.url,
     first,
     second,
     get swapped() {
       return swapped;
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch {
-          // already closed
-        }
-      }
-      listener.close();
-      await accepting;
-      await first.close();
-      await second.close();
-    },
+    close: () => server.close(),
   };
 }
