@@ -7,7 +7,7 @@
  * @module
  */
 
-import { freePort, RUN_ROM } from "./external.ts";
+import { freePort, SHARED_DIR } from "./external.ts";
 
 /** Chips the emulator runs. */
 export type RomChip = "esp32" | "esp32c3";
@@ -64,6 +64,73 @@ const STRAPS: Record<RomChip, { download: number; spi: number }> = {
   esp32c3: { download: 0x02, spi: 0x08 },
 };
 
+/** The emulator's own folder: its QEMU binaries in bin/, the mask ROMs in rom/. */
+const EMULATOR_DIR = `${SHARED_DIR}emulator`;
+
+/** QEMU binary, machine and device names per chip (as ../shared/emulator/run-rom names them). */
+const MACHINES: Record<RomChip, { bin: string; machine: string; gpio: string; efuse: string }> = {
+  esp32: {
+    bin: "qemu-system-xtensa",
+    machine: "esp32",
+    gpio: "esp32.gpio",
+    efuse: "nvram.esp32.efuse",
+  },
+  esp32c3: {
+    bin: "qemu-system-riscv32",
+    machine: "esp32c3",
+    gpio: "esp32c3.gpio",
+    efuse: "nvram.esp32c3.efuse",
+  },
+};
+
+/**
+ * Extra QEMU options per chip. The ESP32-C3 runs with `-icount`: its
+ * virtual clock then follows the instructions the guest has run, not the
+ * host's clock, so a guest slowed by a loaded host still sees UART input
+ * arrive at the baud rate it set. Without it, on a loaded 2-core host
+ * (8 CPU burners, load about 9), esptool 5's stub lost the UART RX
+ * interrupt in about half of the compressed writes: the UART held 128
+ * bytes in its RX FIFO with RXFIFO_FULL and RXFIFO_TOUT raised and enabled
+ * (INT_ST 0x101), the interrupt matrix showed nothing pending on the
+ * level-type CPU line they map to (EIP_STATUS 0), the stub sat in its
+ * idle loop, QEMU stopped reading the socket, and the chip never answered
+ * again (esptool 5.3.1 itself failed 5 runs of 6 there). With `-icount
+ * shift=auto,sleep=on` the same load gave no such stall. Everything else
+ * on the command line is run-rom's.
+ */
+const EXTRA_QEMU_ARGS: Record<RomChip, string[]> = {
+  esp32: [],
+  esp32c3: ["-icount", "shift=auto,sleep=on"],
+};
+
+/** QEMU's command line for `chip` (../shared/emulator/run-rom's, plus {@link EXTRA_QEMU_ARGS}). */
+function qemuArgs(
+  chip: RomChip,
+  files: { flash: string; efuse: string; port: number; strap: number; wait: boolean },
+): string[] {
+  const m = MACHINES[chip];
+  return [
+    "-nographic",
+    "-machine",
+    m.machine,
+    "-L",
+    `${EMULATOR_DIR}/rom`,
+    "-drive",
+    `file=${files.flash},if=mtd,format=raw`,
+    "-drive",
+    `file=${files.efuse},if=none,format=raw,id=efuse`,
+    "-global",
+    `driver=${m.efuse},property=drive,value=efuse`,
+    "-global",
+    `driver=${m.gpio},property=strap_mode,value=0x${files.strap.toString(16)}`,
+    "-serial",
+    `tcp:127.0.0.1:${files.port},server,${files.wait ? "wait" : "nowait"}`,
+    "-monitor",
+    "none",
+    ...EXTRA_QEMU_ARGS[chip],
+  ];
+}
+
 /** CRC-8 of a MAC as the ESP32 ROM's esp_crc8 and espefuse compute it (reflected 0x8C, init 0). */
 export function macCrc8(mac: Uint8Array): number {
   let crc = 0;
@@ -119,7 +186,8 @@ function listening(port: number): boolean {
 }
 
 /**
- * Start the emulator and wait until its UART port listens. The chip starts
+ * Start the emulator (QEMU with run-rom's command line, see
+ * {@link EXTRA_QEMU_ARGS}) and wait until its UART port listens. The chip starts
  * at once (in download mode it then waits for SYNC); with
  * `waitForClient`, it starts when the first client connects.
  */
@@ -144,9 +212,14 @@ export async function startRom(chip: RomChip, options: StartRomOptions = {}): Pr
   let log = "";
   for (let attempt = 0; attempt < 5 && !child; attempt++) {
     port = freePort();
-    const c = new Deno.Command(RUN_ROM, {
-      args: [chip, String(port), flashPath, efusePath, `0x${strap.toString(16)}`],
-      env: options.waitForClient ? { RUN_ROM_WAIT: "1" } : {},
+    const c = new Deno.Command(`${EMULATOR_DIR}/bin/${MACHINES[chip].bin}`, {
+      args: qemuArgs(chip, {
+        flash: flashPath,
+        efuse: efusePath,
+        port,
+        strap,
+        wait: options.waitForClient ?? false,
+      }),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
