@@ -15,7 +15,7 @@
 import { SlipDecoder, slipEncode } from "../protocol/slip.ts";
 import { Op, u32le } from "../protocol/packet.ts";
 import { TransportError } from "../errors.ts";
-import type { SerialSignals, Transport } from "../transport/transport.ts";
+import type { PortInfo, SerialSignals, Transport } from "../transport/transport.ts";
 import { openTransport } from "../transport/open.ts";
 import { setupSession } from "../loader/open_session.ts";
 import { readIdentity } from "../loader/identity.ts";
@@ -53,8 +53,39 @@ function isResponse(frame: Uint8Array): boolean {
  * (or {@link MAX_TAMPERED} answers were changed) everything passes, so most
  * inputs get past the connect.
  */
-class TamperedWire implements Transport {
-  readonly #inner: Transport;
+/** A transport that passes every call to `inner`; the wrappers below override what they change. */
+class WireWrapper implements Transport {
+  constructor(protected readonly inner: Transport) {}
+  get path(): string {
+    return this.inner.path;
+  }
+  get baud(): number {
+    return this.inner.baud;
+  }
+  get info(): PortInfo {
+    return this.inner.info;
+  }
+  read(timeoutMs: number): Promise<Uint8Array | null> {
+    return this.inner.read(timeoutMs);
+  }
+  write(data: Uint8Array): Promise<void> {
+    return this.inner.write(data);
+  }
+  setBaud(baud: number): Promise<void> {
+    return this.inner.setBaud(baud);
+  }
+  setSignals(signals: SerialSignals): Promise<void> {
+    return this.inner.setSignals(signals);
+  }
+  flushInput(): Promise<void> {
+    return this.inner.flushInput();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+class TamperedWire extends WireWrapper {
   readonly #input: Uint8Array;
   #at = 0;
   #frame: number[] | null = null;
@@ -63,18 +94,8 @@ class TamperedWire implements Transport {
   tampered = 0;
 
   constructor(inner: Transport, input: Uint8Array) {
-    this.#inner = inner;
+    super(inner);
     this.#input = input;
-  }
-
-  get path(): string {
-    return this.#inner.path;
-  }
-  get baud(): number {
-    return this.#inner.baud;
-  }
-  get info() {
-    return this.#inner.info;
   }
 
   #next(): number {
@@ -150,32 +171,20 @@ class TamperedWire implements Transport {
     return Uint8Array.from(out);
   }
 
-  async read(timeoutMs: number): Promise<Uint8Array | null> {
+  override async read(timeoutMs: number): Promise<Uint8Array | null> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (this.#pending.length) return this.#pending.shift()!;
-      const chunk = await this.#inner.read(Math.max(0, deadline - Date.now()));
+      const chunk = await this.inner.read(Math.max(0, deadline - Date.now()));
       if (chunk === null) return null;
       const out = this.#filter(chunk);
       if (out.length) return out;
       if (Date.now() >= deadline) return null;
     }
   }
-  write(data: Uint8Array): Promise<void> {
-    return this.#inner.write(data);
-  }
-  setBaud(baud: number): Promise<void> {
-    return this.#inner.setBaud(baud);
-  }
-  setSignals(signals: SerialSignals): Promise<void> {
-    return this.#inner.setSignals(signals);
-  }
-  flushInput(): Promise<void> {
+  override flushInput(): Promise<void> {
     this.#frame = null;
-    return this.#inner.flushInput();
-  }
-  close(): Promise<void> {
-    return this.#inner.close();
+    return this.inner.flushInput();
   }
 }
 
@@ -240,29 +249,19 @@ function isReadFlashRequest(data: Uint8Array): boolean {
  * The chip's side of a transport until the host sends READ_FLASH; from then
  * on the input, in chunks, then the port vanishes.
  */
-class ReplayAfterRead implements Transport {
-  readonly #inner: Transport;
+class ReplayAfterRead extends WireWrapper {
   readonly #input: Uint8Array;
   readonly #rand: () => number;
   #replaying = false;
   #off = 0;
 
   constructor(inner: Transport, input: Uint8Array, rand: () => number) {
-    this.#inner = inner;
+    super(inner);
     this.#input = input;
     this.#rand = rand;
   }
-  get path(): string {
-    return this.#inner.path;
-  }
-  get baud(): number {
-    return this.#inner.baud;
-  }
-  get info() {
-    return this.#inner.info;
-  }
-  read(timeoutMs: number): Promise<Uint8Array | null> {
-    if (!this.#replaying) return this.#inner.read(timeoutMs);
+  override read(timeoutMs: number): Promise<Uint8Array | null> {
+    if (!this.#replaying) return this.inner.read(timeoutMs);
     if (this.#off >= this.#input.length) {
       return Promise.reject(new TransportError("E_PORT_GONE", "the read-flash input is used up"));
     }
@@ -271,22 +270,13 @@ class ReplayAfterRead implements Transport {
     this.#off += n;
     return Promise.resolve(chunk);
   }
-  write(data: Uint8Array): Promise<void> {
+  override write(data: Uint8Array): Promise<void> {
     if (this.#replaying) return Promise.resolve(); // acknowledgements go nowhere
     if (isReadFlashRequest(data)) this.#replaying = true;
-    return this.#inner.write(data);
+    return this.inner.write(data);
   }
-  setBaud(baud: number): Promise<void> {
-    return this.#inner.setBaud(baud);
-  }
-  setSignals(signals: SerialSignals): Promise<void> {
-    return this.#inner.setSignals(signals);
-  }
-  flushInput(): Promise<void> {
-    return this.#replaying ? Promise.resolve() : this.#inner.flushInput();
-  }
-  close(): Promise<void> {
-    return this.#inner.close();
+  override flushInput(): Promise<void> {
+    return this.#replaying ? Promise.resolve() : this.inner.flushInput();
   }
 }
 
